@@ -1,0 +1,67 @@
+"""Enqueue Dramatiq messages from async code (the gateway) without blocking
+its event loop: the message is built by Dramatiq and pushed with the same Lua
+script its Redis broker uses, through an asyncio Redis client."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from importlib import resources
+
+from dramatiq import Message
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from actors.queues import DRIVE_PAYMENT, PAYMENTS_QUEUE
+
+logger = logging.getLogger("paystream.dispatch")
+
+_DISPATCH_LUA = (resources.files("dramatiq.brokers") / "redis" / "dispatch.lua").read_text()
+# Dramatiq's defaults for these broker arguments (dramatiq/brokers/redis.py).
+_NAMESPACE = "dramatiq"
+_HEARTBEAT_TIMEOUT_MS = 60_000
+_DEAD_MESSAGE_TTL_MS = 86_400_000 * 7
+_MAX_UNPACK_SIZE = 4_000
+
+
+class AsyncDispatcher:
+    """The gateway's WorkQueue. A lost nudge is not lost work: the janitor
+    re-drives anything left PENDING from Postgres."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._dispatch = redis.register_script(_DISPATCH_LUA)
+        self._producer_id = str(uuid.uuid4())
+
+    async def nudge_payment(self, payment_id: str) -> None:
+        await self._enqueue(PAYMENTS_QUEUE, DRIVE_PAYMENT, payment_id)
+
+    async def _enqueue(self, queue_name: str, actor_name: str, object_id: str) -> None:
+        redis_message_id = str(uuid.uuid4())
+        message: Message[None] = Message(
+            queue_name=queue_name,
+            actor_name=actor_name,
+            args=(object_id,),
+            kwargs={},
+            options={"redis_message_id": redis_message_id},
+        )
+        try:
+            await self._dispatch(
+                keys=[_NAMESPACE],
+                args=[
+                    "enqueue",
+                    int(time.time() * 1000),
+                    queue_name,
+                    self._producer_id,
+                    _HEARTBEAT_TIMEOUT_MS,
+                    _DEAD_MESSAGE_TTL_MS,
+                    0,
+                    _MAX_UNPACK_SIZE,
+                    redis_message_id,
+                    message.encode(),
+                ],
+            )
+        except RedisError as error:
+            logger.warning(
+                "could not enqueue %s(%s); the janitor will: %s", actor_name, object_id, error
+            )

@@ -1,0 +1,2 @@
+"""The merchant-facing HTTP API (Starlette): payments, auth, idempotency,
+problem+json errors and the OpenAPI document."""

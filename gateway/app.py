@@ -1,0 +1,92 @@
+"""The gateway application: endpoints, error handling and the lifespan that
+opens (and closes) the Postgres pool and the Redis client."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import health, payments
+from gateway.http import json_response
+from gateway.idempotency import Idempotency
+from gateway.openapi import Endpoint, build_document, build_routes
+from gateway.problems import Problem
+from gateway.types import GatewayConfig, Services, WorkQueue
+from store.errors import StoreUnavailable
+from store.pool import open_async_pool
+
+logger = logging.getLogger("paystream.gateway")
+
+API_VERSION = "1.0.0"
+ENDPOINTS: tuple[Endpoint, ...] = (*payments.ENDPOINTS, *health.ENDPOINTS)
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return Problem("method_not_allowed", f"{request.method} is not allowed here").response()
+    return Problem("not_found", "no such resource").response()
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    logger.warning("Postgres unavailable: %s", exc)
+    return Problem(
+        "service_unavailable", "the database is unavailable", headers={"Retry-After": "1"}
+    ).response()
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # The exception may quote request data; the log filter masks card numbers.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Problem("internal_error", "an internal error occurred").response()
+
+
+def create_app(config: GatewayConfig, make_work_queue: Callable[[Redis], WorkQueue]) -> Starlette:
+    document = build_document(ENDPOINTS, title="paystream", version=API_VERSION)
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await open_async_pool(
+            config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max
+        )
+        redis = Redis.from_url(
+            config.redis_url,
+            socket_timeout=config.redis_timeout,
+            socket_connect_timeout=config.redis_timeout,
+        )
+        services = Services(config=config, pool=pool, redis=redis, work=make_work_queue(redis))
+        app.state.services = services
+        app.state.idempotency = Idempotency(services)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    routes = build_routes(ENDPOINTS)
+    routes.append(build_routes([Endpoint("GET", "/openapi.json", openapi, "OpenAPI", "ops")])[0])
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            Problem: _problem,
+            HTTPException: _http_error,
+            StoreUnavailable: _store_unavailable,
+            Exception: _unexpected,
+        },
+    )

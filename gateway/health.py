@@ -1,0 +1,59 @@
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: its
+backing services answer). Readiness is what a load balancer should route on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.http import json_response
+from gateway.openapi import Endpoint
+from gateway.schemas import Health
+from gateway.types import Services
+from store.db import connection
+from store.errors import StoreUnavailable
+
+_CHECK_TIMEOUT = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok", "checks": {}})
+
+
+async def _postgres(services: Services) -> str:
+    try:
+        async with asyncio.timeout(_CHECK_TIMEOUT), connection(services.pool) as conn:
+            await conn.execute("SELECT 1")
+    except (StoreUnavailable, TimeoutError):
+        return "unavailable"
+    return "ok"
+
+
+async def _redis(services: Services) -> str:
+    try:
+        async with asyncio.timeout(_CHECK_TIMEOUT):
+            await services.redis.ping()
+    except (RedisError, TimeoutError):
+        return "unavailable"
+    return "ok"
+
+
+async def readyz(request: Request) -> Response:
+    """503 when Postgres is down (writes cannot be accepted). Redis down is
+    `degraded`, still 200: payments are accepted and completed later."""
+    services: Services = request.app.state.services
+    postgres, redis = await asyncio.gather(_postgres(services), _redis(services))
+    checks = {"postgres": postgres, "redis": redis}
+    if postgres != "ok":
+        return json_response({"status": "unavailable", "checks": checks}, 503)
+    status = "ready" if redis == "ok" else "degraded"
+    return json_response({"status": status, "checks": checks})
+
+
+ENDPOINTS = (
+    Endpoint("GET", "/healthz", healthz, "Liveness", "operations", response=Health),
+    Endpoint("GET", "/readyz", readyz, "Readiness", "operations", response=Health),
+)

@@ -1,0 +1,89 @@
+"""Reading requests and writing JSON answers, with the checks every body gets."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.problems import Problem
+from payments.card_data import contains_pan, find_pan_path, mask_pans
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+
+
+def refuse_card_data_in_query(request: Request) -> None:
+    for name, value in request.query_params.multi_items():
+        if contains_pan(name) or contains_pan(value):
+            raise Problem(
+                "raw_card_data_forbidden",
+                f"query parameter {mask_pans(name)[:64]!r} carries what looks like a card number",
+            )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past `limit` bytes without reading on."""
+    too_large = Problem("payload_too_large", f"the body may have at most {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    """The decoded JSON object of a request body, refused if it is too large,
+    not JSON, not an object, or carries anything that looks like a card number."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise Problem("unsupported_media_type", "the body must be application/json")
+    raw = await read_body(request, limit)
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # The decoder's message can quote the body; say nothing of its content.
+        raise Problem("validation_error", "the body is not valid JSON") from None
+    pointer = find_pan_path(document)
+    if pointer is not None:
+        raise Problem(
+            "raw_card_data_forbidden",
+            f"the value at {mask_pans(pointer)} looks like a card number;"
+            " paystream accepts payment method tokens only",
+        )
+    if not isinstance(document, dict):
+        raise Problem("validation_error", "the body must be a JSON object")
+    return document
+
+
+def validate(model: type[M], document: dict[str, Any]) -> M:
+    """Validate against a request model; errors name fields, never echo values."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise Problem(
+            "validation_error",
+            "the request has invalid fields",
+            errors=[
+                {
+                    "pointer": "/" + "/".join(str(part) for part in item["loc"]),
+                    "detail": item["msg"],
+                }
+                for item in error.errors(include_url=False, include_input=False)
+            ],
+        ) from None
+
+
+def canonical_json(document: Any) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)

@@ -1,0 +1,215 @@
+"""Idempotency keys (IETF draft-ietf-httpapi-idempotency-key-header, Stripe).
+
+Redis is the fast path: one `SET NX PX` claims a key for the request in
+flight, and the finished answer is cached there for quick replays. Postgres is
+the truth: the answer is saved in the same transaction as the work it
+describes, so after a Redis flush or outage a replay still finds it and never
+does the work twice.
+
+    same key, same request, finished   -> the first answer, Idempotent-Replayed: true
+    same key, other request            -> 422 idempotency_key_reused
+    same key, same request, in flight  -> 409 idempotency_key_in_use, Retry-After
+    key past its retention             -> a new request
+
+Only answers of committed work are saved: validation errors never get here,
+and a request that failed half-way rolled back, so its retry runs afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from redis.exceptions import RedisError
+from starlette.responses import Response
+
+from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
+from gateway.types import Services
+from payments.card_data import contains_pan
+from store.db import connection
+from store.idempotency import find_record, save_record
+
+logger = logging.getLogger("paystream.gateway.idempotency")
+
+_MAX_KEY_LENGTH = 255
+_LOCK, _DONE = b"L", b"D"
+_HASH_SIZE = 32
+# Clients should come back after the first request has had time to finish.
+_RETRY_AFTER_SECONDS = "1"
+
+# Claim the key, or say who holds it: one round trip either way.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])
+"""
+# Release a claim only if it is still ours.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer of a piece of work, and what to do once it is committed."""
+
+    status: int
+    body: bytes
+    after_commit: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
+
+
+Work = Callable[[AsyncConnection[Any]], Awaitable[Outcome]]
+
+
+def validate_key(key: str | None, *, required: bool) -> str | None:
+    if key is None:
+        if required:
+            raise Problem("idempotency_key_missing", "this operation requires an Idempotency-Key")
+        return None
+    if not 1 <= len(key) <= _MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise Problem(
+            "idempotency_key_invalid", "an Idempotency-Key is 1 to 255 printable ASCII characters"
+        )
+    if contains_pan(key):
+        # Keys are stored: one carrying a card number must never get that far.
+        raise Problem("raw_card_data_forbidden", "the Idempotency-Key looks like a card number")
+    return key
+
+
+def request_fingerprint(method: str, path: str, canonical_body: bytes) -> bytes:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical_body).digest()
+
+
+class _AnsweredElsewhere(Exception):
+    """A live record already holds the key: roll back and answer from it."""
+
+
+class _RedisHealth:
+    """Logs Redis trouble once a minute instead of once a request."""
+
+    def __init__(self) -> None:
+        self._last_warning = 0.0
+
+    def failed(self, error: RedisError) -> None:
+        now = time.monotonic()
+        if now - self._last_warning > 60:
+            self._last_warning = now
+            logger.warning("Redis unavailable, idempotency falls back to Postgres: %s", error)
+
+
+_redis_health = _RedisHealth()
+
+
+class Idempotency:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._claim = services.redis.register_script(_CLAIM)
+        self._release = services.redis.register_script(_RELEASE)
+
+    async def run(self, merchant_id: str, key: str, fingerprint: bytes, work: Work) -> Response:
+        redis_key = f"idem:{merchant_id}:{key}"
+        lock = _LOCK + fingerprint + os.urandom(16)
+        held = await self._try_claim(redis_key, lock)
+        if held is not None:
+            return self._answer_from_cache(held, fingerprint)
+        finished = False
+        try:
+            response = await self._run_in_postgres(merchant_id, key, fingerprint, work, redis_key)
+            finished = True
+            return response
+        finally:
+            if not finished:
+                await self._quietly(self._release(keys=[redis_key], args=[lock]))
+
+    async def _try_claim(self, redis_key: str, lock: bytes) -> bytes | None:
+        config = self._services.config
+        try:
+            held = await self._claim(keys=[redis_key], args=[lock, config.idempotency_lock_ms])
+        except RedisError as error:
+            _redis_health.failed(error)
+            return None
+        return held if isinstance(held, bytes) else None
+
+    def _answer_from_cache(self, held: bytes, fingerprint: bytes) -> Response:
+        if held[1 : 1 + _HASH_SIZE] != fingerprint:
+            raise Problem(
+                "idempotency_key_reused", "this Idempotency-Key was used for a different request"
+            )
+        if held[:1] == _LOCK:
+            raise Problem(
+                "idempotency_key_in_use",
+                "a request with this Idempotency-Key is still being processed",
+                headers={"Retry-After": _RETRY_AFTER_SECONDS},
+            )
+        status = int(held[1 + _HASH_SIZE : 4 + _HASH_SIZE])
+        return _replay(status, held[4 + _HASH_SIZE :])
+
+    async def _run_in_postgres(
+        self, merchant_id: str, key: str, fingerprint: bytes, work: Work, redis_key: str
+    ) -> Response:
+        config = self._services.config
+        async with connection(self._services.pool) as conn:
+            try:
+                async with conn.transaction():
+                    outcome = await work(conn)
+                    saved = await save_record(
+                        conn,
+                        merchant_id,
+                        key,
+                        request_hash=fingerprint,
+                        response_status=outcome.status,
+                        response_payload=outcome.body,
+                        retention=config.idempotency_retention,
+                    )
+                    if not saved:
+                        raise _AnsweredElsewhere
+            except _AnsweredElsewhere:
+                record = await find_record(conn, merchant_id, key)
+                if record is None:  # expired between the two statements
+                    raise Problem(
+                        "idempotency_key_in_use",
+                        "a request with this Idempotency-Key is still being processed",
+                        headers={"Retry-After": _RETRY_AFTER_SECONDS},
+                    ) from None
+                await self._cache(
+                    redis_key, record.request_hash, record.response_status, record.response_payload
+                )
+                if record.request_hash != fingerprint:
+                    raise Problem(
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used for a different request",
+                    ) from None
+                return _replay(record.response_status, record.response_payload)
+        await self._cache(redis_key, fingerprint, outcome.status, outcome.body)
+        for action in outcome.after_commit:
+            await action()
+        return _response(outcome.status, outcome.body)
+
+    async def _cache(self, redis_key: str, fingerprint: bytes, status: int, body: bytes) -> None:
+        value = _DONE + fingerprint + b"%03d" % status + body
+        config = self._services.config
+        retention_ms = int(config.idempotency_retention.total_seconds() * 1000)
+        ttl = min(config.idempotency_cache_ms, retention_ms)
+        await self._quietly(self._services.redis.set(redis_key, value, px=ttl))
+
+    @staticmethod
+    async def _quietly(call: Awaitable[Any]) -> None:
+        try:
+            await call
+        except RedisError as error:
+            _redis_health.failed(error)
+
+
+def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    media_type = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
+    return Response(body, status, headers=headers, media_type=media_type)
+
+
+def _replay(status: int, body: bytes) -> Response:
+    return _response(status, body, {"Idempotent-Replayed": "true"})

@@ -1,0 +1,171 @@
+"""Endpoints are declared once, with what they take, answer and require; the
+Starlette routes and the OpenAPI 3.1 document are both built from that list."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.auth import Role
+from gateway.problems import CATALOGUE
+from gateway.schemas import ProblemDetail
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    ok_status: int = 200
+    response: type[BaseModel] | None = None
+    role: Role | None = None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    idempotency: Literal["required", "optional"] | None = None
+    problems: tuple[str, ...] = ()
+
+    def problem_codes(self) -> list[str]:
+        """Every problem this endpoint can answer, its own and the shared ones."""
+        codes = ["internal_error"]
+        if self.role is not None:
+            codes += ["authentication_required", "invalid_api_key", "insufficient_role"]
+            codes += ["service_unavailable"]
+        if "{" in self.path:
+            codes.append("not_found")
+        if self.body is not None:
+            codes += [
+                "validation_error",
+                "raw_card_data_forbidden",
+                "payload_too_large",
+                "unsupported_media_type",
+            ]
+        if self.query is not None:
+            codes += ["validation_error", "raw_card_data_forbidden"]
+        if self.idempotency is not None:
+            codes += ["idempotency_key_invalid", "idempotency_key_in_use", "idempotency_key_reused"]
+        if self.idempotency == "required":
+            codes.append("idempotency_key_missing")
+        codes += self.problems
+        return list(dict.fromkeys(codes))
+
+
+def build_routes(endpoints: Sequence[Endpoint]) -> list[Route]:
+    return [
+        Route(endpoint.path, endpoint.handler, methods=[endpoint.method], name=endpoint.summary)
+        for endpoint in endpoints
+    ]
+
+
+def build_document(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:
+    models: set[type[BaseModel]] = {ProblemDetail}
+    for endpoint in endpoints:
+        models.update(m for m in (endpoint.body, endpoint.response) if m is not None)
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+        by_alias=True,
+    )
+    paths: dict[str, dict[str, Any]] = defaultdict(dict)
+    for endpoint in endpoints:
+        paths[endpoint.path][endpoint.method.lower()] = _operation(endpoint)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Every error is application/problem+json with a stable `code`: "
+            + ", ".join(sorted(CATALOGUE)),
+        },
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": dict(paths),
+    }
+
+
+def _operation(endpoint: Endpoint) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "operationId": endpoint.summary.replace(" ", "_").lower(),
+        "tags": [endpoint.tag],
+        "parameters": _parameters(endpoint),
+        "responses": _responses(endpoint),
+    }
+    if endpoint.role is not None:
+        operation["security"] = [{"apiKey": []}]
+        operation["description"] = f"Requires the role `{endpoint.role.value}`."
+    else:
+        operation["security"] = []
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(endpoint.body)}},
+        }
+    return operation
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = []
+    for segment in endpoint.path.split("/"):
+        if segment.startswith("{"):
+            name = segment.strip("{}")
+            parameters.append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            )
+    if endpoint.query is not None:
+        schema = endpoint.query.model_json_schema(by_alias=True)
+        for name, prop in schema["properties"].items():
+            prop.pop("title", None)
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in schema.get("required", []),
+                    "schema": prop,
+                }
+            )
+    if endpoint.idempotency is not None:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": endpoint.idempotency == "required",
+                "description": "1 to 255 printable characters; the same key and request "
+                "replays the first answer with Idempotent-Replayed: true",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
+    return parameters
+
+
+def _responses(endpoint: Endpoint) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "OK" if endpoint.ok_status == 200 else "Created"}
+    if endpoint.response is not None:
+        ok["content"] = {"application/json": {"schema": _ref(endpoint.response)}}
+    responses: dict[str, Any] = {str(endpoint.ok_status): ok}
+    by_status: dict[int, list[str]] = defaultdict(list)
+    for code in endpoint.problem_codes():
+        by_status[CATALOGUE[code].status].append(code)
+    for status, codes in sorted(by_status.items()):
+        responses[str(status)] = {
+            "description": "; ".join(f"`{code}`: {CATALOGUE[code].title}" for code in codes),
+            "content": {"application/problem+json": {"schema": _ref(ProblemDetail)}},
+        }
+    return responses
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}

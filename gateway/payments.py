@@ -1,0 +1,176 @@
+"""The payment endpoints: create, read, list and the timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Role, authenticate
+from gateway.http import (
+    canonical_json,
+    json_response,
+    read_json_object,
+    refuse_card_data_in_query,
+    validate,
+)
+from gateway.idempotency import Idempotency, Outcome, request_fingerprint, validate_key
+from gateway.openapi import Endpoint
+from gateway.problems import Problem
+from gateway.schemas import (
+    CreatePaymentRequest,
+    ListPaymentsQuery,
+    Payment,
+    PaymentEventList,
+    PaymentList,
+)
+from gateway.types import Services
+from payments.resources import payment_resource, timeline_event_resource
+from store.db import connection
+from store.payments import (
+    find_payment_id_for_order,
+    get_payment,
+    insert_payment,
+    list_events,
+    list_payments,
+    new_payment,
+)
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _idempotency(request: Request) -> Idempotency:
+    idempotency: Idempotency = request.app.state.idempotency
+    return idempotency
+
+
+async def create_payment(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_WRITE)
+    key = validate_key(request.headers.get("idempotency-key"), required=True)
+    assert key is not None
+    services = _services(request)
+    document = await read_json_object(request, services.config.max_body_bytes)
+    command = validate(CreatePaymentRequest, document)
+    fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
+
+    async def work(conn: AsyncConnection[Any]) -> Outcome:
+        payment = new_payment(
+            merchant_id=principal.merchant_id,
+            order_id=command.order_id,
+            amount=command.amount,
+            currency=command.currency,
+            capture_method=command.capture_method,
+            method_token=command.method_token,
+            description=command.description,
+            metadata=command.metadata,
+            now=datetime.now(UTC),
+        )
+        if await insert_payment(conn, payment):
+            body = orjson.dumps(payment_resource(payment))
+            return Outcome(
+                201, body, after_commit=(lambda: services.work.nudge_payment(payment.id),)
+            )
+        existing = await find_payment_id_for_order(conn, principal.merchant_id, command.order_id)
+        problem = Problem(
+            "order_already_exists",
+            f"order {command.order_id!r} already has payment {existing}",
+            paymentId=existing,
+        )
+        return Outcome(problem.status, problem.body())
+
+    return await _idempotency(request).run(principal.merchant_id, key, fingerprint, work)
+
+
+async def read_payment(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_READ)
+    async with connection(_services(request).pool) as conn:
+        payment = await get_payment(conn, principal.merchant_id, request.path_params["paymentId"])
+    if payment is None:
+        raise Problem("not_found", "no such payment")
+    return json_response(payment_resource(payment))
+
+
+async def list_payments_page(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_READ)
+    refuse_card_data_in_query(request)
+    query = validate(ListPaymentsQuery, dict(request.query_params))
+    async with connection(_services(request).pool) as conn:
+        rows = await list_payments(
+            conn,
+            principal.merchant_id,
+            limit=query.limit + 1,
+            order_id=query.order_id,
+            status=query.status,
+            starting_after=query.starting_after,
+        )
+    page, has_more = rows[: query.limit], len(rows) > query.limit
+    return json_response(
+        {
+            "data": [payment_resource(row) for row in page],
+            "hasMore": has_more,
+            "nextCursor": page[-1].id if has_more else None,
+        }
+    )
+
+
+async def payment_timeline(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_READ)
+    payment_id = request.path_params["paymentId"]
+    async with connection(_services(request).pool) as conn:
+        payment = await get_payment(conn, principal.merchant_id, payment_id)
+        if payment is None:
+            raise Problem("not_found", "no such payment")
+        events = await list_events(conn, principal.merchant_id, payment_id)
+    return json_response({"data": [timeline_event_resource(event) for event in events]})
+
+
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/payments",
+        create_payment,
+        "Create a payment",
+        "payments",
+        ok_status=201,
+        response=Payment,
+        role=Role.PAYMENTS_WRITE,
+        body=CreatePaymentRequest,
+        idempotency="required",
+        problems=("order_already_exists",),
+    ),
+    Endpoint(
+        "GET",
+        "/payments",
+        list_payments_page,
+        "List payments",
+        "payments",
+        response=PaymentList,
+        role=Role.PAYMENTS_READ,
+        query=ListPaymentsQuery,
+    ),
+    Endpoint(
+        "GET",
+        "/payments/{paymentId}",
+        read_payment,
+        "Get a payment",
+        "payments",
+        response=Payment,
+        role=Role.PAYMENTS_READ,
+    ),
+    Endpoint(
+        "GET",
+        "/payments/{paymentId}/events",
+        payment_timeline,
+        "Get a payment's timeline",
+        "payments",
+        response=PaymentEventList,
+        role=Role.PAYMENTS_READ,
+    ),
+)

@@ -1,0 +1,1 @@
+"""The rules of paystream: statuses, transitions, money and card-data checks. No I/O."""

@@ -1,0 +1,171 @@
+"""How a payment moves: PSP facts in, changes out. Pure functions, no I/O.
+
+Every function takes the payment as it is now and answers either the change to
+write or None when the fact is already reflected (a duplicate, a late webhook,
+a retry that lost the race). That makes every caller safe to run twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from payments.errors import AmountTooLarge, InconsistentPspAnswer, InvalidState
+from payments.status import CaptureMethod, PaymentStatus, can_move
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    status: PaymentStatus
+    capture_method: CaptureMethod
+    amount: int
+    authorized_amount: int = 0
+    captured_amount: int = 0
+    refunded_amount: int = 0
+
+
+# Facts the PSP tells us, by its answer, a status inquiry or a webhook.
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    psp_reference: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    psp_reference: str
+    authorized_amount: int
+    captured_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Voided:
+    psp_reference: str
+
+
+PspFact = Authorized | Captured | Declined | Voided
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What to write: the new status, the amounts after it and the event type."""
+
+    status: PaymentStatus
+    event_type: str
+    authorized_amount: int
+    captured_amount: int
+    psp_reference: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+def apply_fact(state: PaymentState, fact: PspFact) -> Change | None:
+    if isinstance(fact, Authorized):
+        return _authorized(state, fact)
+    if isinstance(fact, Captured):
+        return _captured(state, fact)
+    if isinstance(fact, Declined):
+        return _declined(state, fact)
+    return _voided(state, fact)
+
+
+def _authorized(state: PaymentState, fact: Authorized) -> Change | None:
+    if not can_move(state.status, PaymentStatus.AUTHORIZED):
+        return None
+    if not 0 < fact.amount <= state.amount:
+        raise InconsistentPspAnswer(f"authorized {fact.amount} of a payment of {state.amount}")
+    return Change(
+        status=PaymentStatus.AUTHORIZED,
+        event_type="payment.authorized",
+        authorized_amount=fact.amount,
+        captured_amount=0,
+        psp_reference=fact.psp_reference,
+    )
+
+
+def _captured(state: PaymentState, fact: Captured) -> Change | None:
+    if not can_move(state.status, PaymentStatus.CAPTURED):
+        return None
+    if not 0 < fact.captured_amount <= fact.authorized_amount <= state.amount:
+        raise InconsistentPspAnswer(
+            f"captured {fact.captured_amount} of {fact.authorized_amount} authorized "
+            f"on a payment of {state.amount}"
+        )
+    return Change(
+        status=PaymentStatus.CAPTURED,
+        event_type="payment.captured",
+        authorized_amount=fact.authorized_amount,
+        captured_amount=fact.captured_amount,
+        psp_reference=fact.psp_reference,
+    )
+
+
+def _declined(state: PaymentState, fact: Declined) -> Change | None:
+    # Only an authorization can be declined into FAILED; a refused capture or
+    # void leaves the authorization as it is.
+    if state.status is not PaymentStatus.PENDING:
+        return None
+    return Change(
+        status=PaymentStatus.FAILED,
+        event_type="payment.failed",
+        authorized_amount=0,
+        captured_amount=0,
+        failure_code=fact.code,
+        failure_message=fact.message,
+    )
+
+
+def _voided(state: PaymentState, fact: Voided) -> Change | None:
+    if not can_move(state.status, PaymentStatus.CANCELED):
+        return None
+    return Change(
+        status=PaymentStatus.CANCELED,
+        event_type="payment.canceled",
+        authorized_amount=state.authorized_amount,
+        captured_amount=0,
+        psp_reference=fact.psp_reference,
+    )
+
+
+def needs_capture_after_authorization(state: PaymentState) -> bool:
+    """An automatic payment the PSP only authorized still has to be captured."""
+    return (
+        state.capture_method is CaptureMethod.AUTOMATIC and state.status is PaymentStatus.AUTHORIZED
+    )
+
+
+def capture_amount(state: PaymentState, requested: int | None) -> int:
+    """The amount a merchant's capture request will capture, or why not."""
+    if state.status is not PaymentStatus.AUTHORIZED:
+        raise InvalidState(f"a payment in status {state.status} cannot be captured")
+    amount = state.authorized_amount if requested is None else requested
+    if amount > state.authorized_amount:
+        raise AmountTooLarge(
+            f"capture of {amount} exceeds the authorized amount {state.authorized_amount}"
+        )
+    return amount
+
+
+def check_cancelable(state: PaymentState) -> None:
+    if state.status is not PaymentStatus.AUTHORIZED:
+        raise InvalidState(f"a payment in status {state.status} cannot be canceled")
+
+
+def refundable_amount(state: PaymentState, pending_refunds: int) -> int:
+    """What is left to refund: captured, less refunded and refunds still in flight."""
+    if state.status is not PaymentStatus.CAPTURED:
+        raise InvalidState(f"a payment in status {state.status} cannot be refunded")
+    return state.captured_amount - state.refunded_amount - pending_refunds
+
+
+def refund_amount(state: PaymentState, requested: int | None, pending_refunds: int) -> int:
+    available = refundable_amount(state, pending_refunds)
+    amount = available if requested is None else requested
+    if amount <= 0 or amount > available:
+        raise AmountTooLarge(f"refund of {amount} exceeds the refundable amount {available}")
+    return amount

@@ -1,0 +1,109 @@
+"""The merchant-facing shape of payments and events (camelCase JSON).
+
+One function per resource, used by the API responses and by the event
+payloads written to the outbox, so both always say the same thing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+class PaymentLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def capture_method(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    @property
+    def authorized_amount(self) -> int: ...
+    @property
+    def captured_amount(self) -> int: ...
+    @property
+    def refunded_amount(self) -> int: ...
+    @property
+    def psp_reference(self) -> str | None: ...
+    @property
+    def failure_code(self) -> str | None: ...
+    @property
+    def failure_message(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, e.g. 2026-11-24T10:52:00.123Z."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def payment_resource(payment: PaymentLike) -> dict[str, Any]:
+    return {
+        "paymentId": payment.id,
+        "orderId": payment.order_id,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "status": payment.status,
+        "captureMethod": payment.capture_method,
+        "description": payment.description,
+        "metadata": payment.metadata,
+        "authorizedAmount": payment.authorized_amount,
+        "capturedAmount": payment.captured_amount,
+        "refundedAmount": payment.refunded_amount,
+        "pspReference": payment.psp_reference,
+        "failureCode": payment.failure_code,
+        "failureMessage": payment.failure_message,
+        "createdAt": timestamp(payment.created_at),
+        "updatedAt": timestamp(payment.updated_at),
+    }
+
+
+def event_envelope(
+    event_id: str, event_type: str, created_at: datetime, data: dict[str, Any]
+) -> dict[str, Any]:
+    """What the event stream and merchant webhooks carry for one event."""
+    return {"id": event_id, "type": event_type, "createdAt": timestamp(created_at), "data": data}
+
+
+class TimelineEventLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def from_status(self) -> str | None: ...
+    @property
+    def to_status(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def detail(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def timeline_event_resource(event: TimelineEventLike) -> dict[str, Any]:
+    return {
+        "eventId": event.id,
+        "type": event.type,
+        "fromStatus": event.from_status,
+        "toStatus": event.to_status,
+        "source": event.source,
+        "detail": event.detail,
+        "createdAt": timestamp(event.created_at),
+    }

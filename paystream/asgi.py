@@ -1,0 +1,15 @@
+"""ASGI entry points for uvicorn (`--factory`): built from the settings of the
+process that serves them."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from paystream.bootstrap import gateway_app
+from paystream.logs import configure_logging
+from paystream.settings import settings
+
+
+def gateway() -> Starlette:
+    configure_logging(settings().log_level)
+    return gateway_app(settings())

@@ -1,0 +1,69 @@
+"""Wiring: real adapters into the gateway, the actors and the simulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.types import GatewayConfig
+from paystream.settings import Settings, require_secret
+from psp.http_client import HttpPsp, PspClientConfig
+from psp.simulator.app import SimulatorConfig
+from psp.simulator.app import create_app as create_simulator_app
+from psp.simulator.faults import FaultSettings
+from store.pool import open_pool
+
+
+def configure_actors(settings: Settings) -> None:
+    """Set the broker, then register the actors on it, then tell them how to
+    build their runtime (lazily, in each worker process). Every process that
+    runs or enqueues actors calls this once, before importing `actors`."""
+    dramatiq.set_broker(RedisBroker(url=settings.redis_url))
+    import actors  # noqa: F401  (registers every actor with the broker above)
+    from actors.runtime import Runtime, install
+
+    def build_runtime() -> Runtime:
+        return Runtime(
+            pool=open_pool(settings.database_url, max_size=settings.db_pool_max),
+            psp=HttpPsp(psp_client_config(settings)),
+        )
+
+    install(build_runtime)
+
+
+def psp_client_config(settings: Settings) -> PspClientConfig:
+    return PspClientConfig(
+        base_url=settings.psp_url,
+        api_key=require_secret(settings.psp_api_key, "psp_api_key"),
+        connect_timeout=settings.psp_connect_timeout,
+        read_timeout=settings.psp_read_timeout,
+        ca_file=settings.psp_ca_file,
+    )
+
+
+def gateway_app(settings: Settings) -> Starlette:
+    configure_actors(settings)
+    from actors.dispatch import AsyncDispatcher
+
+    config = GatewayConfig(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        key_pepper=require_secret(settings.key_pepper, "key_pepper").encode(),
+        idempotency_retention=timedelta(seconds=settings.idempotency_retention_seconds),
+        db_pool_max=settings.db_pool_max,
+    )
+    return create_app(config, AsyncDispatcher)
+
+
+def simulator_app(settings: Settings, faults: FaultSettings) -> Starlette:
+    return create_simulator_app(
+        SimulatorConfig(
+            book_path=settings.simulator_book,
+            api_key=require_secret(settings.psp_api_key, "psp_api_key"),
+            faults=faults,
+        )
+    )

@@ -1,0 +1,262 @@
+"""`paystream up`: the whole stack on one machine, with no other set-up.
+
+Postgres and Redis are started as real servers with their data in the data
+folder (unless DATABASE_URL / REDIS_URL name servers to use), migrations are
+applied, a demo merchant and key are made, and the paystream processes are
+started. Everything is written to `<data-dir>/stack.json` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+
+from paystream.stack import secrets as stack_secrets
+from paystream.stack.ports import port_is_free, wait_until
+from paystream.stack.postgres import PostgresServer, cluster_folder
+from paystream.stack.processes import ManagedProcess
+from paystream.stack.redis import RedisServer
+from store.merchants import create_key, ensure_merchant, key_is_active
+from store.migrate import migrate
+
+DEMO_MERCHANT = "mer_demo"
+DEMO_ROLES = [
+    "payments:write",
+    "payments:read",
+    "refunds:write",
+    "reconciliation",
+    "audit:read",
+    "admin",
+]
+
+
+@dataclass
+class StackOptions:
+    data_dir: Path
+    port: int = 8000
+    simulator_port: int = 8001
+    pg_port: int = 54320
+    redis_port: int = 63790
+    workers: int = 2
+    threads: int = 8
+    gateway_workers: int = 1
+    database_url: str | None = None
+    redis_url: str | None = None
+    # Settings passed to every paystream process (PAYSTREAM_* variables).
+    env: dict[str, str] = field(default_factory=dict)
+    postgres_options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    gateway_url: str
+    simulator_url: str
+    api_key: str
+    database_url: str
+    redis_url: str
+    data_dir: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "gatewayUrl": self.gateway_url,
+            "simulatorUrl": self.simulator_url,
+            "apiKey": self.api_key,
+            "databaseUrl": self.database_url,
+            "redisUrl": self.redis_url,
+            "dataDir": self.data_dir,
+        }
+
+
+class Stack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.data_dir = options.data_dir.resolve()
+        self.logs = self.data_dir / "logs"
+        self.postgres: PostgresServer | None = None
+        self.redis: RedisServer | None = None
+        self.processes: dict[str, ManagedProcess] = {}
+        self.info: StackInfo | None = None
+
+    # --- start -------------------------------------------------------------
+
+    def start(self, progress: Any = None) -> StackInfo:
+        say = progress or (lambda message: None)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "stack.json").unlink(missing_ok=True)
+        self._check_ports()
+        secrets = stack_secrets.load_or_create(self.data_dir)
+        try:
+            database_url = self._start_postgres(secrets, say)
+            redis_url = self._start_redis(secrets, say)
+            say("applying migrations")
+            migrate(database_url)
+            api_key = self._demo_key(database_url, secrets["key_pepper"].encode())
+            env = self._process_env(database_url, redis_url, secrets)
+            self._start_processes(env, say)
+        except BaseException:
+            self.stop()
+            raise
+        self.info = StackInfo(
+            gateway_url=f"http://127.0.0.1:{self.options.port}",
+            simulator_url=f"http://127.0.0.1:{self.options.simulator_port}",
+            api_key=api_key,
+            database_url=database_url,
+            redis_url=redis_url,
+            data_dir=str(self.data_dir),
+        )
+        path = self.data_dir / "stack.json"
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self.info.to_json(), handle, indent=2)
+        path.with_suffix(".tmp").rename(path)
+        return self.info
+
+    def _check_ports(self) -> None:
+        wanted = {"--port": self.options.port, "--simulator-port": self.options.simulator_port}
+        if self.options.database_url is None:
+            wanted["--pg-port"] = self.options.pg_port
+        if self.options.redis_url is None:
+            wanted["--redis-port"] = self.options.redis_port
+        busy = [f"{flag} {port}" for flag, port in wanted.items() if not port_is_free(port)]
+        if busy:
+            raise SystemExit(
+                f"port(s) in use: {', '.join(busy)}. Is another stack running? "
+                "Stop it, or choose other ports with these flags."
+            )
+
+    def _start_postgres(self, secrets: dict[str, str], say: Any) -> str:
+        if self.options.database_url:
+            say("using the Postgres at DATABASE_URL")
+            return self.options.database_url
+        self.postgres = PostgresServer(
+            data_dir=cluster_folder(self.data_dir),
+            port=self.options.pg_port,
+            password=secrets["postgres_password"],
+            log_path=self.logs / "postgres.log",
+            options=self.options.postgres_options,
+        )
+        if self.postgres.initialize():
+            say(f"created a Postgres cluster in {self.postgres.data_dir}")
+        say(f"starting Postgres on 127.0.0.1:{self.options.pg_port}")
+        self.postgres.start()
+        self.postgres.ensure_database("paystream")
+        return self.postgres.url("paystream")
+
+    def _start_redis(self, secrets: dict[str, str], say: Any) -> str:
+        if self.options.redis_url:
+            say("using the Redis at REDIS_URL")
+            return self.options.redis_url
+        say(f"starting Redis on 127.0.0.1:{self.options.redis_port}")
+        self.redis = RedisServer(
+            data_dir=self.data_dir / "redis",
+            port=self.options.redis_port,
+            password=secrets["redis_password"],
+            log_path=self.logs / "redis.log",
+        )
+        self.redis.start()
+        return self.redis.url(0)
+
+    def _demo_key(self, database_url: str, pepper: bytes) -> str:
+        """The demo merchant's key: the one from the last `up` if still active."""
+        key_file = self.data_dir / "demo-api-key"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            ensure_merchant(conn, DEMO_MERCHANT, "Demo merchant")
+            if key_file.exists():
+                key = key_file.read_text().strip()
+                if key_is_active(conn, key, pepper):
+                    return key
+            _, key = create_key(conn, DEMO_MERCHANT, DEMO_ROLES, pepper)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
+
+    def _process_env(
+        self, database_url: str, redis_url: str, secrets: dict[str, str]
+    ) -> dict[str, str]:
+        return {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PAYSTREAM_KEY_PEPPER": secrets["key_pepper"],
+            "PAYSTREAM_PSP_API_KEY": secrets["psp_api_key"],
+            "PAYSTREAM_PSP_URL": f"http://127.0.0.1:{self.options.simulator_port}",
+            "PAYSTREAM_SIMULATOR_BOOK": str(self.data_dir / "psp-simulator.sqlite3"),
+            **self.options.env,
+        }
+
+    def process_specs(self, env: dict[str, str]) -> list[ManagedProcess]:
+        """Every paystream process of the stack, as the Procfile lists them."""
+        me = [sys.executable, "-m", "paystream"]
+        o = self.options
+
+        def spec(name: str, *args: str) -> ManagedProcess:
+            return ManagedProcess(name, [*me, *args], self.logs / f"{name}.log", env=env)
+
+        return [
+            spec("psp-simulator", "psp-simulator", "--port", str(o.simulator_port)),
+            spec("worker", "worker", "--processes", str(o.workers), "--threads", str(o.threads)),
+            spec("gateway", "gateway", "--port", str(o.port), "--workers", str(o.gateway_workers)),
+        ]
+
+    def _start_processes(self, env: dict[str, str], say: Any) -> None:
+        started_at = time.time()
+        for process in self.process_specs(env):
+            say(f"starting {process.name}")
+            process.start()
+            self.processes[process.name] = process
+        self._wait_http(f"http://127.0.0.1:{self.options.simulator_port}/healthz", "psp-simulator")
+        self._wait_http(f"http://127.0.0.1:{self.options.port}/readyz", "gateway")
+        self._wait_workers(env["REDIS_URL"], started_at)
+
+    def _wait_http(self, url: str, name: str) -> None:
+        def ready() -> bool:
+            self._raise_if_exited()
+            try:
+                return httpx.get(url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=60, what=name)
+
+    def _wait_workers(self, redis_url: str, started_at: float) -> None:
+        """Workers are ready once they poll their queues: each poll refreshes
+        their heartbeat in Dramatiq's heartbeat set."""
+
+        def polling() -> bool:
+            self._raise_if_exited()
+            with redis.Redis.from_url(redis_url) as client:
+                beats = client.zrangebyscore("dramatiq:__heartbeats__", started_at * 1000, "+inf")
+            return len(beats) >= self.options.workers
+
+        wait_until(polling, timeout=60, what="workers")
+
+    def _raise_if_exited(self) -> None:
+        for process in self.processes.values():
+            if not process.running():
+                raise RuntimeError(
+                    f"{process.name} exited with code {process.exit_code()}:\n{process.log_tail()}"
+                )
+
+    # --- run and stop -----------------------------------------------------
+
+    def exited(self) -> list[ManagedProcess]:
+        return [p for p in self.processes.values() if not p.running()]
+
+    def stop(self) -> None:
+        """Stop in the reverse order of start: ingress first, servers last."""
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        self.processes.clear()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.postgres is not None:
+            self.postgres.stop()

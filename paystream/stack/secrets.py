@@ -1,0 +1,22 @@
+"""Secrets of a local stack, generated once and kept in `<data-dir>/secrets.json`
+(mode 600), so the next `paystream up` on the same folder finds its data."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+_NAMES = ("key_pepper", "psp_api_key", "postgres_password", "redis_password")
+
+
+def load_or_create(data_dir: Path) -> dict[str, str]:
+    path = data_dir / "secrets.json"
+    existing: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    values = {name: existing.get(name) or secrets.token_hex(24) for name in _NAMES}
+    if values != existing:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle, indent=2)
+    return values

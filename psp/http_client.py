@@ -1,0 +1,193 @@
+"""The HTTP adapter for the PSP (the simulator speaks this API).
+
+Every call is classified by `psp.protocol`: whether the request can have taken
+effect decides between Retryable and Unknown, and the PSP's statuses are mapped
+explicitly, anything unexpected becoming UNKNOWN. PSP answers are untrusted
+input: a malformed body is Unknown, never a guess.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from psp.protocol import (
+    Answered,
+    AuthorizeRequest,
+    CallResult,
+    InquiryResult,
+    NotFound,
+    PspPayment,
+    PspPaymentStatus,
+    PspRefund,
+    PspRefundStatus,
+    Rejected,
+    Retryable,
+    Unknown,
+)
+
+T = TypeVar("T")
+
+_PAYMENT_STATUSES = {
+    "authorized": PspPaymentStatus.AUTHORIZED,
+    "captured": PspPaymentStatus.CAPTURED,
+    "declined": PspPaymentStatus.DECLINED,
+    "voided": PspPaymentStatus.VOIDED,
+}
+_REFUND_STATUSES = {"succeeded": PspRefundStatus.SUCCEEDED, "failed": PspRefundStatus.FAILED}
+# Answers that say "not now" rather than "no": retrying later is safe.
+_RETRYABLE_STATUS_CODES = frozenset({408, 409, 425, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class PspClientConfig:
+    base_url: str
+    api_key: str
+    # Connecting is fast on a healthy network; a PSP that takes longer is down.
+    connect_timeout: float = 2.0
+    # Card authorizations at real PSPs answer within a few seconds at p99;
+    # Kill Bill gives its plugins 30 s. Past this we ask instead of waiting.
+    read_timeout: float = 10.0
+    # A CA bundle to trust, for a PSP on a private certificate (the local TLS stack).
+    ca_file: str | None = None
+
+
+def payment_from_json(body: dict[str, Any]) -> PspPayment:
+    return PspPayment(
+        psp_reference=str(body["id"]),
+        reference=str(body["reference"]),
+        status=_PAYMENT_STATUSES.get(str(body.get("status")), PspPaymentStatus.UNKNOWN),
+        amount=int(body["amount"]),
+        currency=str(body["currency"]),
+        authorized_amount=int(body.get("authorizedAmount") or 0),
+        captured_amount=int(body.get("capturedAmount") or 0),
+        refunded_amount=int(body.get("refundedAmount") or 0),
+        decline_code=body.get("declineCode"),
+        decline_message=body.get("declineMessage"),
+    )
+
+
+def refund_from_json(body: dict[str, Any]) -> PspRefund:
+    return PspRefund(
+        psp_reference=str(body["id"]),
+        reference=str(body["reference"]),
+        payment_psp_reference=str(body["paymentId"]),
+        status=_REFUND_STATUSES.get(str(body.get("status")), PspRefundStatus.UNKNOWN),
+        amount=int(body["amount"]),
+        failure_code=body.get("failureCode"),
+    )
+
+
+class HttpPsp:
+    def __init__(self, config: PspClientConfig, *, transport: httpx.BaseTransport | None = None):
+        verify: ssl.SSLContext | bool = True
+        if config.ca_file:
+            verify = ssl.create_default_context(cafile=config.ca_file)
+        self._client = httpx.Client(
+            base_url=config.base_url,
+            headers={"Authorization": f"Bearer {config.api_key}"},
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout,
+                read=config.read_timeout,
+                write=config.read_timeout,
+                pool=config.connect_timeout,
+            ),
+            verify=verify,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def authorize(
+        self, request: AuthorizeRequest, *, idempotency_key: str
+    ) -> CallResult[PspPayment]:
+        body = {
+            "reference": request.reference,
+            "amount": request.amount,
+            "currency": request.currency,
+            "token": request.token,
+            "capture": request.capture,
+        }
+        return self._call("POST", "/v1/payments", body, idempotency_key, payment_from_json)
+
+    def capture(
+        self, psp_reference: str, amount: int, *, idempotency_key: str
+    ) -> CallResult[PspPayment]:
+        path = f"/v1/payments/{psp_reference}/captures"
+        return self._call("POST", path, {"amount": amount}, idempotency_key, payment_from_json)
+
+    def void(self, psp_reference: str, *, idempotency_key: str) -> CallResult[PspPayment]:
+        path = f"/v1/payments/{psp_reference}/voids"
+        return self._call("POST", path, {}, idempotency_key, payment_from_json)
+
+    def refund(
+        self, psp_reference: str, amount: int, reference: str, *, idempotency_key: str
+    ) -> CallResult[PspRefund]:
+        path = f"/v1/payments/{psp_reference}/refunds"
+        body = {"amount": amount, "reference": reference}
+        return self._call("POST", path, body, idempotency_key, refund_from_json)
+
+    def find_payment(self, reference: str) -> InquiryResult[PspPayment]:
+        return self._inquire("/v1/payments", reference, payment_from_json)
+
+    def find_refund(self, reference: str) -> InquiryResult[PspRefund]:
+        return self._inquire("/v1/refunds", reference, refund_from_json)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        idempotency_key: str,
+        parse: Callable[[dict[str, Any]], T],
+    ) -> CallResult[T]:
+        try:
+            response = self._client.request(
+                method, path, json=body, headers={"Idempotency-Key": idempotency_key}
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            return Retryable(f"not sent: {type(error).__name__}")
+        except httpx.TransportError as error:
+            return Unknown(f"sent, no answer: {type(error).__name__}")
+        return _classify(response, parse)
+
+    def _inquire(
+        self, path: str, reference: str, parse: Callable[[dict[str, Any]], T]
+    ) -> InquiryResult[T]:
+        try:
+            response = self._client.get(path, params={"reference": reference})
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            return Retryable(f"not sent: {type(error).__name__}")
+        except httpx.TransportError as error:
+            return Unknown(f"no answer: {type(error).__name__}")
+        if response.status_code != 200:
+            return Retryable(f"inquiry answered {response.status_code}")
+        try:
+            items = response.json()["data"]
+            if not items:
+                return NotFound()
+            return Answered(parse(items[0]))
+        except (ValueError, KeyError, TypeError, IndexError):
+            return Unknown("inquiry answer could not be read")
+
+
+def _classify(response: httpx.Response, parse: Callable[[dict[str, Any]], T]) -> CallResult[T]:
+    status = response.status_code
+    if status >= 500 or status in _RETRYABLE_STATUS_CODES:
+        return Retryable(f"PSP answered {status}")
+    if 200 <= status < 300:
+        try:
+            return Answered(parse(response.json()))
+        except (ValueError, KeyError, TypeError):
+            # It answered yes but we cannot read how: it may have taken effect.
+            return Unknown(f"PSP answered {status} with a body that could not be read")
+    try:
+        error = response.json()
+        return Rejected(str(error.get("code", "psp_rejected")), str(error.get("message", "")))
+    except (ValueError, AttributeError):
+        return Rejected("psp_rejected", f"PSP answered {status}")

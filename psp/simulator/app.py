@@ -1,0 +1,264 @@
+"""The simulator's HTTP API: a small, bank-like PSP.
+
+POST /v1/payments                    authorize (and capture when asked); Idempotency-Key
+POST /v1/payments/{id}/captures      capture, partial allowed; Idempotency-Key
+POST /v1/payments/{id}/voids         void an authorization; Idempotency-Key
+POST /v1/payments/{id}/refunds       refund, partial and repeated; Idempotency-Key
+GET  /v1/payments?reference=         status inquiry by our reference
+GET  /v1/refunds?reference=          refund inquiry by our reference
+GET  /_book                          the whole book, with its checks
+GET|PATCH /_admin/faults             read or change the fault knobs
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from psp.simulator.book import Book, BookError, StoredResponse
+from psp.simulator.faults import Fate, Faults, FaultSettings
+
+logger = logging.getLogger("paystream.psp_simulator")
+
+# Knob names on the admin API (camelCase, like the rest of the API) and in FaultSettings.
+KNOBS = {
+    "latencyMs": "latency_ms",
+    "jitterMs": "jitter_ms",
+    "errorRate": "error_rate",
+    "timeoutRate": "timeout_rate",
+    "lostResponseRate": "lost_response_rate",
+    "hangMs": "hang_ms",
+    "seed": "seed",
+    "outages": "outages",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    book_path: str
+    api_key: str
+    faults: FaultSettings
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return json_response({"code": code, "message": message}, status)
+
+
+class DroppedResponse:
+    """Starts an answer and hangs up half-way: the client sees the connection
+    drop after its request was sent, which is what a lost response looks like."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"4096")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"id":', "more_body": True})
+
+
+class _IncompleteResponseFilter(logging.Filter):
+    """Dropped responses are on purpose; keep them out of the error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.book = Book(config.book_path)
+        self.faults = Faults(config.faults)
+        self._in_flight: set[str] = set()
+
+    def authorized(self, request: Request) -> bool:
+        supplied = request.headers.get("authorization", "")
+        return hmac.compare_digest(supplied.encode(), f"Bearer {self.config.api_key}".encode())
+
+    async def operate(
+        self, request: Request, operation: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+    ) -> Response | DroppedResponse:
+        """Run one idempotent operation under the fault knobs."""
+        if not self.authorized(request):
+            return error_response(401, "unauthorized", "missing or wrong API key")
+        key = request.headers.get("idempotency-key")
+        if not key:
+            return error_response(400, "idempotency_key_missing", "Idempotency-Key is required")
+        raw = await request.body()
+        try:
+            payload = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError:
+            return error_response(400, "invalid_request", "the body is not JSON")
+        if not isinstance(payload, dict):
+            return error_response(400, "invalid_request", "the body must be a JSON object")
+        request_hash = hashlib.sha256(
+            request.url.path.encode() + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+        stored = self.book.stored_response(key)
+        if stored is not None:
+            if stored.request_hash != request_hash:
+                return error_response(422, "idempotency_key_reused", "key used for another request")
+            return Response(stored.body, stored.status_code, media_type="application/json")
+        if key in self._in_flight:
+            return error_response(
+                409, "idempotency_key_in_use", "a request with this key is running"
+            )
+        self._in_flight.add(key)
+        try:
+            return await self._apply(key, request_hash, payload, operation)
+        finally:
+            self._in_flight.discard(key)
+
+    async def _apply(
+        self,
+        key: str,
+        request_hash: str,
+        payload: dict[str, Any],
+        operation: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
+    ) -> Response | DroppedResponse:
+        fate, latency = self.faults.draw()
+        if latency:
+            await asyncio.sleep(latency)
+        if fate is Fate.OUTAGE:
+            return error_response(503, "outage", "the PSP is down")
+        if fate is Fate.ERROR:
+            return error_response(500, "internal_error", "the PSP failed; nothing was done")
+        if fate is Fate.TIMEOUT:
+            await asyncio.sleep(self.faults.settings.hang_ms / 1000)
+            return error_response(504, "timeout", "the PSP gave up; nothing was done")
+        try:
+            status, body = operation(payload)
+        except BookError as error:
+            status, body = error.status, {"code": error.code, "message": error.message}
+        except (KeyError, TypeError, ValueError) as error:
+            status, body = 400, {"code": "invalid_request", "message": f"bad field: {error}"}
+        encoded = orjson.dumps(body)
+        self.book.store_response(key, StoredResponse(request_hash, status, encoded))
+        if fate is Fate.LOST_RESPONSE:
+            return DroppedResponse()
+        return Response(encoded, status, media_type="application/json")
+
+
+def _amount(payload: dict[str, Any], name: str = "amount", *, required: bool = True) -> int | None:
+    value = payload.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer")
+    return value
+
+
+def create_app(config: SimulatorConfig) -> Starlette:
+    sim = Simulator(config)
+    book = sim.book
+    logging.getLogger("uvicorn.error").addFilter(_IncompleteResponseFilter())
+
+    async def authorize(request: Request) -> Response | DroppedResponse:
+        def run(p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            amount = _amount(p)
+            assert amount is not None
+            charge = book.authorize(
+                reference=str(p["reference"]),
+                amount=amount,
+                currency=str(p["currency"]),
+                token=str(p["token"]),
+                capture=bool(p.get("capture", False)),
+            )
+            return 201, charge
+
+        return await sim.operate(request, run)
+
+    async def capture(request: Request) -> Response | DroppedResponse:
+        charge_id = request.path_params["charge_id"]
+        return await sim.operate(
+            request, lambda p: (200, book.capture(charge_id, _amount(p, required=False)))
+        )
+
+    async def void(request: Request) -> Response | DroppedResponse:
+        charge_id = request.path_params["charge_id"]
+        return await sim.operate(request, lambda p: (200, book.void(charge_id)))
+
+    async def refund(request: Request) -> Response | DroppedResponse:
+        charge_id = request.path_params["charge_id"]
+
+        def run(p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            amount = _amount(p)
+            assert amount is not None
+            return 201, book.refund(charge_id, amount, str(p["reference"]))
+
+        return await sim.operate(request, run)
+
+    async def find_payments(request: Request) -> Response:
+        return await inquiry(request, book.charges_for)
+
+    async def find_refunds(request: Request) -> Response:
+        return await inquiry(request, book.refunds_for)
+
+    async def inquiry(request: Request, lookup: Callable[[str], list[dict[str, Any]]]) -> Response:
+        if not sim.authorized(request):
+            return error_response(401, "unauthorized", "missing or wrong API key")
+        reference = request.query_params.get("reference")
+        if not reference:
+            return error_response(400, "invalid_request", "reference is required")
+        if sim.faults.in_outage():
+            return error_response(503, "outage", "the PSP is down")
+        return json_response({"data": lookup(reference)})
+
+    async def read_book(request: Request) -> Response:
+        return json_response(book.snapshot())
+
+    async def faults(request: Request) -> Response:
+        if request.method == "PATCH":
+            try:
+                changes = orjson.loads(await request.body())
+                unknown = set(changes) - set(KNOBS)
+                if unknown:
+                    return error_response(400, "unknown_knob", f"unknown knobs: {sorted(unknown)}")
+                sim.faults.update({KNOBS[name]: value for name, value in changes.items()})
+            except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as error:
+                return error_response(400, "invalid_request", str(error))
+        described = sim.faults.describe()
+        return json_response({camel: described[snake] for camel, snake in KNOBS.items()})
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    routes = [
+        Route("/v1/payments", authorize, methods=["POST"]),
+        Route("/v1/payments", find_payments, methods=["GET"]),
+        Route("/v1/payments/{charge_id}/captures", capture, methods=["POST"]),
+        Route("/v1/payments/{charge_id}/voids", void, methods=["POST"]),
+        Route("/v1/payments/{charge_id}/refunds", refund, methods=["POST"]),
+        Route("/v1/refunds", find_refunds, methods=["GET"]),
+        Route("/_book", read_book, methods=["GET"]),
+        Route("/_admin/faults", faults, methods=["GET", "PATCH"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        book.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.simulator = sim
+    return app

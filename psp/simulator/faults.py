@@ -1,0 +1,110 @@
+"""Fault knobs of the simulator: how it misbehaves, set at start or at run time.
+
+Each call draws its fate from one seeded generator, so a run with the same
+seed and the same sequence of calls misbehaves the same way.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class Fate(StrEnum):
+    """What happens to one call."""
+
+    NORMAL = "normal"
+    ERROR = "error"  # a 5xx, nothing applied
+    TIMEOUT = "timeout"  # hangs past the client's timeout, nothing applied
+    LOST_RESPONSE = "lost_response"  # applied and booked, then the answer is dropped
+    OUTAGE = "outage"  # inside an outage window: everything fails
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A window, in seconds on the simulator's monotonic clock."""
+
+    starts_at: float
+    ends_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSettings:
+    latency_ms: int = 0
+    jitter_ms: int = 0
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    lost_response_rate: float = 0.0
+    # How long a "timed out" call hangs; must exceed the gateway's read timeout.
+    hang_ms: int = 12_000
+    seed: int | None = None
+    outages: tuple[Outage, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "timeout_rate", "lost_response_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.error_rate + self.timeout_rate + self.lost_response_rate > 1.0:
+            raise ValueError("the fault rates add up to more than 1")
+        if self.latency_ms < 0 or self.jitter_ms < 0 or self.hang_ms < 0:
+            raise ValueError("latency, jitter and hang must not be negative")
+
+
+class Faults:
+    def __init__(self, settings: FaultSettings | None = None) -> None:
+        self.settings = settings or FaultSettings()
+        self._random = random.Random(self.settings.seed)
+
+    def update(self, changes: dict[str, Any]) -> FaultSettings:
+        """Change knobs at run time. `outages` take windows relative to now:
+        [{"startsIn": seconds, "lasts": seconds}]. A new seed restarts the draw."""
+        values = dict(changes)
+        if "outages" in values:
+            now = time.monotonic()
+            values["outages"] = tuple(
+                Outage(
+                    now + float(o.get("startsIn", 0)),
+                    now + float(o.get("startsIn", 0)) + float(o["lasts"]),
+                )
+                for o in values["outages"]
+            )
+        self.settings = replace(self.settings, **values)
+        if "seed" in values:
+            self._random = random.Random(self.settings.seed)
+        return self.settings
+
+    def in_outage(self) -> bool:
+        now = time.monotonic()
+        return any(o.starts_at <= now < o.ends_at for o in self.settings.outages)
+
+    def draw(self) -> tuple[Fate, float]:
+        """The fate of the next call and the latency to add before it, in seconds."""
+        knobs = self.settings
+        latency = knobs.latency_ms + (
+            self._random.uniform(0, knobs.jitter_ms) if knobs.jitter_ms else 0
+        )
+        if self.in_outage():
+            return Fate.OUTAGE, 0.0
+        roll = self._random.random()
+        for fate, rate in (
+            (Fate.ERROR, knobs.error_rate),
+            (Fate.TIMEOUT, knobs.timeout_rate),
+            (Fate.LOST_RESPONSE, knobs.lost_response_rate),
+        ):
+            if roll < rate:
+                return fate, latency / 1000
+            roll -= rate
+        return Fate.NORMAL, latency / 1000
+
+    def describe(self) -> dict[str, Any]:
+        now = time.monotonic()
+        described = asdict(self.settings)
+        described["outages"] = [
+            {"startsIn": round(o.starts_at - now, 3), "endsIn": round(o.ends_at - now, 3)}
+            for o in self.settings.outages
+            if o.ends_at > now
+        ]
+        return described

@@ -1,0 +1,69 @@
+"""The durable idempotency record: the truth when Redis has forgotten.
+
+A record is written in the same transaction as the work it answers for, so it
+exists exactly when that work was committed. An expired record is treated as
+absent and overwritten by the next request with its key.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from psycopg import AsyncConnection, Connection
+from psycopg.rows import class_row
+
+from store.rows import IdempotencyRecord
+
+
+async def find_record(
+    conn: AsyncConnection[Any], merchant_id: str, key: str
+) -> IdempotencyRecord | None:
+    async with conn.cursor(row_factory=class_row(IdempotencyRecord)) as cursor:
+        await cursor.execute(
+            "SELECT request_hash, response_status, response_payload FROM idempotency_keys"
+            " WHERE merchant_id = %s AND key = %s AND expires_at > now()",
+            (merchant_id, key),
+        )
+        return await cursor.fetchone()
+
+
+async def save_record(
+    conn: AsyncConnection[Any],
+    merchant_id: str,
+    key: str,
+    *,
+    request_hash: bytes,
+    response_status: int,
+    response_payload: bytes,
+    retention: timedelta,
+) -> bool:
+    """Save the response for a key; False when a live record already holds the
+    key (the caller must roll back its work and answer from that record)."""
+    cursor = await conn.execute(
+        """
+        INSERT INTO idempotency_keys AS existing
+            (merchant_id, key, request_hash, response_status, response_payload, expires_at)
+        VALUES (%s, %s, %s, %s, %s, now() + %s)
+        ON CONFLICT (merchant_id, key) DO UPDATE SET
+            request_hash = EXCLUDED.request_hash,
+            response_status = EXCLUDED.response_status,
+            response_payload = EXCLUDED.response_payload,
+            created_at = now(),
+            expires_at = EXCLUDED.expires_at
+        WHERE existing.expires_at <= now()
+        RETURNING 1
+        """,
+        (merchant_id, key, request_hash, response_status, response_payload, retention),
+    )
+    return await cursor.fetchone() is not None
+
+
+def purge_expired(conn: Connection[Any], *, batch: int = 10_000) -> int:
+    """Delete a batch of expired records (the reaper); returns how many."""
+    cursor = conn.execute(
+        "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
+        " SELECT ctid FROM idempotency_keys WHERE expires_at <= now() LIMIT %s))",
+        (batch,),
+    )
+    return cursor.rowcount

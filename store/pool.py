@@ -1,0 +1,40 @@
+"""Connection pools. Opened by the process that uses them, never at import.
+
+No health check on checkout: it would cost a round trip per request. A
+connection that breaks is discarded by the pool when it comes back, and the
+request that met it answers 503 (the gateway) or is retried (the actors).
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection, Connection
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+
+async def open_async_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10
+) -> AsyncConnectionPool:
+    pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        kwargs={"autocommit": True},
+        # A request waiting longer than this for a connection is better answered 503.
+        timeout=5.0,
+    )
+    await pool.open(wait=True, timeout=30.0)
+    return pool
+
+
+def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
+    pool: ConnectionPool[Connection] = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        kwargs={"autocommit": True},
+        timeout=30.0,
+    )
+    pool.open(wait=True, timeout=30.0)
+    return pool

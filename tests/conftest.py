@@ -1,0 +1,83 @@
+"""Session-wide fixtures: real servers, a migrated database, merchants with keys."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+import redis
+
+from store.merchants import create_key, ensure_merchant
+from store.migrate import migrate
+from tests.support.servers import Servers, make_root
+
+PEPPER = b"test-pepper"
+ALL_ROLES = [
+    "payments:write",
+    "payments:read",
+    "refunds:write",
+    "reconciliation",
+    "audit:read",
+    "admin",
+]
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    started = Servers.start(make_root("paystream-servers-"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: Servers) -> str:
+    servers.postgres.ensure_database("paystream_test")
+    url = servers.postgres.url("paystream_test")
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: Servers) -> str:
+    return servers.redis.url(0)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@dataclass(frozen=True)
+class Merchant:
+    id: str
+    api_key: str
+
+
+def new_merchant(database_url: str, roles: list[str] | None = None) -> Merchant:
+    merchant_id = "mer_" + secrets.token_hex(6)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        ensure_merchant(conn, merchant_id, "Test merchant")
+        _, key = create_key(conn, merchant_id, roles or ALL_ROLES, PEPPER)
+    return Merchant(merchant_id, key)
+
+
+@pytest.fixture
+def merchant(database_url: str) -> Merchant:
+    return new_merchant(database_url)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

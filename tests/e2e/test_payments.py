@@ -1,0 +1,196 @@
+"""A merchant's view over HTTP: the stack from `paystream up`, the simulator's
+book as the proof of what was charged."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from paystream.stack.postgres import find_bindir
+from tests.support.stack import RunningStack
+
+PAN = "4111111111111111"
+
+
+def new_order() -> str:
+    return f"order-{uuid.uuid4().hex[:16]}"
+
+
+def body(**fields: object) -> dict[str, object]:
+    return {
+        "orderId": new_order(),
+        "amount": 1999,
+        "currency": "EUR",
+        "methodToken": "tok_visa",
+        **fields,
+    }
+
+
+def create(stack: RunningStack, key: str | None = None, **fields: object) -> httpx.Response:
+    return httpx.post(
+        f"{stack.gateway}/payments",
+        json=body(**fields),
+        headers=stack.headers(key or uuid.uuid4().hex),
+    )
+
+
+def test_a_visa_token_is_captured_within_a_second_and_charged_once(stack: RunningStack) -> None:
+    started = time.monotonic()
+    created = create(stack)
+    assert created.status_code == 201 and created.json()["status"] == "PENDING"
+    payment = stack.wait_for_status(created.json()["paymentId"], {"CAPTURED"}, timeout=1.0)
+    assert payment["status"] == "CAPTURED", payment
+    assert time.monotonic() - started < 1.0
+    assert payment["capturedAmount"] == 1999 and payment["pspReference"].startswith("psp_")
+    [charge] = stack.charges_for(payment["paymentId"])
+    assert charge["status"] == "captured" and charge["capturedAmount"] == 1999
+    timeline = httpx.get(
+        f"{stack.gateway}/payments/{payment['paymentId']}/events", headers=stack.headers()
+    ).json()["data"]
+    assert [(e["type"], e["source"]) for e in timeline] == [
+        ("payment.created", "api"),
+        ("payment.captured", "psp"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [("tok_decline", "card_declined"), ("tok_insufficient_funds", "insufficient_funds")],
+)
+def test_a_declined_token_fails_with_the_psps_code(
+    stack: RunningStack, token: str, code: str
+) -> None:
+    created = create(stack, methodToken=token).json()
+    payment = stack.wait_for_status(created["paymentId"], {"FAILED"})
+    assert (payment["status"], payment["failureCode"]) == ("FAILED", code)
+    assert payment["failureMessage"]
+
+
+def test_a_manual_capture_payment_stays_authorized(stack: RunningStack) -> None:
+    created = create(stack, captureMethod="manual").json()
+    payment = stack.wait_for_status(created["paymentId"], {"AUTHORIZED"})
+    time.sleep(0.3)
+    payment = stack.wait_for_status(created["paymentId"], {"AUTHORIZED"})
+    assert (payment["status"], payment["authorizedAmount"], payment["capturedAmount"]) == (
+        "AUTHORIZED",
+        1999,
+        0,
+    )
+    [charge] = stack.charges_for(payment["paymentId"])
+    assert charge["status"] == "authorized"
+
+
+def test_a_replay_answers_the_same_body_and_another_body_is_422(stack: RunningStack) -> None:
+    payload = body()
+    first = httpx.post(f"{stack.gateway}/payments", json=payload, headers=stack.headers("replay-1"))
+    again = httpx.post(f"{stack.gateway}/payments", json=payload, headers=stack.headers("replay-1"))
+    other = httpx.post(
+        f"{stack.gateway}/payments",
+        json={**payload, "amount": 5},
+        headers=stack.headers("replay-1"),
+    )
+    missing = httpx.post(f"{stack.gateway}/payments", json=payload, headers=stack.headers())
+    assert again.status_code == 201 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert (missing.status_code, missing.json()["code"]) == (400, "idempotency_key_missing")
+
+
+def test_a_redis_flush_between_request_and_replay_neither_duplicates_nor_charges_twice(
+    stack: RunningStack,
+) -> None:
+    payload = body()
+    first = httpx.post(f"{stack.gateway}/payments", json=payload, headers=stack.headers("flush-1"))
+    payment_id = first.json()["paymentId"]
+    stack.wait_for_status(payment_id, {"CAPTURED"})
+    with redis.Redis.from_url(stack.info["redisUrl"]) as client:
+        client.flushall()
+    again = httpx.post(f"{stack.gateway}/payments", json=payload, headers=stack.headers("flush-1"))
+    assert again.status_code == 201 and again.json()["paymentId"] == payment_id
+    assert again.headers["idempotent-replayed"] == "true"
+    listed = httpx.get(
+        f"{stack.gateway}/payments", params={"orderId": payload["orderId"]}, headers=stack.headers()
+    ).json()["data"]
+    assert [p["paymentId"] for p in listed] == [payment_id]
+    time.sleep(0.3)
+    assert len(stack.charges_for(payment_id)) == 1
+
+
+async def _storm(
+    stack: RunningStack, payloads_and_keys: list[tuple[dict[str, object], str]]
+) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=60)
+    async with httpx.AsyncClient(base_url=stack.gateway, limits=limits, timeout=30) as client:
+        return await asyncio.gather(
+            *(
+                client.post("/payments", json=p, headers=stack.headers(k))
+                for p, k in payloads_and_keys
+            )
+        )
+
+
+def test_fifty_concurrent_requests_with_one_key_give_one_payment_and_one_charge(
+    stack: RunningStack,
+) -> None:
+    payload = body()
+    answers = asyncio.run(_storm(stack, [(payload, "storm-key")] * 50))
+    created = {a.json()["paymentId"] for a in answers if a.status_code == 201}
+    assert {a.status_code for a in answers} <= {201, 409} and len(created) == 1
+    payment_id = created.pop()
+    stack.wait_for_status(payment_id, {"CAPTURED"})
+    time.sleep(0.3)
+    assert len(stack.charges_for(payment_id)) == 1
+
+
+def test_fifty_concurrent_requests_for_one_order_give_one_payment_and_409s(
+    stack: RunningStack,
+) -> None:
+    payload = body()
+    answers = asyncio.run(_storm(stack, [(payload, uuid.uuid4().hex) for _ in range(50)]))
+    created = [a for a in answers if a.status_code == 201]
+    refused = [a for a in answers if a.status_code == 409]
+    assert len(created) == 1 and len(refused) == 49
+    payment_id = created[0].json()["paymentId"]
+    assert {(a.json()["code"], a.json()["paymentId"]) for a in refused} == {
+        ("order_already_exists", payment_id)
+    }
+    stack.wait_for_status(payment_id, {"CAPTURED"})
+    time.sleep(0.3)
+    assert len(stack.charges_for(payment_id)) == 1
+
+
+def test_a_card_number_anywhere_is_refused_and_then_found_nowhere(stack: RunningStack) -> None:
+    spaced = "4111 1111 1111 1111"
+    attempts = [
+        {"description": f"card {PAN}"},
+        {"metadata": {"card": spaced}},
+        {"metadata": {PAN: "key"}},
+        {"orderId": PAN},
+        {"methodToken": PAN},
+        {"amount": int(PAN)},
+    ]
+    for change in attempts:
+        answer = create(stack, **change)
+        assert answer.status_code == 400 and answer.json()["code"] == "raw_card_data_forbidden"
+        assert PAN not in answer.text and spaced not in answer.text
+    keyed = create(stack, key=f"key-{PAN}")
+    queried = httpx.get(
+        f"{stack.gateway}/payments", params={"orderId": PAN}, headers=stack.headers()
+    )
+    assert keyed.status_code == queried.status_code == 400
+    dump = subprocess.run(
+        [str(find_bindir() / "pg_dump"), "--data-only", stack.info["databaseUrl"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "payments" in dump and PAN not in dump and spaced not in dump
+    for path in [*stack.log_files(), stack.root / "psp-simulator.sqlite3"]:
+        content = path.read_bytes()
+        assert PAN.encode() not in content and spaced.encode() not in content, path

@@ -1,0 +1,83 @@
+"""`paystream up` itself: what it writes, what it reuses, how it stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import httpx
+import psycopg
+
+from paystream.stack.ports import accepts_connections
+from tests.support.servers import Servers, make_root
+from tests.support.stack import remove, start_stack
+
+
+def pay(gateway: str, api_key: str) -> dict[str, object]:
+    response = httpx.post(
+        f"{gateway}/payments",
+        json={
+            "orderId": uuid.uuid4().hex,
+            "amount": 500,
+            "currency": "EUR",
+            "methodToken": "tok_visa",
+        },
+        headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_a_second_up_on_the_same_folder_finds_its_data_and_key_and_ctrl_c_stops_everything() -> (
+    None
+):
+    root = make_root("paystream-up-")
+    try:
+        first = start_stack(root)
+        info = json.loads((root / "stack.json").read_text())
+        assert set(info) >= {"gatewayUrl", "simulatorUrl", "apiKey", "databaseUrl", "redisUrl"}
+        assert oct((root / "stack.json").stat().st_mode & 0o777) == "0o600"
+        payment = pay(first.gateway, first.info["apiKey"])
+        assert first.stop() == 0
+        for port in first.ports.values():
+            assert not accepts_connections(port), f"port {port} still open after Ctrl-C"
+
+        second = start_stack(root)
+        try:
+            assert second.info["apiKey"] == first.info["apiKey"]
+            found = httpx.get(
+                f"{second.gateway}/payments/{payment['paymentId']}", headers=second.headers()
+            )
+            assert found.status_code == 200
+            book = httpx.get(f"{second.simulator}/_book").json()
+            assert payment["paymentId"] in {c["reference"] for c in book["charges"]}
+        finally:
+            assert second.stop() == 0
+    finally:
+        remove(root)
+
+
+def test_with_database_url_and_redis_url_set_up_uses_those_servers(servers: Servers) -> None:
+    servers.postgres.ensure_database("paystream_external")
+    database_url = servers.postgres.url("paystream_external")
+    root = make_root("paystream-external-")
+    env = {"DATABASE_URL": database_url, "REDIS_URL": servers.redis.url(3)}
+    try:
+        stack = start_stack(root, env=env)
+        try:
+            assert stack.info["databaseUrl"] == database_url
+            assert not (root / "postgres").exists() and not (root / "redis").exists()
+            payment = pay(stack.gateway, stack.info["apiKey"])
+            assert (
+                stack.wait_for_status(str(payment["paymentId"]), {"CAPTURED"})["status"]
+                == "CAPTURED"
+            )
+        finally:
+            assert stack.stop() == 0
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT status FROM payments WHERE id = %s", (payment["paymentId"],))
+            assert row.fetchone() == ("CAPTURED",)
+    finally:
+        remove(root)
+        os.environ.pop("DATABASE_URL", None)

@@ -1,0 +1,230 @@
+"""The merchant API over HTTP: auth, tenancy, validation, card data, lists."""
+
+import uuid
+
+import psycopg
+import pytest
+
+from tests.conftest import Merchant, new_merchant
+from tests.support.gateway import Gateway
+
+pytestmark = pytest.mark.anyio
+
+PAN = "4111111111111111"
+
+
+async def test_a_created_payment_is_pending_and_readable(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    created = await gateway.create_payment(
+        merchant.api_key, captureMethod="manual", description="two books", metadata={"sku": "b-2"}
+    )
+    assert created.status_code == 201
+    payment = created.json()
+    assert payment["status"] == "PENDING" and payment["captureMethod"] == "manual"
+    assert payment["paymentId"].startswith("pay_") and payment["metadata"] == {"sku": "b-2"}
+    read = await gateway.client.get(
+        f"/payments/{payment['paymentId']}", headers=gateway.headers(merchant.api_key)
+    )
+    assert read.status_code == 200 and read.json() == payment
+    timeline = await gateway.client.get(
+        f"/payments/{payment['paymentId']}/events", headers=gateway.headers(merchant.api_key)
+    )
+    [event] = timeline.json()["data"]
+    assert (event["type"], event["toStatus"], event["source"]) == (
+        "payment.created",
+        "PENDING",
+        "api",
+    )
+
+
+async def test_no_key_is_401_with_a_bearer_challenge(gateway: Gateway) -> None:
+    response = await gateway.client.get("/payments")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_required"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_unknown_or_revoked_key_is_401(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    unknown = await gateway.client.get("/payments", headers=gateway.headers("sk_nope"))
+    assert unknown.json()["code"] == "invalid_api_key"
+    db.execute("UPDATE api_keys SET revoked_at = now() WHERE merchant_id = %s", (merchant.id,))
+    revoked = await gateway.client.get("/payments", headers=gateway.headers(merchant.api_key))
+    assert revoked.status_code == 401
+
+
+async def test_a_key_without_the_role_is_403(gateway: Gateway, database_url: str) -> None:
+    reader = new_merchant(database_url, roles=["payments:read"])
+    refused = await gateway.create_payment(reader.api_key)
+    assert refused.status_code == 403 and refused.json()["code"] == "insufficient_role"
+    assert (
+        await gateway.client.get("/payments", headers=gateway.headers(reader.api_key))
+    ).status_code == 200
+
+
+async def test_another_merchants_payment_is_404_everywhere(
+    gateway: Gateway, merchant: Merchant, database_url: str
+) -> None:
+    payment = (await gateway.create_payment(merchant.api_key, orderId="secret-order")).json()
+    intruder = new_merchant(database_url)
+    headers = gateway.headers(intruder.api_key)
+    for path in (f"/payments/{payment['paymentId']}", f"/payments/{payment['paymentId']}/events"):
+        response = await gateway.client.get(path, headers=headers)
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    listed = await gateway.client.get(
+        "/payments", params={"orderId": "secret-order"}, headers=headers
+    )
+    assert listed.json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"amount": "1999"}, "/amount"),
+        ({"amount": 19.99}, "/amount"),
+        ({"amount": 0}, "/amount"),
+        ({"amount": 10**13}, "/amount"),
+        ({"currency": "eur"}, "/currency"),
+        ({"currency": "XYZ"}, "/currency"),
+        ({"captureMethod": "later"}, "/captureMethod"),
+        ({"methodToken": "tok visa"}, "/methodToken"),
+        ({"orderId": ""}, "/orderId"),
+        ({"metadata": {f"k{i}": "v" for i in range(51)}}, "/metadata"),
+        ({"status": "CAPTURED"}, "/status"),
+        ({"capturedAmount": 1999}, "/capturedAmount"),
+    ],
+)
+async def test_an_invalid_field_is_400_naming_the_field_and_nothing_is_stored(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection, change: dict, pointer: str
+) -> None:
+    response = await gateway.create_payment(merchant.api_key, **change)
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["code"] == "validation_error"
+    assert pointer in [error["pointer"] for error in problem["errors"]]
+    count = db.execute("SELECT count(*) FROM payments WHERE merchant_id = %s", (merchant.id,))
+    assert count.fetchone() == (0,)
+
+
+async def test_a_body_that_is_not_a_json_object_is_400_and_not_json_is_415(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    headers = gateway.headers(merchant.api_key, "k")
+    broken = await gateway.client.post(
+        "/payments", content=b"{nope", headers={**headers, "Content-Type": "application/json"}
+    )
+    array = await gateway.client.post("/payments", json=[1, 2], headers=headers)
+    text = await gateway.client.post(
+        "/payments", content=b"amount=1", headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert (broken.status_code, broken.json()["code"]) == (400, "validation_error")
+    assert (array.status_code, array.json()["code"]) == (400, "validation_error")
+    assert (text.status_code, text.json()["code"]) == (415, "unsupported_media_type")
+
+
+async def test_a_body_over_the_limit_is_413(gateway: Gateway, merchant: Merchant) -> None:
+    response = await gateway.create_payment(merchant.api_key, description="x" * 70_000)
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"description": f"card {PAN}"},
+        {"metadata": {"note": "4111 1111 1111 1111"}},
+        {"metadata": {PAN: "in a key"}},
+        {"orderId": PAN},
+        {"methodToken": PAN},
+        {"amount": int(PAN)},
+        {"extra": {"deep": [PAN]}},
+    ],
+)
+async def test_a_card_number_anywhere_in_the_body_is_refused_and_never_echoed(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection, change: dict
+) -> None:
+    response = await gateway.create_payment(merchant.api_key, **change)
+    assert response.status_code == 400
+    assert response.json()["code"] == "raw_card_data_forbidden"
+    assert PAN not in response.text and "4111 1111" not in response.text
+    count = db.execute("SELECT count(*) FROM payments WHERE merchant_id = %s", (merchant.id,))
+    assert count.fetchone() == (0,)
+
+
+async def test_a_card_number_in_the_query_or_idempotency_key_is_refused(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    listed = await gateway.client.get(
+        "/payments", params={"orderId": PAN}, headers=gateway.headers(merchant.api_key)
+    )
+    keyed = await gateway.create_payment(merchant.api_key, key=f"retry-{PAN}")
+    for response in (listed, keyed):
+        assert response.status_code == 400 and response.json()["code"] == "raw_card_data_forbidden"
+        assert PAN not in response.text
+
+
+async def test_lists_page_newest_first_with_a_cursor(gateway: Gateway, merchant: Merchant) -> None:
+    created = [
+        (await gateway.create_payment(merchant.api_key)).json()["paymentId"] for _ in range(5)
+    ]
+    headers = gateway.headers(merchant.api_key)
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": "2", **({"startingAfter": cursor} if cursor else {})}
+        page = (await gateway.client.get("/payments", params=params, headers=headers)).json()
+        seen += [p["paymentId"] for p in page["data"]]
+        pages += 1
+        if not page["hasMore"]:
+            assert page["nextCursor"] is None
+            break
+        cursor = page["nextCursor"]
+    assert seen == list(reversed(created)) and pages == 3
+
+
+async def test_lists_filter_by_order_and_status(gateway: Gateway, merchant: Merchant) -> None:
+    order = f"order-{uuid.uuid4().hex}"
+    await gateway.create_payment(merchant.api_key, orderId=order)
+    await gateway.create_payment(merchant.api_key)
+    headers = gateway.headers(merchant.api_key)
+    by_order = (
+        await gateway.client.get("/payments", params={"orderId": order}, headers=headers)
+    ).json()
+    pending = (
+        await gateway.client.get("/payments", params={"status": "PENDING"}, headers=headers)
+    ).json()
+    captured = (
+        await gateway.client.get("/payments", params={"status": "CAPTURED"}, headers=headers)
+    ).json()
+    assert [p["orderId"] for p in by_order["data"]] == [order]
+    assert len(pending["data"]) == 2 and captured["data"] == []
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": "0"}, {"limit": "101"}, {"status": "DONE"}, {"color": "red"}]
+)
+async def test_bad_list_parameters_are_400(
+    gateway: Gateway, merchant: Merchant, params: dict
+) -> None:
+    response = await gateway.client.get(
+        "/payments", params=params, headers=gateway.headers(merchant.api_key)
+    )
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+
+
+async def test_unknown_routes_and_methods_answer_problems(gateway: Gateway) -> None:
+    missing = await gateway.client.get("/nothing-here")
+    wrong = await gateway.client.delete("/payments")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert (wrong.status_code, wrong.json()["code"]) == (405, "method_not_allowed")
+
+
+async def test_the_openapi_document_and_health_endpoints_are_served(gateway: Gateway) -> None:
+    document = (await gateway.client.get("/openapi.json")).json()
+    assert {"/payments", "/payments/{paymentId}", "/payments/{paymentId}/events"} <= set(
+        document["paths"]
+    )
+    assert (await gateway.client.get("/healthz")).json()["status"] == "ok"
+    ready = (await gateway.client.get("/readyz")).json()
+    assert ready == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}

@@ -1,0 +1,66 @@
+"""The gateway application in-process, on the session's real Postgres and Redis,
+with the worker queue replaced by a recorder."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from gateway.app import create_app
+from gateway.types import GatewayConfig
+
+
+@dataclass
+class RecordingWorkQueue:
+    nudged: list[str] = field(default_factory=list)
+
+    async def nudge_payment(self, payment_id: str) -> None:
+        self.nudged.append(payment_id)
+
+
+@dataclass
+class Gateway:
+    client: httpx.AsyncClient
+    work: RecordingWorkQueue
+    config: GatewayConfig
+
+    def headers(self, api_key: str, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    async def create_payment(
+        self, api_key: str, key: str | None = None, **fields: Any
+    ) -> httpx.Response:
+        body = {
+            "orderId": f"order-{uuid.uuid4().hex[:12]}",
+            "amount": 1999,
+            "currency": "EUR",
+            "methodToken": "tok_visa",
+            **fields,
+        }
+        return await self.client.post(
+            "/payments", json=body, headers=self.headers(api_key, key or uuid.uuid4().hex)
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(config: GatewayConfig, **overrides: Any) -> AsyncIterator[Gateway]:
+    config = replace(config, **overrides)
+    work = RecordingWorkQueue()
+
+    def make_work_queue(redis: Redis) -> RecordingWorkQueue:
+        return work
+
+    app = create_app(config, make_work_queue)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield Gateway(client, work, config)

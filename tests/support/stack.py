@@ -1,0 +1,112 @@
+"""`paystream up` as a user runs it: a subprocess, found through its stack.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from paystream.stack.ports import free_port
+
+
+@dataclass
+class RunningStack:
+    root: Path
+    process: subprocess.Popen[bytes]
+    info: dict[str, str]
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> str:
+        return self.info["gatewayUrl"]
+
+    @property
+    def simulator(self) -> str:
+        return self.info["simulatorUrl"]
+
+    def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.info['apiKey']}"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def book(self) -> dict[str, Any]:
+        return httpx.get(f"{self.simulator}/_book").json()  # type: ignore[no-any-return]
+
+    def charges_for(self, payment_id: str) -> list[dict[str, Any]]:
+        return [c for c in self.book()["charges"] if c["reference"] == payment_id]
+
+    def wait_for_status(
+        self, payment_id: str, wanted: set[str], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            payment = httpx.get(
+                f"{self.gateway}/payments/{payment_id}", headers=self.headers()
+            ).json()
+            if payment["status"] in wanted or time.monotonic() > deadline:
+                return payment  # type: ignore[no-any-return]
+            time.sleep(0.02)
+
+    def log_files(self) -> list[Path]:
+        return sorted((self.root / "logs").glob("*.log"))
+
+    def stop(self) -> int:
+        """Ctrl-C, as a user would; the exit code of `paystream up`."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def start_stack(
+    root: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    threads: int = 8,
+    timeout: float = 120.0,
+) -> RunningStack:
+    ports = {name: free_port() for name in ("port", "simulator-port", "pg-port", "redis-port")}
+    argv = [
+        sys.executable,
+        "-m",
+        "paystream",
+        "up",
+        "--data-dir",
+        str(root),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+    ]
+    for name, port in ports.items():
+        argv += [f"--{name}", str(port)]
+    stack_json = root / "stack.json"
+    stack_json.unlink(missing_ok=True)  # a previous run's must not be mistaken for this one's
+    with (root / "up.out").open("wb") as output:
+        process = subprocess.Popen(
+            argv, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+    deadline = time.monotonic() + timeout
+    while not stack_json.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"paystream up did not start:\n{(root / 'up.out').read_text()}")
+        time.sleep(0.1)
+    return RunningStack(root, process, json.loads(stack_json.read_text()), ports)
+
+
+def remove(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)

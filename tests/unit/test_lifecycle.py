@@ -1,0 +1,130 @@
+"""The transition rules, as tables: every (state, fact) and what it does."""
+
+import pytest
+
+from payments.errors import AmountTooLarge, InconsistentPspAnswer, InvalidState
+from payments.lifecycle import (
+    Authorized,
+    Captured,
+    Declined,
+    PaymentState,
+    PspFact,
+    Voided,
+    apply_fact,
+    capture_amount,
+    check_cancelable,
+    refund_amount,
+)
+from payments.status import ALLOWED_MOVES, CaptureMethod, PaymentStatus, can_move
+
+S = PaymentStatus
+
+
+def state(status: PaymentStatus, **amounts: int) -> PaymentState:
+    return PaymentState(
+        status=status, capture_method=CaptureMethod.AUTOMATIC, amount=1000, **amounts
+    )
+
+
+AUTHORIZED = Authorized("psp_1", 1000)
+CAPTURED = Captured("psp_1", 1000, 1000)
+DECLINED = Declined("card_declined", "declined")
+VOIDED = Voided("psp_1")
+
+# (status before, fact, status after or None for "no change")
+TABLE: list[tuple[PaymentStatus, PspFact, PaymentStatus | None]] = [
+    (S.PENDING, AUTHORIZED, S.AUTHORIZED),
+    (S.PENDING, CAPTURED, S.CAPTURED),
+    (S.PENDING, DECLINED, S.FAILED),
+    (S.PENDING, VOIDED, None),
+    (S.AUTHORIZED, AUTHORIZED, None),
+    (S.AUTHORIZED, CAPTURED, S.CAPTURED),
+    (S.AUTHORIZED, DECLINED, None),
+    (S.AUTHORIZED, VOIDED, S.CANCELED),
+    (S.CAPTURED, AUTHORIZED, None),
+    (S.CAPTURED, CAPTURED, None),
+    (S.CAPTURED, DECLINED, None),
+    (S.CAPTURED, VOIDED, None),
+    (S.FAILED, AUTHORIZED, None),
+    (S.FAILED, CAPTURED, None),
+    (S.FAILED, DECLINED, None),
+    (S.REFUNDED, CAPTURED, None),
+    (S.REFUNDED, AUTHORIZED, None),
+    (S.CANCELED, CAPTURED, None),
+    (S.CANCELED, VOIDED, None),
+]
+
+
+@pytest.mark.parametrize(("before", "fact", "after"), TABLE)
+def test_a_psp_fact_moves_a_payment_only_forward(
+    before: PaymentStatus, fact: PspFact, after: PaymentStatus | None
+) -> None:
+    amounts = {"authorized_amount": 1000} if before is S.AUTHORIZED else {}
+    change = apply_fact(state(before, **amounts), fact)
+    if after is None:
+        assert change is None
+    else:
+        assert change is not None and change.status is after
+        assert can_move(before, after)
+
+
+def test_no_status_can_move_back_to_pending_and_final_statuses_are_final() -> None:
+    for status, targets in ALLOWED_MOVES.items():
+        assert S.PENDING not in targets, status
+    for final in (S.FAILED, S.REFUNDED, S.CANCELED):
+        assert ALLOWED_MOVES[final] == frozenset()
+
+
+def test_a_decline_records_its_code_and_message() -> None:
+    change = apply_fact(state(S.PENDING), Declined("insufficient_funds", "no money"))
+    assert change is not None
+    assert (change.failure_code, change.failure_message) == ("insufficient_funds", "no money")
+    assert change.event_type == "payment.failed"
+
+
+def test_a_capture_records_the_amounts_and_the_psp_reference() -> None:
+    change = apply_fact(state(S.PENDING), Captured("psp_9", 1000, 600))
+    assert change is not None
+    assert (change.authorized_amount, change.captured_amount) == (1000, 600)
+    assert change.psp_reference == "psp_9"
+
+
+@pytest.mark.parametrize(
+    "fact",
+    [
+        Captured("psp_1", 1000, 1001),
+        Captured("psp_1", 2000, 1500),
+        Captured("psp_1", 1000, 0),
+        Authorized("psp_1", 1001),
+        Authorized("psp_1", 0),
+    ],
+)
+def test_an_impossible_psp_answer_is_refused_not_believed(fact: PspFact) -> None:
+    with pytest.raises(InconsistentPspAnswer):
+        apply_fact(state(S.PENDING), fact)
+
+
+def test_capture_defaults_to_the_whole_authorization_and_allows_less() -> None:
+    authorized = state(S.AUTHORIZED, authorized_amount=1000)
+    assert capture_amount(authorized, None) == 1000
+    assert capture_amount(authorized, 400) == 400
+    with pytest.raises(AmountTooLarge):
+        capture_amount(authorized, 1001)
+
+
+@pytest.mark.parametrize("status", [S.PENDING, S.CAPTURED, S.FAILED, S.CANCELED, S.REFUNDED])
+def test_only_an_authorized_payment_can_be_captured_or_canceled(status: PaymentStatus) -> None:
+    with pytest.raises(InvalidState):
+        capture_amount(state(status), None)
+    with pytest.raises(InvalidState):
+        check_cancelable(state(status))
+
+
+def test_refunds_never_exceed_what_was_captured_less_what_is_refunded_or_in_flight() -> None:
+    captured = state(S.CAPTURED, authorized_amount=1000, captured_amount=800, refunded_amount=300)
+    assert refund_amount(captured, None, pending_refunds=100) == 400
+    assert refund_amount(captured, 400, pending_refunds=100) == 400
+    with pytest.raises(AmountTooLarge):
+        refund_amount(captured, 401, pending_refunds=100)
+    with pytest.raises(InvalidState):
+        refund_amount(state(S.AUTHORIZED, authorized_amount=1000), 100, pending_refunds=0)

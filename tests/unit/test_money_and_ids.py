@@ -1,0 +1,31 @@
+import pytest
+
+from payments.ids import is_id, new_id
+from payments.money import Money, exponent, is_currency
+
+
+def test_currencies_are_iso_4217_codes_in_upper_case_with_their_minor_units() -> None:
+    assert is_currency("EUR") and is_currency("JPY") and is_currency("KWD")
+    assert not is_currency("eur") and not is_currency("XYZ") and not is_currency("EURO")
+    assert (exponent("EUR"), exponent("JPY"), exponent("KWD")) == (2, 0, 3)
+
+
+def test_money_prints_in_major_units_per_currency() -> None:
+    assert str(Money(1999, "EUR")) == "19.99 EUR"
+    assert str(Money(1999, "JPY")) == "1999 JPY"
+    assert str(Money(1005, "KWD")) == "1.005 KWD"
+
+
+def test_money_refuses_unknown_currencies_and_negative_amounts() -> None:
+    with pytest.raises(ValueError):
+        Money(1, "XYZ")
+    with pytest.raises(ValueError):
+        Money(-1, "EUR")
+
+
+def test_ids_carry_their_prefix_and_sort_by_creation_time() -> None:
+    earlier = new_id("pay", now_ms=1_700_000_000_000)
+    later = new_id("pay", now_ms=1_700_000_000_001)
+    assert earlier < later
+    assert is_id(earlier, "pay") and not is_id(earlier, "evt")
+    assert len({new_id("pay") for _ in range(1000)}) == 1000
