@@ -10,20 +10,12 @@ import psycopg
 import pytest
 import redis
 
+from gateway.auth import ALL_ROLES
 from store.merchants import create_key, ensure_merchant
 from store.migrate import migrate
 from tests.support.servers import Servers, make_root
 
 PEPPER = b"test-pepper"
-ALL_ROLES = [
-    "payments:write",
-    "payments:read",
-    "refunds:write",
-    "reconciliation",
-    "audit:read",
-    "admin",
-]
-
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
@@ -69,7 +61,7 @@ def new_merchant(database_url: str, roles: list[str] | None = None) -> Merchant:
     merchant_id = "mer_" + secrets.token_hex(6)
     with psycopg.connect(database_url, autocommit=True) as conn:
         ensure_merchant(conn, merchant_id, "Test merchant")
-        _, key = create_key(conn, merchant_id, roles or ALL_ROLES, PEPPER)
+        _, key = create_key(conn, merchant_id, roles or list(ALL_ROLES), PEPPER)
     return Merchant(merchant_id, key)
 
 

@@ -20,6 +20,7 @@ import httpx
 import psycopg
 import redis
 
+from gateway.auth import ALL_ROLES
 from paystream.stack import secrets as stack_secrets
 from paystream.stack.ports import port_is_free, wait_until
 from paystream.stack.postgres import PostgresServer, cluster_folder
@@ -29,15 +30,6 @@ from store.merchants import create_key, ensure_merchant, key_is_active
 from store.migrate import migrate
 
 DEMO_MERCHANT = "mer_demo"
-DEMO_ROLES = [
-    "payments:write",
-    "payments:read",
-    "refunds:write",
-    "reconciliation",
-    "audit:read",
-    "admin",
-]
-
 
 @dataclass
 class StackOptions:
@@ -174,7 +166,7 @@ class Stack:
                 key = key_file.read_text().strip()
                 if key_is_active(conn, key, pepper):
                     return key
-            _, key = create_key(conn, DEMO_MERCHANT, DEMO_ROLES, pepper)
+            _, key = create_key(conn, DEMO_MERCHANT, list(ALL_ROLES), pepper)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
