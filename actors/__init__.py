@@ -10,6 +10,6 @@ if dramatiq.broker.global_broker is None:
         "set the Dramatiq broker before importing actors (paystream.bootstrap.configure_actors)"
     )
 
-from actors import payments
+from actors import operations
 
-__all__ = ["payments"]
+__all__ = ["operations"]

@@ -13,7 +13,7 @@ from dramatiq import Message
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from actors.queues import DRIVE_PAYMENT, PAYMENTS_QUEUE
+from actors.queues import DRIVE_OPERATION, PAYMENTS_QUEUE
 
 logger = logging.getLogger("paystream.dispatch")
 
@@ -33,8 +33,8 @@ class AsyncDispatcher:
         self._dispatch = redis.register_script(_DISPATCH_LUA)
         self._producer_id = str(uuid.uuid4())
 
-    async def nudge_payment(self, payment_id: str) -> None:
-        await self._enqueue(PAYMENTS_QUEUE, DRIVE_PAYMENT, payment_id)
+    async def nudge_operation(self, operation_id: str) -> None:
+        await self._enqueue(PAYMENTS_QUEUE, DRIVE_OPERATION, operation_id)
 
     async def _enqueue(self, queue_name: str, actor_name: str, object_id: str) -> None:
         redis_message_id = str(uuid.uuid4())

@@ -1,4 +1,4 @@
 """Queue and actor names, shared by the actors and the enqueuers."""
 
 PAYMENTS_QUEUE = "payments"
-DRIVE_PAYMENT = "drive_payment"
+DRIVE_OPERATION = "drive_operation"

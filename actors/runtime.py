@@ -1,6 +1,6 @@
-"""What the actors work with (Postgres pool, PSP client, settings), built once
-per worker process on first use: nothing connects at import time, and forked
-worker processes each get their own connections."""
+"""What the actors work with (Postgres pool, PSP client, circuit breaker),
+built once per worker process on first use: nothing connects at import time,
+and forked worker processes each get their own connections."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from psp.breaker import CircuitBreaker
 from psp.protocol import PaymentServiceProvider
 
 
@@ -18,6 +19,7 @@ from psp.protocol import PaymentServiceProvider
 class Runtime:
     pool: ConnectionPool[Any]
     psp: PaymentServiceProvider
+    breaker: CircuitBreaker
 
 
 _factory: Callable[[], Runtime] | None = None

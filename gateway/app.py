@@ -13,19 +13,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import health, payments
+from gateway import health, payments, refunds
 from gateway.http import json_response
 from gateway.idempotency import Idempotency
 from gateway.openapi import Endpoint, build_document, build_routes
 from gateway.problems import Problem
-from gateway.types import GatewayConfig, Services, WorkQueue
+from gateway.types import GatewayConfig, PspHealth, Services, WorkQueue
 from store.errors import StoreUnavailable
 from store.pool import open_async_pool
 
 logger = logging.getLogger("paystream.gateway")
 
 API_VERSION = "1.0.0"
-ENDPOINTS: tuple[Endpoint, ...] = (*payments.ENDPOINTS, *health.ENDPOINTS)
+ENDPOINTS: tuple[Endpoint, ...] = (*payments.ENDPOINTS, *refunds.ENDPOINTS, *health.ENDPOINTS)
 
 
 async def _problem(request: Request, exc: Exception) -> Response:
@@ -53,7 +53,15 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return Problem("internal_error", "an internal error occurred").response()
 
 
-def create_app(config: GatewayConfig, make_work_queue: Callable[[Redis], WorkQueue]) -> Starlette:
+async def _psp_not_watched(redis: Redis) -> str:
+    return "unknown"
+
+
+def create_app(
+    config: GatewayConfig,
+    make_work_queue: Callable[[Redis], WorkQueue],
+    psp_health: PspHealth = _psp_not_watched,
+) -> Starlette:
     document = build_document(ENDPOINTS, title="paystream", version=API_VERSION)
 
     async def openapi(request: Request) -> Response:
@@ -69,7 +77,13 @@ def create_app(config: GatewayConfig, make_work_queue: Callable[[Redis], WorkQue
             socket_timeout=config.redis_timeout,
             socket_connect_timeout=config.redis_timeout,
         )
-        services = Services(config=config, pool=pool, redis=redis, work=make_work_queue(redis))
+        services = Services(
+            config=config,
+            pool=pool,
+            redis=redis,
+            work=make_work_queue(redis),
+            psp_health=psp_health,
+        )
         app.state.services = services
         app.state.idempotency = Idempotency(services)
         try:

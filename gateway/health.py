@@ -42,14 +42,16 @@ async def _redis(services: Services) -> str:
 
 
 async def readyz(request: Request) -> Response:
-    """503 when Postgres is down (writes cannot be accepted). Redis down is
-    `degraded`, still 200: payments are accepted and completed later."""
+    """503 when Postgres is down (writes cannot be accepted). Redis down, or
+    the PSP behind an open circuit breaker, is `degraded`, still 200: payments
+    are accepted and completed later."""
     services: Services = request.app.state.services
     postgres, redis = await asyncio.gather(_postgres(services), _redis(services))
-    checks = {"postgres": postgres, "redis": redis}
+    psp = await services.psp_health(services.redis) if redis == "ok" else "unknown"
+    checks = {"postgres": postgres, "redis": redis, "psp": psp}
     if postgres != "ok":
         return json_response({"status": "unavailable", "checks": checks}, 503)
-    status = "ready" if redis == "ok" else "degraded"
+    status = "ready" if redis == "ok" and psp != "circuit_open" else "degraded"
     return json_response({"status": status, "checks": checks})
 
 

@@ -43,13 +43,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+async def read_json_object(
+    request: Request, limit: int, *, empty_allowed: bool = False
+) -> dict[str, Any]:
     """The decoded JSON object of a request body, refused if it is too large,
-    not JSON, not an object, or carries anything that looks like a card number."""
+    not JSON, not an object, or carries anything that looks like a card number.
+    With `empty_allowed`, no body at all reads as {}."""
+    raw = await read_body(request, limit)
+    if empty_allowed and not raw.strip():
+        return {}
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise Problem("unsupported_media_type", "the body must be application/json")
-    raw = await read_body(request, limit)
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError:

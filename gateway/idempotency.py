@@ -112,7 +112,13 @@ class Idempotency:
         self._claim = services.redis.register_script(_CLAIM)
         self._release = services.redis.register_script(_RELEASE)
 
-    async def run(self, merchant_id: str, key: str, fingerprint: bytes, work: Work) -> Response:
+    async def run(
+        self, merchant_id: str, key: str | None, fingerprint: bytes, work: Work
+    ) -> Response:
+        """Run `work` once per key and request; without a key (where the
+        operation allows none), just run it."""
+        if key is None:
+            return await self._run_without_key(work)
         redis_key = f"idem:{merchant_id}:{key}"
         lock = _LOCK + fingerprint + os.urandom(16)
         held = await self._try_claim(redis_key, lock)
@@ -187,6 +193,13 @@ class Idempotency:
                     ) from None
                 return _replay(record.response_status, record.response_payload)
         await self._cache(redis_key, fingerprint, outcome.status, outcome.body)
+        for action in outcome.after_commit:
+            await action()
+        return _response(outcome.status, outcome.body)
+
+    async def _run_without_key(self, work: Work) -> Response:
+        async with connection(self._services.pool) as conn, conn.transaction():
+            outcome = await work(conn)
         for action in outcome.after_commit:
             await action()
         return _response(outcome.status, outcome.body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from gateway.idempotency import Idempotency, Outcome, request_fingerprint, valid
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import (
+    CancelRequest,
+    CaptureRequest,
     CreatePaymentRequest,
     ListPaymentsQuery,
     Payment,
@@ -29,6 +32,9 @@ from gateway.schemas import (
     PaymentList,
 )
 from gateway.types import Services
+from payments.errors import DomainError
+from payments.lifecycle import capture_amount, check_cancelable
+from payments.operations import OperationKind
 from payments.resources import payment_resource, timeline_event_resource
 from store.db import connection
 from store.payments import (
@@ -38,7 +44,9 @@ from store.payments import (
     list_events,
     list_payments,
     new_payment,
+    request_action,
 )
+from store.rows import PaymentRow
 
 
 def _services(request: Request) -> Services:
@@ -72,11 +80,10 @@ async def create_payment(request: Request) -> Response:
             metadata=command.metadata,
             now=datetime.now(UTC),
         )
-        if await insert_payment(conn, payment):
+        operation_id = await insert_payment(conn, payment)
+        if operation_id is not None:
             body = orjson.dumps(payment_resource(payment))
-            return Outcome(
-                201, body, after_commit=(lambda: services.work.nudge_payment(payment.id),)
-            )
+            return Outcome(201, body, after_commit=(nudge(services, operation_id),))
         existing = await find_payment_id_for_order(conn, principal.merchant_id, command.order_id)
         problem = Problem(
             "order_already_exists",
@@ -84,6 +91,76 @@ async def create_payment(request: Request) -> Response:
             paymentId=existing,
         )
         return Outcome(problem.status, problem.body())
+
+    return await _idempotency(request).run(principal.merchant_id, key, fingerprint, work)
+
+
+def nudge(services: Services, operation_id: str) -> Callable[[], Awaitable[None]]:
+    return lambda: services.work.nudge_operation(operation_id)
+
+
+def refused(error: DomainError) -> Outcome:
+    """A business rule said no: answered, and stored under the key like any answer."""
+    problem = Problem(error.code, error.message)
+    return Outcome(problem.status, problem.body())
+
+
+async def locked_payment(
+    conn: AsyncConnection[Any], merchant_id: str, payment_id: str
+) -> PaymentRow:
+    """The merchant's payment, locked until the transaction ends; 404 (not
+    stored) when there is none, whoever else it may belong to."""
+    payment = await get_payment(conn, merchant_id, payment_id, for_update=True)
+    if payment is None:
+        raise Problem("not_found", "no such payment")
+    return payment
+
+
+async def capture_payment(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_WRITE)
+    key = validate_key(request.headers.get("idempotency-key"), required=True)
+    services = _services(request)
+    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
+    command = validate(CaptureRequest, document)
+    payment_id = request.path_params["paymentId"]
+    fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
+
+    async def work(conn: AsyncConnection[Any]) -> Outcome:
+        payment = await locked_payment(conn, principal.merchant_id, payment_id)
+        try:
+            amount = capture_amount(payment.state(), command.amount)
+        except DomainError as error:
+            return refused(error)
+        updated, operation_id = await request_action(conn, payment, OperationKind.CAPTURE, amount)
+        body = orjson.dumps(payment_resource(updated))
+        return Outcome(202, body, after_commit=(nudge(services, operation_id),))
+
+    return await _idempotency(request).run(principal.merchant_id, key, fingerprint, work)
+
+
+async def cancel_payment(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_WRITE)
+    key = validate_key(request.headers.get("idempotency-key"), required=False)
+    services = _services(request)
+    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
+    validate(CancelRequest, document)
+    payment_id = request.path_params["paymentId"]
+    fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
+
+    async def work(conn: AsyncConnection[Any]) -> Outcome:
+        payment = await locked_payment(conn, principal.merchant_id, payment_id)
+        if payment.pending_action == "cancel":
+            # Asked already: cancelling is idempotent by nature.
+            return Outcome(202, orjson.dumps(payment_resource(payment)))
+        try:
+            check_cancelable(payment.state())
+        except DomainError as error:
+            return refused(error)
+        updated, operation_id = await request_action(
+            conn, payment, OperationKind.VOID, payment.authorized_amount
+        )
+        body = orjson.dumps(payment_resource(updated))
+        return Outcome(202, body, after_commit=(nudge(services, operation_id),))
 
     return await _idempotency(request).run(principal.merchant_id, key, fingerprint, work)
 
@@ -163,6 +240,32 @@ ENDPOINTS = (
         "payments",
         response=Payment,
         role=Role.PAYMENTS_READ,
+    ),
+    Endpoint(
+        "POST",
+        "/payments/{paymentId}/capture",
+        capture_payment,
+        "Capture a payment",
+        "payments",
+        ok_status=202,
+        response=Payment,
+        role=Role.PAYMENTS_WRITE,
+        body=CaptureRequest,
+        idempotency="required",
+        problems=("invalid_state", "amount_exceeds_available"),
+    ),
+    Endpoint(
+        "POST",
+        "/payments/{paymentId}/cancel",
+        cancel_payment,
+        "Cancel a payment",
+        "payments",
+        ok_status=202,
+        response=Payment,
+        role=Role.PAYMENTS_WRITE,
+        body=CancelRequest,
+        idempotency="optional",
+        problems=("invalid_state",),
     ),
     Endpoint(
         "GET",

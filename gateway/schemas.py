@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 from payments.money import MAX_AMOUNT, is_currency
-from payments.status import CaptureMethod, EventSource, PaymentStatus
+from payments.status import CaptureMethod, EventSource, PaymentStatus, RefundStatus
 
 
 def _iso_currency(code: str) -> str:
@@ -63,6 +63,21 @@ class CreatePaymentRequest(ApiModel):
     metadata: Metadata = Field(default_factory=dict)
 
 
+class CaptureRequest(ApiModel):
+    amount: Amount | None = Field(
+        None, description="Less than authorized captures part; the rest is released"
+    )
+
+
+class CancelRequest(ApiModel):
+    """No fields: the body may be empty or {}."""
+
+
+class CreateRefundRequest(ApiModel):
+    amount: Amount | None = Field(None, description="Defaults to all that is left to refund")
+    reason: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
 class ListPaymentsQuery(ApiModel):
     order_id: Identifier | None = None
     status: PaymentStatus | None = None
@@ -82,6 +97,14 @@ class Payment(ApiModel):
     authorized_amount: int
     captured_amount: int
     refunded_amount: int
+    pending_refund_amount: int = Field(description="Refunds sent to the PSP, not yet confirmed")
+    pending_action: Literal["capture", "cancel"] | None = Field(
+        description="A capture or cancel asked for and not yet confirmed by the PSP"
+    )
+    requires_reconciliation: bool = Field(
+        description="The PSP's word could not be had; settlement reconciliation will decide"
+    )
+    reconciliation_reason: str | None
     psp_reference: str | None
     failure_code: str | None
     failure_message: str | None
@@ -93,6 +116,26 @@ class PaymentList(ApiModel):
     data: list[Payment]
     has_more: bool
     next_cursor: str | None = Field(description="Pass as startingAfter for the next page")
+
+
+class Refund(ApiModel):
+    refund_id: str = Field(examples=["re_01jd2x6kq3r5t7v9w1y3z5b7c9"])
+    payment_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: str | None
+    psp_reference: str | None
+    failure_code: str | None
+    failure_message: str | None
+    created_at: str
+    updated_at: str
+
+
+class RefundList(ApiModel):
+    data: list[Refund]
+    has_more: bool
+    next_cursor: str | None
 
 
 class PaymentEvent(ApiModel):

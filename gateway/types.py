@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -35,7 +36,11 @@ class WorkQueue(Protocol):
     """Tells the workers that an object needs their attention. A nudge, not
     the state itself: losing one only delays the work until the janitor."""
 
-    async def nudge_payment(self, payment_id: str) -> None: ...
+    async def nudge_operation(self, operation_id: str) -> None: ...
+
+
+# How the PSP looks from here: `ok`, `circuit_open` or `unknown`.
+PspHealth = Callable[[Redis], Awaitable[str]]
 
 
 @dataclass(slots=True)
@@ -44,3 +49,4 @@ class Services:
     pool: AsyncConnectionPool[Any]
     redis: Redis
     work: WorkQueue
+    psp_health: PspHealth

@@ -1,8 +1,10 @@
-"""How a payment moves: PSP facts in, changes out. Pure functions, no I/O.
+"""How a payment moves: merchant requests and PSP facts in, changes out.
+Pure functions, no I/O.
 
-Every function takes the payment as it is now and answers either the change to
-write or None when the fact is already reflected (a duplicate, a late webhook,
-a retry that lost the race). That makes every caller safe to run twice.
+Every fact function takes the payment as it is now and answers either the
+change to write or None when the fact is already reflected (a duplicate, a
+late webhook, a retry that lost the race). That makes every caller safe to run
+twice. Request checks raise a DomainError naming why not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ class PaymentState:
     authorized_amount: int = 0
     captured_amount: int = 0
     refunded_amount: int = 0
+    # Refunds in flight plus succeeded ones (see refund_amount).
+    refund_reserved_amount: int = 0
+    # A capture or cancel asked for and not yet confirmed by the PSP.
+    pending_action: str | None = None
 
 
 # Facts the PSP tells us, by its answer, a status inquiry or a webhook.
@@ -59,6 +65,7 @@ class Change:
     event_type: str
     authorized_amount: int
     captured_amount: int
+    refunded_amount: int | None = None  # None: unchanged
     psp_reference: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None
@@ -107,7 +114,7 @@ def _captured(state: PaymentState, fact: Captured) -> Change | None:
 
 def _declined(state: PaymentState, fact: Declined) -> Change | None:
     # Only an authorization can be declined into FAILED; a refused capture or
-    # void leaves the authorization as it is.
+    # void leaves the authorization as it is (see capture_refused).
     if state.status is not PaymentStatus.PENDING:
         return None
     return Change(
@@ -132,6 +139,23 @@ def _voided(state: PaymentState, fact: Voided) -> Change | None:
     )
 
 
+def refund_succeeded(state: PaymentState, amount: int) -> Change:
+    """A refund the PSP confirmed: REFUNDED once the refunds add up to the capture."""
+    refunded = state.refunded_amount + amount
+    if refunded > state.captured_amount:
+        raise InconsistentPspAnswer(
+            f"refunds of {refunded} exceed the captured {state.captured_amount}"
+        )
+    fully = refunded == state.captured_amount
+    return Change(
+        status=PaymentStatus.REFUNDED if fully else state.status,
+        event_type="payment.refunded" if fully else "payment.partially_refunded",
+        authorized_amount=state.authorized_amount,
+        captured_amount=state.captured_amount,
+        refunded_amount=refunded,
+    )
+
+
 def needs_capture_after_authorization(state: PaymentState) -> bool:
     """An automatic payment the PSP only authorized still has to be captured."""
     return (
@@ -143,6 +167,8 @@ def capture_amount(state: PaymentState, requested: int | None) -> int:
     """The amount a merchant's capture request will capture, or why not."""
     if state.status is not PaymentStatus.AUTHORIZED:
         raise InvalidState(f"a payment in status {state.status} cannot be captured")
+    if state.pending_action is not None:
+        raise InvalidState(f"a {state.pending_action} of this payment is already in progress")
     amount = state.authorized_amount if requested is None else requested
     if amount > state.authorized_amount:
         raise AmountTooLarge(
@@ -154,18 +180,22 @@ def capture_amount(state: PaymentState, requested: int | None) -> int:
 def check_cancelable(state: PaymentState) -> None:
     if state.status is not PaymentStatus.AUTHORIZED:
         raise InvalidState(f"a payment in status {state.status} cannot be canceled")
+    if state.pending_action == "capture":
+        raise InvalidState("a capture of this payment is already in progress")
 
 
-def refundable_amount(state: PaymentState, pending_refunds: int) -> int:
-    """What is left to refund: captured, less refunded and refunds still in flight."""
+def refundable_amount(state: PaymentState) -> int:
+    """What is left to refund: captured, less refunds succeeded or in flight."""
     if state.status is not PaymentStatus.CAPTURED:
         raise InvalidState(f"a payment in status {state.status} cannot be refunded")
-    return state.captured_amount - state.refunded_amount - pending_refunds
+    return state.captured_amount - state.refund_reserved_amount
 
 
-def refund_amount(state: PaymentState, requested: int | None, pending_refunds: int) -> int:
-    available = refundable_amount(state, pending_refunds)
+def refund_amount(state: PaymentState, requested: int | None) -> int:
+    available = refundable_amount(state)
+    if available <= 0:
+        raise AmountTooLarge("the whole captured amount is refunded or being refunded")
     amount = available if requested is None else requested
-    if amount <= 0 or amount > available:
+    if amount > available:
         raise AmountTooLarge(f"refund of {amount} exceeds the refundable amount {available}")
     return amount

@@ -43,6 +43,14 @@ class PaymentLike(Protocol):
     def created_at(self) -> datetime: ...
     @property
     def updated_at(self) -> datetime: ...
+    @property
+    def refund_reserved_amount(self) -> int: ...
+    @property
+    def pending_action(self) -> str | None: ...
+    @property
+    def requires_reconciliation(self) -> bool: ...
+    @property
+    def reconciliation_reason(self) -> str | None: ...
 
 
 def timestamp(moment: datetime) -> str:
@@ -65,6 +73,10 @@ def payment_resource(payment: PaymentLike) -> dict[str, Any]:
         "authorizedAmount": payment.authorized_amount,
         "capturedAmount": payment.captured_amount,
         "refundedAmount": payment.refunded_amount,
+        "pendingRefundAmount": payment.refund_reserved_amount - payment.refunded_amount,
+        "pendingAction": payment.pending_action,
+        "requiresReconciliation": payment.requires_reconciliation,
+        "reconciliationReason": payment.reconciliation_reason,
         "pspReference": payment.psp_reference,
         "failureCode": payment.failure_code,
         "failureMessage": payment.failure_message,
@@ -106,4 +118,45 @@ def timeline_event_resource(event: TimelineEventLike) -> dict[str, Any]:
         "source": event.source,
         "detail": event.detail,
         "createdAt": timestamp(event.created_at),
+    }
+
+
+class RefundLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def psp_reference(self) -> str | None: ...
+    @property
+    def failure_code(self) -> str | None: ...
+    @property
+    def failure_message(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def refund_resource(refund: RefundLike) -> dict[str, Any]:
+    return {
+        "refundId": refund.id,
+        "paymentId": refund.payment_id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "status": refund.status,
+        "reason": refund.reason,
+        "pspReference": refund.psp_reference,
+        "failureCode": refund.failure_code,
+        "failureMessage": refund.failure_message,
+        "createdAt": timestamp(refund.created_at),
+        "updatedAt": timestamp(refund.updated_at),
     }

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Retries, default_middleware
 from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.types import GatewayConfig
 from paystream.settings import Settings, require_secret
+from psp.breaker import CircuitBreaker, breaker_state
 from psp.http_client import HttpPsp, PspClientConfig
 from psp.simulator.app import SimulatorConfig
 from psp.simulator.app import create_app as create_simulator_app
@@ -22,7 +26,16 @@ def configure_actors(settings: Settings) -> None:
     """Set the broker, then register the actors on it, then tell them how to
     build their runtime (lazily, in each worker process). Every process that
     runs or enqueues actors calls this once, before importing `actors`."""
-    dramatiq.set_broker(RedisBroker(url=settings.redis_url))
+    # Dramatiq's defaults (20 tries from 15 s to 7 days) suit email, not
+    # payments: one policy for every actor, from the settings.
+    retries = Retries(
+        max_retries=settings.retry_max_attempts,
+        min_backoff=settings.retry_min_backoff_ms,
+        max_backoff=settings.retry_max_backoff_ms,
+        retry_when=_retry_when(settings.retry_max_attempts),
+    )
+    middleware = [retries if m is Retries else m() for m in default_middleware]
+    dramatiq.set_broker(RedisBroker(url=settings.redis_url, middleware=middleware))
     import actors  # noqa: F401  (registers every actor with the broker above)
     from actors.runtime import Runtime, install
 
@@ -30,9 +43,24 @@ def configure_actors(settings: Settings) -> None:
         return Runtime(
             pool=open_pool(settings.database_url, max_size=settings.db_pool_max),
             psp=HttpPsp(psp_client_config(settings)),
+            breaker=CircuitBreaker(
+                redis.Redis.from_url(settings.redis_url, socket_timeout=1.0),
+                threshold=settings.breaker_threshold,
+                open_seconds=settings.breaker_open_seconds,
+            ),
         )
 
     install(build_runtime)
+
+
+def _retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
+    """Retry only what an actor asks to retry (`actors.errors.TryAgain`, a
+    Dramatiq `Retry`): a bug fails loudly and its operation waits for the janitor."""
+
+    def retry_when(retries: int, error: BaseException) -> bool:
+        return isinstance(error, dramatiq.Retry) and retries < max_retries
+
+    return retry_when
 
 
 def psp_client_config(settings: Settings) -> PspClientConfig:
@@ -56,7 +84,7 @@ def gateway_app(settings: Settings) -> Starlette:
         idempotency_retention=timedelta(seconds=settings.idempotency_retention_seconds),
         db_pool_max=settings.db_pool_max,
     )
-    return create_app(config, AsyncDispatcher)
+    return create_app(config, AsyncDispatcher, breaker_state)
 
 
 def simulator_app(settings: Settings, faults: FaultSettings) -> Starlette:

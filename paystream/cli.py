@@ -198,6 +198,41 @@ def worker(
     os.execv(sys.executable, argv)
 
 
+@app.command()
+def janitor() -> None:
+    """Re-drive stalled PSP operations from Postgres; flag what stays unresolved."""
+    from datetime import timedelta
+
+    from paystream.bootstrap import configure_actors
+    from paystream.logs import configure_logging
+    from paystream.settings import schedule_seconds, settings
+    from store.pool import open_pool
+
+    configure_logging(settings().log_level)
+    configure_actors(settings())  # before anything imports `actors`
+    from actors.janitor import JanitorPolicy, run
+    from actors.operations import drive_operation
+
+    policy = JanitorPolicy(
+        idle=timedelta(seconds=settings().janitor_idle_seconds),
+        schedule=[timedelta(seconds=s) for s in schedule_seconds(settings().janitor_schedule)],
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    pool = open_pool(settings().database_url, max_size=2)
+    try:
+        run(
+            pool,
+            policy,
+            lambda operation_id: drive_operation.send(operation_id, nudged_by="janitor"),
+            interval=settings().janitor_interval_seconds,
+            stop=stop,
+        )
+    finally:
+        pool.close()
+
+
 @app.command("psp-simulator")
 def psp_simulator(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -40,12 +40,34 @@ class Settings(BaseSettings):
     psp_read_timeout: float = 10.0
     psp_ca_file: str | None = None
 
+    # Retries of a PSP call inside the worker: exponential backoff with jitter,
+    # 0.25 s doubling to 30 s, 12 tries: about 3.5 minutes, then the janitor.
+    retry_min_backoff_ms: int = 250
+    retry_max_backoff_ms: int = 30_000
+    retry_max_attempts: int = 12
+    breaker_threshold: int = 5
+    breaker_open_seconds: float = 5.0
+
+    # The janitor re-drives operations left pending and untouched this long.
+    janitor_idle_seconds: float = 30.0
+    # ... then again after each of these delays (seconds); after the last it
+    # flags the payment for reconciliation. See README, "The janitor".
+    janitor_schedule: str = "30,120,600,3600,21600,86400"
+    janitor_interval_seconds: float = 5.0
+
     idempotency_retention_seconds: int = 86_400
     db_pool_max: int = 16
     log_level: str = "INFO"
 
     # The simulator's own settings.
     simulator_book: str = ".paystream/psp-simulator.sqlite3"
+
+
+def schedule_seconds(value: str) -> list[float]:
+    delays = [float(part) for part in value.split(",") if part.strip()]
+    if not delays or any(delay <= 0 for delay in delays):
+        raise ValueError("PAYSTREAM_JANITOR_SCHEDULE is a comma-separated list of positive seconds")
+    return delays
 
 
 def _secrets_from_files() -> dict[str, str]:

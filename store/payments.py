@@ -1,8 +1,8 @@
 """Payments, their timeline and their outbox rows.
 
-The gateway creates and reads payments (async); the actors move them (sync).
-Every move writes the payment, its timeline event and its outbox row in the
-caller's transaction, so the three can never disagree.
+The gateway creates payments and records what merchants ask (async); the
+actors move them (sync). Every move writes the payment, its timeline event and
+its outbox row in the caller's transaction, so the three can never disagree.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from psycopg.types.json import Jsonb
 
 from payments.ids import new_id
 from payments.lifecycle import Change
+from payments.operations import OperationKind, psp_key
 from payments.resources import event_envelope, payment_resource
 from payments.status import EventSource, PaymentStatus
+from store.operations import insert_operation_async
 from store.rows import PAYMENT_COLUMNS, PaymentEventRow, PaymentRow
 
 _CREATE = """
@@ -38,8 +40,27 @@ WITH created AS (
 ), queued AS (
     INSERT INTO outbox (event_id, merchant_id, event_type, payload)
     SELECT %(event_id)s, %(merchant_id)s, 'payment.created', %(envelope)s FROM created
+), operation AS (
+    INSERT INTO payment_operations (id, payment_id, merchant_id, kind, amount, psp_key, status,
+                                    created_at, updated_at)
+    SELECT %(operation_id)s, id, %(merchant_id)s, 'authorize', %(amount)s, %(psp_key)s,
+           'pending', %(created_at)s, %(created_at)s
+    FROM created
 )
 SELECT count(*) FROM created
+"""
+
+# One statement for the timeline event and its outbox row, used by both the
+# sync and the async callers.
+_APPEND_EVENT = """
+WITH timeline AS (
+    INSERT INTO payment_events (id, payment_id, merchant_id, type, from_status, to_status,
+                                source, detail, created_at)
+    VALUES (%(event_id)s, %(payment_id)s, %(merchant_id)s, %(type)s, %(from_status)s,
+            %(to_status)s, %(source)s, %(detail)s, %(created_at)s)
+)
+INSERT INTO outbox (event_id, merchant_id, event_type, payload)
+VALUES (%(event_id)s, %(merchant_id)s, %(type)s, %(envelope)s)
 """
 
 
@@ -78,10 +99,11 @@ def new_payment(
     )
 
 
-async def insert_payment(conn: AsyncConnection[Any], payment: PaymentRow) -> bool:
-    """Write a new payment with its `payment.created` event and outbox row.
-    False when the merchant already has a payment for this order id."""
-    event_id = new_id("evt")
+async def insert_payment(conn: AsyncConnection[Any], payment: PaymentRow) -> str | None:
+    """Write a new payment with its `payment.created` event, outbox row and
+    pending authorization. Returns the authorization's operation id, or None
+    when the merchant already has a payment for this order id."""
+    event_id, operation_id = new_id("evt"), new_id("op")
     envelope = event_envelope(
         event_id, "payment.created", payment.created_at, payment_resource(payment)
     )
@@ -100,10 +122,12 @@ async def insert_payment(conn: AsyncConnection[Any], payment: PaymentRow) -> boo
             "created_at": payment.created_at,
             "event_id": event_id,
             "envelope": Jsonb(envelope),
+            "operation_id": operation_id,
+            "psp_key": psp_key(OperationKind.AUTHORIZE, payment.id),
         },
     )
     row = await cursor.fetchone()
-    return row is not None and row[0] == 1
+    return operation_id if row is not None and row[0] == 1 else None
 
 
 async def find_payment_id_for_order(
@@ -118,11 +142,13 @@ async def find_payment_id_for_order(
 
 
 async def get_payment(
-    conn: AsyncConnection[Any], merchant_id: str, payment_id: str
+    conn: AsyncConnection[Any], merchant_id: str, payment_id: str, *, for_update: bool = False
 ) -> PaymentRow | None:
+    """A merchant's payment; another merchant's is None, exactly as a missing one."""
+    lock = " FOR UPDATE" if for_update else ""
     async with conn.cursor(row_factory=class_row(PaymentRow)) as cursor:
         await cursor.execute(
-            f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
+            f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s{lock}",
             (payment_id, merchant_id),
         )
         return await cursor.fetchone()
@@ -174,6 +200,48 @@ async def list_events(
         return await cursor.fetchall()
 
 
+async def request_action(
+    conn: AsyncConnection[Any], payment: PaymentRow, kind: OperationKind, amount: int
+) -> tuple[PaymentRow, str]:
+    """Record a merchant's capture or cancel of a payment locked by the caller:
+    the pending action, its operation and a timeline event. Returns the payment
+    as it is now and the operation id to nudge."""
+    action = "capture" if kind is OperationKind.CAPTURE else "cancel"
+    async with conn.cursor(row_factory=class_row(PaymentRow)) as cursor:
+        await cursor.execute(
+            f"UPDATE payments SET pending_action = %s, updated_at = clock_timestamp()"
+            f" WHERE id = %s RETURNING {PAYMENT_COLUMNS}",
+            (action, payment.id),
+        )
+        updated = await cursor.fetchone()
+    assert updated is not None
+    operation_id = await insert_operation_async(conn, updated, kind, amount)
+    await conn.execute(
+        _APPEND_EVENT,
+        _event_params(
+            updated,
+            f"payment.{action}_requested",
+            updated.status,
+            EventSource.API,
+            {"amount": amount},
+        ),
+    )
+    return updated, operation_id
+
+
+async def append_event_async(
+    conn: AsyncConnection[Any],
+    payment: PaymentRow,
+    event_type: str,
+    *,
+    source: EventSource,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        _APPEND_EVENT, _event_params(payment, event_type, payment.status, source, detail)
+    )
+
+
 # --- moves, used by the actors (sync) ---------------------------------------
 
 
@@ -197,16 +265,20 @@ def record_change(
     detail: dict[str, Any] | None = None,
 ) -> PaymentRow:
     """Apply a change decided by `payments.lifecycle` to a payment locked by the
-    caller: the row, a timeline event and an outbox row. Returns the new row."""
+    caller: the row, a timeline event and an outbox row. Returns the new row.
+    A change of status settles any pending capture or cancel."""
+    moved = change.status != payment.status
     with conn.cursor(row_factory=class_row(PaymentRow)) as cursor:
         cursor.execute(
             f"""
             UPDATE payments SET status = %(status)s,
                 authorized_amount = %(authorized_amount)s,
                 captured_amount = %(captured_amount)s,
+                refunded_amount = coalesce(%(refunded_amount)s, refunded_amount),
                 psp_reference = coalesce(%(psp_reference)s, psp_reference),
-                failure_code = %(failure_code)s,
-                failure_message = %(failure_message)s,
+                failure_code = coalesce(%(failure_code)s, failure_code),
+                failure_message = coalesce(%(failure_message)s, failure_message),
+                pending_action = CASE WHEN %(moved)s THEN NULL ELSE pending_action END,
                 updated_at = clock_timestamp()
             WHERE id = %(id)s AND status = %(expected_status)s
             RETURNING {PAYMENT_COLUMNS}
@@ -217,9 +289,11 @@ def record_change(
                 "status": change.status,
                 "authorized_amount": change.authorized_amount,
                 "captured_amount": change.captured_amount,
+                "refunded_amount": change.refunded_amount,
                 "psp_reference": change.psp_reference,
                 "failure_code": change.failure_code,
                 "failure_message": change.failure_message,
+                "moved": moved,
             },
         )
         updated = cursor.fetchone()
@@ -227,6 +301,57 @@ def record_change(
         raise RuntimeError(f"payment {payment.id} moved while locked; lock it before changing it")
     append_event(
         conn, updated, change.event_type, from_status=payment.status, source=source, detail=detail
+    )
+    return updated
+
+
+def set_pending_action(conn: Connection[Any], payment_id: str, action: str) -> None:
+    conn.execute("UPDATE payments SET pending_action = %s WHERE id = %s", (action, payment_id))
+
+
+def clear_pending_action(
+    conn: Connection[Any],
+    payment: PaymentRow,
+    event_type: str,
+    *,
+    source: EventSource,
+    detail: dict[str, Any],
+) -> PaymentRow:
+    """The PSP refused a capture or cancel: the payment stays as it was."""
+    with conn.cursor(row_factory=class_row(PaymentRow)) as cursor:
+        cursor.execute(
+            f"UPDATE payments SET pending_action = NULL, updated_at = clock_timestamp()"
+            f" WHERE id = %s RETURNING {PAYMENT_COLUMNS}",
+            (payment.id,),
+        )
+        updated = cursor.fetchone()
+    assert updated is not None
+    append_event(
+        conn, updated, event_type, from_status=payment.status, source=source, detail=detail
+    )
+    return updated
+
+
+def flag_for_reconciliation(
+    conn: Connection[Any], payment: PaymentRow, reason: str, *, source: EventSource
+) -> PaymentRow:
+    """Nothing more can be learned by asking: a person or the settlement
+    report has to decide. Never a FAILED without the PSP's word."""
+    with conn.cursor(row_factory=class_row(PaymentRow)) as cursor:
+        cursor.execute(
+            f"UPDATE payments SET requires_reconciliation = true, reconciliation_reason = %s,"
+            f" updated_at = clock_timestamp() WHERE id = %s RETURNING {PAYMENT_COLUMNS}",
+            (reason, payment.id),
+        )
+        updated = cursor.fetchone()
+    assert updated is not None
+    append_event(
+        conn,
+        updated,
+        "payment.flagged_for_reconciliation",
+        from_status=payment.status,
+        source=source,
+        detail={"reason": reason},
     )
     return updated
 
@@ -239,27 +364,31 @@ def append_event(
     from_status: str | None,
     source: EventSource,
     detail: dict[str, Any] | None = None,
-) -> str:
+) -> None:
     """Write one timeline event and its outbox row for the payment as it is now."""
+    conn.execute(_APPEND_EVENT, _event_params(payment, event_type, from_status, source, detail))
+
+
+def _event_params(
+    payment: PaymentRow,
+    event_type: str,
+    from_status: str | None,
+    source: EventSource,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
     event_id = new_id("evt")
-    envelope = event_envelope(event_id, event_type, payment.updated_at, payment_resource(payment))
-    conn.execute(
-        "INSERT INTO payment_events (id, payment_id, merchant_id, type, from_status, to_status,"
-        " source, detail, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            event_id,
-            payment.id,
-            payment.merchant_id,
-            event_type,
-            from_status,
-            payment.status,
-            source,
-            Jsonb(detail or {}),
-            payment.updated_at,
-        ),
-    )
-    conn.execute(
-        "INSERT INTO outbox (event_id, merchant_id, event_type, payload) VALUES (%s, %s, %s, %s)",
-        (event_id, payment.merchant_id, event_type, Jsonb(envelope)),
-    )
-    return event_id
+    data = payment_resource(payment)
+    if detail:
+        data = {**data, "detail": detail}
+    return {
+        "event_id": event_id,
+        "payment_id": payment.id,
+        "merchant_id": payment.merchant_id,
+        "type": event_type,
+        "from_status": from_status,
+        "to_status": payment.status,
+        "source": source,
+        "detail": Jsonb(detail or {}),
+        "created_at": payment.updated_at,
+        "envelope": Jsonb(event_envelope(event_id, event_type, payment.updated_at, data)),
+    }

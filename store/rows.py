@@ -30,6 +30,10 @@ class PaymentRow:
     failure_message: str | None
     created_at: datetime
     updated_at: datetime
+    refund_reserved_amount: int = 0
+    pending_action: str | None = None
+    requires_reconciliation: bool = False
+    reconciliation_reason: str | None = None
 
     def state(self) -> PaymentState:
         return PaymentState(
@@ -39,13 +43,65 @@ class PaymentRow:
             authorized_amount=self.authorized_amount,
             captured_amount=self.captured_amount,
             refunded_amount=self.refunded_amount,
+            refund_reserved_amount=self.refund_reserved_amount,
+            pending_action=self.pending_action,
         )
 
 
 PAYMENT_COLUMNS = (
     "id, merchant_id, order_id, amount, currency, status, capture_method, method_token,"
     " description, metadata, authorized_amount, captured_amount, refunded_amount,"
-    " psp_reference, failure_code, failure_message, created_at, updated_at"
+    " psp_reference, failure_code, failure_message, created_at, updated_at,"
+    " refund_reserved_amount, pending_action, requires_reconciliation, reconciliation_reason"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRow:
+    id: str
+    payment_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    psp_reference: str | None
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+REFUND_COLUMNS = (
+    "id, payment_id, merchant_id, amount, currency, status, reason, psp_reference,"
+    " failure_code, failure_message, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRow:
+    id: str
+    payment_id: str
+    merchant_id: str
+    kind: str
+    refund_id: str | None
+    amount: int
+    psp_key: str
+    status: str
+    attempts: int
+    outcome_unknown: bool
+    last_error: str | None
+    janitor_checks: int
+    next_check_at: datetime | None
+    flagged_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+OPERATION_COLUMNS = (
+    "id, payment_id, merchant_id, kind, refund_id, amount, psp_key, status, attempts,"
+    " outcome_unknown, last_error, janitor_checks, next_check_at, flagged_at, created_at,"
+    " updated_at"
 )
 
 

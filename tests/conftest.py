@@ -17,6 +17,7 @@ from tests.support.servers import Servers, make_root
 
 PEPPER = b"test-pepper"
 
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     started = Servers.start(make_root("paystream-servers-"))

@@ -31,6 +31,7 @@ from store.migrate import migrate
 
 DEMO_MERCHANT = "mer_demo"
 
+
 @dataclass
 class StackOptions:
     data_dir: Path
@@ -196,6 +197,7 @@ class Stack:
         return [
             spec("psp-simulator", "psp-simulator", "--port", str(o.simulator_port)),
             spec("worker", "worker", "--processes", str(o.workers), "--threads", str(o.threads)),
+            spec("janitor", "janitor"),
             spec("gateway", "gateway", "--port", str(o.port), "--workers", str(o.gateway_workers)),
         ]
 

@@ -4,7 +4,9 @@ import uuid
 
 import psycopg
 import pytest
+import redis
 
+from psp.breaker import OPEN_KEY
 from tests.conftest import Merchant, new_merchant
 from tests.support.gateway import Gateway
 
@@ -227,4 +229,13 @@ async def test_the_openapi_document_and_health_endpoints_are_served(gateway: Gat
     )
     assert (await gateway.client.get("/healthz")).json()["status"] == "ok"
     ready = (await gateway.client.get("/readyz")).json()
-    assert ready == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert ready == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "psp": "ok"}}
+
+
+async def test_readiness_is_degraded_while_the_psp_circuit_is_open(
+    gateway: Gateway, redis_client: redis.Redis
+) -> None:
+    redis_client.set(OPEN_KEY, "1", px=5000)
+    ready = await gateway.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded" and ready.json()["checks"]["psp"] == "circuit_open"

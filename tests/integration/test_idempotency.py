@@ -39,7 +39,10 @@ async def test_the_same_key_and_request_replays_the_first_answer(
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     assert payments_of(db, merchant) == 1
-    assert gateway.work.nudged == [first.json()["paymentId"]]
+    authorization = db.execute(
+        "SELECT id FROM payment_operations WHERE payment_id = %s", (first.json()["paymentId"],)
+    ).fetchone()
+    assert authorization is not None and gateway.work.nudged == [authorization[0]]
 
 
 async def test_a_replay_is_byte_for_byte_even_with_keys_in_another_order(

@@ -14,14 +14,15 @@ from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.types import GatewayConfig
+from psp.breaker import breaker_state
 
 
 @dataclass
 class RecordingWorkQueue:
     nudged: list[str] = field(default_factory=list)
 
-    async def nudge_payment(self, payment_id: str) -> None:
-        self.nudged.append(payment_id)
+    async def nudge_operation(self, operation_id: str) -> None:
+        self.nudged.append(operation_id)
 
 
 @dataclass
@@ -59,7 +60,7 @@ async def running_gateway(config: GatewayConfig, **overrides: Any) -> AsyncItera
     def make_work_queue(redis: Redis) -> RecordingWorkQueue:
         return work
 
-    app = create_app(config, make_work_queue)
+    app = create_app(config, make_work_queue, breaker_state)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:

@@ -14,6 +14,7 @@ from payments.lifecycle import (
     capture_amount,
     check_cancelable,
     refund_amount,
+    refund_succeeded,
 )
 from payments.status import ALLOWED_MOVES, CaptureMethod, PaymentStatus, can_move
 
@@ -121,10 +122,54 @@ def test_only_an_authorized_payment_can_be_captured_or_canceled(status: PaymentS
 
 
 def test_refunds_never_exceed_what_was_captured_less_what_is_refunded_or_in_flight() -> None:
-    captured = state(S.CAPTURED, authorized_amount=1000, captured_amount=800, refunded_amount=300)
-    assert refund_amount(captured, None, pending_refunds=100) == 400
-    assert refund_amount(captured, 400, pending_refunds=100) == 400
+    captured = state(
+        S.CAPTURED,
+        authorized_amount=1000,
+        captured_amount=800,
+        refunded_amount=300,
+        refund_reserved_amount=400,
+    )
+    assert refund_amount(captured, None) == 400
+    assert refund_amount(captured, 400) == 400
     with pytest.raises(AmountTooLarge):
-        refund_amount(captured, 401, pending_refunds=100)
+        refund_amount(captured, 401)
     with pytest.raises(InvalidState):
-        refund_amount(state(S.AUTHORIZED, authorized_amount=1000), 100, pending_refunds=0)
+        refund_amount(state(S.AUTHORIZED, authorized_amount=1000), 100)
+    with pytest.raises(AmountTooLarge):
+        refund_amount(state(S.CAPTURED, captured_amount=800, refund_reserved_amount=800), None)
+
+
+@pytest.mark.parametrize(
+    ("refunded_before", "amount", "status", "event"),
+    [
+        (0, 300, S.CAPTURED, "payment.partially_refunded"),
+        (500, 300, S.REFUNDED, "payment.refunded"),
+        (0, 800, S.REFUNDED, "payment.refunded"),
+    ],
+)
+def test_a_refund_makes_the_payment_refunded_once_the_refunds_add_up_to_the_capture(
+    refunded_before: int, amount: int, status: PaymentStatus, event: str
+) -> None:
+    captured = state(
+        S.CAPTURED,
+        authorized_amount=1000,
+        captured_amount=800,
+        refunded_amount=refunded_before,
+        refund_reserved_amount=800,
+    )
+    change = refund_succeeded(captured, amount)
+    assert (change.status, change.event_type) == (status, event)
+    assert change.refunded_amount == refunded_before + amount
+
+
+def test_a_refund_beyond_the_capture_is_an_impossible_psp_answer() -> None:
+    with pytest.raises(InconsistentPspAnswer):
+        refund_succeeded(state(S.CAPTURED, captured_amount=800, refunded_amount=600), 300)
+
+
+def test_a_second_capture_or_a_cancel_during_a_capture_is_refused() -> None:
+    capturing = state(S.AUTHORIZED, authorized_amount=1000, pending_action="capture")
+    with pytest.raises(InvalidState):
+        capture_amount(capturing, None)
+    with pytest.raises(InvalidState):
+        check_cancelable(capturing)

@@ -1,0 +1,94 @@
+"""The janitor: finds PSP operations left pending (a lost queue message, a
+killed worker, a Redis flush, a PSP down longer than the worker's retries)
+and re-drives them from Postgres on a growing schedule. What is still pending
+after the last step is flagged for reconciliation: visible in the API, decided
+by the settlement report or a person, never FAILED without the PSP's word.
+
+Its own process (`paystream janitor`); several can run, they skip each
+other's rows. Each sweep also deletes expired idempotency records.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from actors.outcomes import flag
+from payments.status import EventSource
+from store.db import sync_connection
+from store.errors import StoreUnavailable
+from store.idempotency import purge_expired
+from store.operations import claim_stalled_operations, schedule_next_check
+
+logger = logging.getLogger("paystream.janitor")
+
+
+@dataclass(frozen=True, slots=True)
+class JanitorPolicy:
+    # Untouched this long, a pending operation has lost its worker.
+    idle: timedelta
+    # Re-drive after each delay in turn; flag once they are used up.
+    schedule: Sequence[timedelta]
+    batch: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    redriven: int
+    flagged: int
+    purged: int
+
+
+def sweep(
+    pool: ConnectionPool[Any], policy: JanitorPolicy, redrive: Callable[[str], object]
+) -> Sweep:
+    to_redrive: list[str] = []
+    to_flag: list[tuple[str, str]] = []
+    with sync_connection(pool) as conn, conn.transaction():
+        for operation in claim_stalled_operations(conn, idle=policy.idle, limit=policy.batch):
+            if operation.janitor_checks >= len(policy.schedule):
+                to_flag.append((operation.payment_id, operation.id))
+                continue
+            schedule_next_check(conn, operation.id, policy.schedule[operation.janitor_checks])
+            to_redrive.append(operation.id)
+    # Nudges go out after commit, so a worker never sees the old schedule.
+    for operation_id in to_redrive:
+        redrive(operation_id)
+    steps = len(policy.schedule)
+    for payment_id, operation_id in to_flag:
+        reason = f"no word from the PSP after {steps} janitor re-drives"
+        flag(pool, payment_id, operation_id, reason, source=EventSource.JANITOR)
+    with sync_connection(pool) as conn:
+        purged = purge_expired(conn)
+    if to_redrive or to_flag:
+        logger.info("re-drove %d operation(s), flagged %d", len(to_redrive), len(to_flag))
+    return Sweep(len(to_redrive), len(to_flag), purged)
+
+
+def run(
+    pool: ConnectionPool[Any],
+    policy: JanitorPolicy,
+    redrive: Callable[[str], object],
+    *,
+    interval: float,
+    stop: threading.Event,
+) -> None:
+    logger.info(
+        "janitor started: idle %s, schedule %s",
+        policy.idle,
+        ", ".join(str(step) for step in policy.schedule),
+    )
+    while not stop.is_set():
+        try:
+            sweep(pool, policy, redrive)
+        except StoreUnavailable as error:
+            logger.warning("janitor sweep skipped, Postgres unavailable: %s", error)
+        except Exception:
+            logger.exception("janitor sweep failed; trying again next interval")
+        stop.wait(interval)

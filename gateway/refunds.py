@@ -1,0 +1,115 @@
+"""The refund endpoints: create (partial and repeated, never beyond the
+capture, even when requests race), list a payment's refunds, read one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Role, authenticate
+from gateway.http import canonical_json, json_response, read_json_object, validate
+from gateway.idempotency import Idempotency, Outcome, request_fingerprint, validate_key
+from gateway.openapi import Endpoint
+from gateway.payments import locked_payment, nudge, refused
+from gateway.problems import Problem
+from gateway.schemas import CreateRefundRequest, Refund, RefundList
+from gateway.types import Services
+from payments.errors import AmountTooLarge, DomainError
+from payments.lifecycle import refund_amount
+from payments.resources import refund_resource
+from store.db import connection
+from store.payments import get_payment
+from store.refunds import create_refund, get_refund, list_refunds
+
+
+async def refund_payment(request: Request) -> Response:
+    principal = await authenticate(request, Role.REFUNDS_WRITE)
+    key = validate_key(request.headers.get("idempotency-key"), required=True)
+    services: Services = request.app.state.services
+    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
+    command = validate(CreateRefundRequest, document)
+    payment_id = request.path_params["paymentId"]
+    fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
+
+    async def work(conn: AsyncConnection[Any]) -> Outcome:
+        # The payment row lock makes racing refunds take turns; the
+        # reservation's CHECK in Postgres would stop them even without it.
+        payment = await locked_payment(conn, principal.merchant_id, payment_id)
+        try:
+            amount = refund_amount(payment.state(), command.amount)
+        except DomainError as error:
+            return refused(error)
+        created = await create_refund(conn, payment, amount, command.reason, datetime.now(UTC))
+        if created is None:
+            return refused(AmountTooLarge("the refundable amount was taken by another refund"))
+        refund, operation_id = created
+        body = orjson.dumps(refund_resource(refund))
+        return Outcome(201, body, after_commit=(nudge(services, operation_id),))
+
+    idempotency: Idempotency = request.app.state.idempotency
+    return await idempotency.run(principal.merchant_id, key, fingerprint, work)
+
+
+async def payment_refunds(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_READ)
+    payment_id = request.path_params["paymentId"]
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        if await get_payment(conn, principal.merchant_id, payment_id) is None:
+            raise Problem("not_found", "no such payment")
+        refunds = await list_refunds(conn, principal.merchant_id, payment_id)
+    # A payment has few refunds (each at least one minor unit of its capture):
+    # one page holds them all.
+    return json_response(
+        {"data": [refund_resource(r) for r in refunds], "hasMore": False, "nextCursor": None}
+    )
+
+
+async def read_refund(request: Request) -> Response:
+    principal = await authenticate(request, Role.PAYMENTS_READ)
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        refund = await get_refund(conn, principal.merchant_id, request.path_params["refundId"])
+    if refund is None:
+        raise Problem("not_found", "no such refund")
+    return json_response(refund_resource(refund))
+
+
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/payments/{paymentId}/refunds",
+        refund_payment,
+        "Refund a payment",
+        "refunds",
+        ok_status=201,
+        response=Refund,
+        role=Role.REFUNDS_WRITE,
+        body=CreateRefundRequest,
+        idempotency="required",
+        problems=("invalid_state", "amount_exceeds_available"),
+    ),
+    Endpoint(
+        "GET",
+        "/payments/{paymentId}/refunds",
+        payment_refunds,
+        "List a payment's refunds",
+        "refunds",
+        response=RefundList,
+        role=Role.PAYMENTS_READ,
+    ),
+    Endpoint(
+        "GET",
+        "/refunds/{refundId}",
+        read_refund,
+        "Get a refund",
+        "refunds",
+        response=Refund,
+        role=Role.PAYMENTS_READ,
+    ),
+)

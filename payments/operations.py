@@ -1,0 +1,25 @@
+"""The calls paystream makes to the PSP, and the idempotency key each is sent
+under. A key is derived from the object it acts on, so every retry of an
+operation, by any worker, reuses it and the PSP books it once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OperationKind(StrEnum):
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class OperationStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def psp_key(kind: OperationKind, object_id: str) -> str:
+    """`pay_…:authorize`, `pay_…:capture`, `pay_…:void`, `re_…:refund`."""
+    return f"{object_id}:{kind.value}"
