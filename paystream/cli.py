@@ -246,6 +246,13 @@ def psp_simulator(
     ] = 0.0,
     hang_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_HANG_MS")] = 12_000,
     seed: Annotated[int | None, typer.Option(envvar="PAYSTREAM_SIM_SEED")] = None,
+    outage: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="PAYSTREAM_SIM_OUTAGES",
+            help="An outage window STARTS_IN:LASTS in seconds from start, e.g. 30:10; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run the PSP simulator (a bank with fault knobs)."""
     import uvicorn
@@ -253,7 +260,7 @@ def psp_simulator(
     from paystream.bootstrap import simulator_app
     from paystream.logs import configure_logging
     from paystream.settings import settings
-    from psp.simulator.faults import FaultSettings
+    from psp.simulator.faults import FaultSettings, outage_windows
 
     configure_logging(settings().log_level)
     faults = FaultSettings(
@@ -264,6 +271,7 @@ def psp_simulator(
         lost_response_rate=lost_response_rate,
         hang_ms=hang_ms,
         seed=seed,
+        outages=outage_windows(outage or []),
     )
     uvicorn.run(
         simulator_app(settings(), faults),
@@ -275,6 +283,68 @@ def psp_simulator(
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+
+
+@app.command()
+def drill(
+    payments: Annotated[int, typer.Option(help="How many payments.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the workload and the faults.")] = 1,
+    timeout_rate: Annotated[float, typer.Option(help="Share of PSP calls that time out.")] = 0.2,
+    lost_response_rate: Annotated[
+        float, typer.Option(help="Share of PSP calls applied but never answered.")
+    ] = 0.1,
+    error_rate: Annotated[float, typer.Option(help="Share of PSP calls answered 5xx.")] = 0.1,
+    concurrency: Annotated[int, typer.Option(help="Payments in flight at once.")] = 32,
+    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
+        "drill-report.json"
+    ),
+    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
+) -> None:
+    """Run payments through a faulty PSP on a stack of its own, then check every
+    money invariant against the PSP's book. Exit code 1 on any violation."""
+    import tempfile
+
+    from rich.progress import Progress
+
+    from paystream.drill.report import print_report
+    from paystream.drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
+    from paystream.stack.launcher import Stack, StackOptions
+    from paystream.stack.ports import free_port
+
+    options = DrillOptions(
+        payments=payments,
+        seed=seed,
+        concurrency=concurrency,
+        timeout_rate=timeout_rate,
+        lost_response_rate=lost_response_rate,
+        error_rate=error_rate,
+    )
+    with tempfile.TemporaryDirectory(prefix="paystream-drill-") as folder:
+        os.chmod(folder, 0o755)  # noqa: S103  (the postgres user must reach its cluster)
+        stack = Stack(
+            StackOptions(
+                data_dir=Path(folder),
+                port=free_port(),
+                simulator_port=free_port(),
+                pg_port=free_port(),
+                redis_port=free_port(),
+                workers=workers,
+                threads=16,
+                env=DRILL_SETTINGS,
+            )
+        )
+        with console.status("starting a stack for the drill"):
+            info = stack.start()
+        try:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task(f"drill, seed {seed}", total=payments)
+                result = run_drill(info, options, lambda: progress.advance(task))
+        finally:
+            stack.stop()
+    report.write_text(json.dumps(result.to_json(), indent=2))
+    print_report(console, result)
+    console.print(f"report written to {report}")
+    raise typer.Exit(0 if result.passed else 1)
 
 
 @keys_app.command("create")

@@ -78,6 +78,7 @@ class Stack:
         self.redis: RedisServer | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.info: StackInfo | None = None
+        self._env: dict[str, str] = {}
 
     # --- start -------------------------------------------------------------
 
@@ -93,8 +94,8 @@ class Stack:
             say("applying migrations")
             migrate(database_url)
             api_key = self._demo_key(database_url, secrets["key_pepper"].encode())
-            env = self._process_env(database_url, redis_url, secrets)
-            self._start_processes(env, say)
+            self._env = self._process_env(database_url, redis_url, secrets)
+            self._start_processes(self._env, say)
         except BaseException:
             self.stop()
             raise
@@ -241,6 +242,13 @@ class Stack:
                 )
 
     # --- run and stop -----------------------------------------------------
+
+    def restart(self, name: str) -> None:
+        """Start a process of the stack again (after a crash, or a kill on purpose)."""
+        self.processes[name].stop()
+        [spec] = [p for p in self.process_specs(self._env) if p.name == name]
+        spec.start()
+        self.processes[name] = spec
 
     def exited(self) -> list[ManagedProcess]:
         return [p for p in self.processes.values() if not p.running()]

@@ -237,7 +237,9 @@ def create_app(config: SimulatorConfig) -> Starlette:
             except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as error:
                 return error_response(400, "invalid_request", str(error))
         described = sim.faults.describe()
-        return json_response({camel: described[snake] for camel, snake in KNOBS.items()})
+        knobs = {camel: described[snake] for camel, snake in KNOBS.items()}
+        drawn = {fate.value: sim.faults.drawn[fate] for fate in Fate}
+        return json_response({**knobs, "drawn": drawn})
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -53,10 +54,29 @@ class FaultSettings:
             raise ValueError("latency, jitter and hang must not be negative")
 
 
+def outage_windows(specs: list[str]) -> tuple[Outage, ...]:
+    """Windows from `STARTS_IN:LASTS` strings (seconds from now); a spec may
+    also hold several, comma-separated (as the environment variable does)."""
+    now = time.monotonic()
+    windows = []
+    for spec in (part for item in specs for part in item.split(",") if part.strip()):
+        starts_in, _, lasts = spec.partition(":")
+        try:
+            start, length = float(starts_in), float(lasts)
+        except ValueError:
+            raise ValueError(f"an outage is STARTS_IN:LASTS in seconds, not {spec!r}") from None
+        if start < 0 or length <= 0:
+            raise ValueError(f"an outage starts now or later and lasts a while, not {spec!r}")
+        windows.append(Outage(now + start, now + start + length))
+    return tuple(windows)
+
+
 class Faults:
     def __init__(self, settings: FaultSettings | None = None) -> None:
         self.settings = settings or FaultSettings()
         self._random = random.Random(self.settings.seed)
+        # How many calls met each fate since start: what a run actually injected.
+        self.drawn: Counter[Fate] = Counter()
 
     def update(self, changes: dict[str, Any]) -> FaultSettings:
         """Change knobs at run time. `outages` take windows relative to now:
@@ -86,8 +106,12 @@ class Faults:
         latency = knobs.latency_ms + (
             self._random.uniform(0, knobs.jitter_ms) if knobs.jitter_ms else 0
         )
-        if self.in_outage():
-            return Fate.OUTAGE, 0.0
+        fate = Fate.OUTAGE if self.in_outage() else self._roll()
+        self.drawn[fate] += 1
+        return fate, (0.0 if fate is Fate.OUTAGE else latency / 1000)
+
+    def _roll(self) -> Fate:
+        knobs = self.settings
         roll = self._random.random()
         for fate, rate in (
             (Fate.ERROR, knobs.error_rate),
@@ -95,9 +119,9 @@ class Faults:
             (Fate.LOST_RESPONSE, knobs.lost_response_rate),
         ):
             if roll < rate:
-                return fate, latency / 1000
+                return fate
             roll -= rate
-        return Fate.NORMAL, latency / 1000
+        return Fate.NORMAL
 
     def describe(self) -> dict[str, Any]:
         now = time.monotonic()

@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 
 from psp.simulator.app import SimulatorConfig, create_app
 from psp.simulator.book import Book, BookError
-from psp.simulator.faults import Fate, Faults, FaultSettings
+from psp.simulator.faults import Fate, Faults, FaultSettings, outage_windows
 
 AUTH = {"Authorization": "Bearer sim-key"}
 
@@ -145,3 +145,15 @@ def test_the_same_seed_draws_the_same_fates() -> None:
     counts = {fate: runs[0].count(fate) for fate in Fate}
     assert counts[Fate.ERROR] and counts[Fate.TIMEOUT] and counts[Fate.LOST_RESPONSE]
     assert counts[Fate.NORMAL] > 50
+
+
+def test_outage_windows_at_start_are_read_from_starts_in_and_lasts() -> None:
+    [first, second] = outage_windows(["0:5,10:2"])
+    assert first.ends_at - first.starts_at == 5
+    assert 9.9 < second.starts_at - first.starts_at < 10.1
+    faults = Faults(FaultSettings(outages=(first,)))
+    assert faults.in_outage() and faults.draw()[0] is Fate.OUTAGE
+    with pytest.raises(ValueError):
+        outage_windows(["soon:5"])
+    with pytest.raises(ValueError):
+        outage_windows(["5:0"])

@@ -1,0 +1,39 @@
+"""The drill's table: a line per invariant, with the counts behind it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from paystream.drill.runner import DrillReport
+
+
+def print_report(console: Console, report: DrillReport) -> None:
+    options = report.options
+    console.print(
+        f"drill: {options.payments} payments, seed {options.seed}, "
+        f"PSP faults: {options.timeout_rate:.0%} timeouts, "
+        f"{options.lost_response_rate:.0%} lost responses, {options.error_rate:.0%} errors; "
+        f"{report.seconds:.0f} s"
+    )
+    console.print(
+        "faults injected: "
+        + ", ".join(f"{name} {count}" for name, count in report.injected.items())
+    )
+    table = Table("invariant", "result", "counts")
+    for check in report.checks:
+        counts = ", ".join(f"{name} {value}" for name, value in check.counts.items())
+        result = (
+            "[green]ok[/green]"
+            if check.passed
+            else f"[red]{len(check.failures)} violation(s)[/red]"
+        )
+        table.add_row(check.name, result, counts)
+    console.print(table)
+    for check in report.checks:
+        for failure in check.failures:
+            console.print(f"[red]✗[/red] {check.name}: {failure}")
+    verdict = (
+        "[green]all invariants hold[/green]" if report.passed else "[red]violations found[/red]"
+    )
+    console.print(verdict)
