@@ -5,7 +5,8 @@ after the last step is flagged for reconciliation: visible in the API, decided
 by the settlement report or a person, never FAILED without the PSP's word.
 
 Its own process (`paystream janitor`); several can run, they skip each
-other's rows. Each sweep also deletes expired idempotency records.
+other's rows. Each sweep also re-drives PSP callbacks stored but never
+applied, and deletes expired idempotency records.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from store.db import sync_connection
 from store.errors import StoreUnavailable
 from store.idempotency import purge_expired
 from store.operations import claim_stalled_operations, schedule_next_check
+from store.webhook_inbox import stalled_inbox
 
 logger = logging.getLogger("paystream.janitor")
 
@@ -39,15 +41,22 @@ class JanitorPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Nudges:
+    """How the janitor hands work back to the workers."""
+
+    operation: Callable[[str], object]
+    webhook: Callable[[str], object]
+
+
+@dataclass(frozen=True, slots=True)
 class Sweep:
     redriven: int
     flagged: int
+    webhooks: int
     purged: int
 
 
-def sweep(
-    pool: ConnectionPool[Any], policy: JanitorPolicy, redrive: Callable[[str], object]
-) -> Sweep:
+def sweep(pool: ConnectionPool[Any], policy: JanitorPolicy, nudges: Nudges) -> Sweep:
     to_redrive: list[str] = []
     to_flag: list[tuple[str, str]] = []
     with sync_connection(pool) as conn, conn.transaction():
@@ -59,22 +68,31 @@ def sweep(
             to_redrive.append(operation.id)
     # Nudges go out after commit, so a worker never sees the old schedule.
     for operation_id in to_redrive:
-        redrive(operation_id)
+        nudges.operation(operation_id)
     steps = len(policy.schedule)
     for payment_id, operation_id in to_flag:
         reason = f"no word from the PSP after {steps} janitor re-drives"
         flag(pool, payment_id, operation_id, reason, source=EventSource.JANITOR)
     with sync_connection(pool) as conn:
+        # PSP callbacks stored but never applied (their nudge was lost with Redis).
+        webhooks = stalled_inbox(conn, idle=policy.idle, limit=policy.batch)
         purged = purge_expired(conn)
-    if to_redrive or to_flag:
-        logger.info("re-drove %d operation(s), flagged %d", len(to_redrive), len(to_flag))
-    return Sweep(len(to_redrive), len(to_flag), purged)
+    for inbox_id in webhooks:
+        nudges.webhook(inbox_id)
+    if to_redrive or to_flag or webhooks:
+        logger.info(
+            "re-drove %d operation(s) and %d webhook(s), flagged %d",
+            len(to_redrive),
+            len(webhooks),
+            len(to_flag),
+        )
+    return Sweep(len(to_redrive), len(to_flag), len(webhooks), purged)
 
 
 def run(
     pool: ConnectionPool[Any],
     policy: JanitorPolicy,
-    redrive: Callable[[str], object],
+    nudges: Nudges,
     *,
     interval: float,
     stop: threading.Event,
@@ -86,7 +104,7 @@ def run(
     )
     while not stop.is_set():
         try:
-            sweep(pool, policy, redrive)
+            sweep(pool, policy, nudges)
         except StoreUnavailable as error:
             logger.warning("janitor sweep skipped, Postgres unavailable: %s", error)
         except Exception:

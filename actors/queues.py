@@ -2,3 +2,5 @@
 
 PAYMENTS_QUEUE = "payments"
 DRIVE_OPERATION = "drive_operation"
+WEBHOOKS_QUEUE = "psp_webhooks"
+APPLY_PSP_WEBHOOK = "apply_psp_webhook"

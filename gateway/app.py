@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import health, payments, refunds
+from gateway import health, payments, psp_webhooks, refunds, webhook_endpoints
+from gateway.claims import Claims
 from gateway.http import json_response
 from gateway.idempotency import Idempotency
 from gateway.openapi import Endpoint, build_document, build_routes
@@ -25,7 +26,13 @@ from store.pool import open_async_pool
 logger = logging.getLogger("paystream.gateway")
 
 API_VERSION = "1.0.0"
-ENDPOINTS: tuple[Endpoint, ...] = (*payments.ENDPOINTS, *refunds.ENDPOINTS, *health.ENDPOINTS)
+ENDPOINTS: tuple[Endpoint, ...] = (
+    *payments.ENDPOINTS,
+    *refunds.ENDPOINTS,
+    *psp_webhooks.ENDPOINTS,
+    *webhook_endpoints.ENDPOINTS,
+    *health.ENDPOINTS,
+)
 
 
 async def _problem(request: Request, exc: Exception) -> Response:
@@ -85,7 +92,8 @@ def create_app(
             psp_health=psp_health,
         )
         app.state.services = services
-        app.state.idempotency = Idempotency(services)
+        app.state.claims = Claims(redis)
+        app.state.idempotency = Idempotency(services, app.state.claims)
         try:
             yield
         finally:

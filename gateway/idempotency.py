@@ -18,41 +18,26 @@ and a request that failed half-way rolled back, so its retry runs afresh.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
+from gateway.claims import Claims
 from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
 from gateway.types import Services
 from payments.card_data import contains_pan
 from store.db import connection
 from store.idempotency import find_record, save_record
 
-logger = logging.getLogger("paystream.gateway.idempotency")
-
 _MAX_KEY_LENGTH = 255
 _LOCK, _DONE = b"L", b"D"
 _HASH_SIZE = 32
 # Clients should come back after the first request has had time to finish.
 _RETRY_AFTER_SECONDS = "1"
-
-# Claim the key, or say who holds it: one round trip either way.
-_CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-return redis.call('GET', KEYS[1])
-"""
-# Release a claim only if it is still ours.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,27 +75,10 @@ class _AnsweredElsewhere(Exception):
     """A live record already holds the key: roll back and answer from it."""
 
 
-class _RedisHealth:
-    """Logs Redis trouble once a minute instead of once a request."""
-
-    def __init__(self) -> None:
-        self._last_warning = 0.0
-
-    def failed(self, error: RedisError) -> None:
-        now = time.monotonic()
-        if now - self._last_warning > 60:
-            self._last_warning = now
-            logger.warning("Redis unavailable, idempotency falls back to Postgres: %s", error)
-
-
-_redis_health = _RedisHealth()
-
-
 class Idempotency:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, claims: Claims) -> None:
         self._services = services
-        self._claim = services.redis.register_script(_CLAIM)
-        self._release = services.redis.register_script(_RELEASE)
+        self._claims = claims
 
     async def run(
         self, merchant_id: str, key: str | None, fingerprint: bytes, work: Work
@@ -121,7 +89,7 @@ class Idempotency:
             return await self._run_without_key(work)
         redis_key = f"idem:{merchant_id}:{key}"
         lock = _LOCK + fingerprint + os.urandom(16)
-        held = await self._try_claim(redis_key, lock)
+        held = await self._claims.claim(redis_key, lock, self._services.config.idempotency_lock_ms)
         if held is not None:
             return self._answer_from_cache(held, fingerprint)
         finished = False
@@ -131,16 +99,7 @@ class Idempotency:
             return response
         finally:
             if not finished:
-                await self._quietly(self._release(keys=[redis_key], args=[lock]))
-
-    async def _try_claim(self, redis_key: str, lock: bytes) -> bytes | None:
-        config = self._services.config
-        try:
-            held = await self._claim(keys=[redis_key], args=[lock, config.idempotency_lock_ms])
-        except RedisError as error:
-            _redis_health.failed(error)
-            return None
-        return held if isinstance(held, bytes) else None
+                await self._claims.release(redis_key, lock)
 
     def _answer_from_cache(self, held: bytes, fingerprint: bytes) -> Response:
         if held[1 : 1 + _HASH_SIZE] != fingerprint:
@@ -205,18 +164,10 @@ class Idempotency:
         return _response(outcome.status, outcome.body)
 
     async def _cache(self, redis_key: str, fingerprint: bytes, status: int, body: bytes) -> None:
-        value = _DONE + fingerprint + b"%03d" % status + body
         config = self._services.config
         retention_ms = int(config.idempotency_retention.total_seconds() * 1000)
         ttl = min(config.idempotency_cache_ms, retention_ms)
-        await self._quietly(self._services.redis.set(redis_key, value, px=ttl))
-
-    @staticmethod
-    async def _quietly(call: Awaitable[Any]) -> None:
-        try:
-            await call
-        except RedisError as error:
-            _redis_health.failed(error)
+        await self._claims.settle(redis_key, _DONE + fingerprint + b"%03d" % status + body, ttl)
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:

@@ -35,6 +35,8 @@ class Endpoint:
     query: type[BaseModel] | None = None
     idempotency: Literal["required", "optional"] | None = None
     problems: tuple[str, ...] = ()
+    # "webhook-signature" for callbacks signed the Standard Webhooks way.
+    security: Literal["webhook-signature"] | None = None
 
     def problem_codes(self) -> list[str]:
         """Every problem this endpoint can answer, its own and the shared ones."""
@@ -90,7 +92,10 @@ def build_document(endpoints: Sequence[Endpoint], *, title: str, version: str) -
         },
         "components": {
             "schemas": definitions.get("$defs", {}),
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer"},
+                "webhookSignature": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
+            },
         },
         "paths": dict(paths),
     }
@@ -107,6 +112,12 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.role is not None:
         operation["security"] = [{"apiKey": []}]
         operation["description"] = f"Requires the role `{endpoint.role.value}`."
+    elif endpoint.security == "webhook-signature":
+        operation["security"] = [{"webhookSignature": []}]
+        operation["description"] = (
+            "Signed the Standard Webhooks way: webhook-id, webhook-timestamp and "
+            "webhook-signature headers, HMAC-SHA256 with the provider's whsec_ secret."
+        )
     else:
         operation["security"] = []
     if endpoint.body is not None:
@@ -152,7 +163,8 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
 
 
 def _responses(endpoint: Endpoint) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "OK" if endpoint.ok_status == 200 else "Created"}
+    descriptions = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
+    ok: dict[str, Any] = {"description": descriptions[endpoint.ok_status]}
     if endpoint.response is not None:
         ok["content"] = {"application/json": {"schema": _ref(endpoint.response)}}
     responses: dict[str, Any] = {str(endpoint.ok_status): ok}

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    """A PSP's signing secret (`whsec_…`); a rotated-out one retires at a time."""
+
+    secret: str
+    retires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +38,17 @@ class GatewayConfig:
     db_pool_max: int = 16
     # Payment requests are small; 64 KiB leaves room for metadata.
     max_body_bytes: int = 64 * 1024
+    # Each PSP's webhook signing secrets, by provider name in /webhooks/{provider}.
+    psp_webhook_secrets: Mapping[str, tuple[WebhookSecret, ...]] = field(default_factory=dict)
+    # How long Redis remembers a webhook id; Postgres remembers it forever.
+    # Stripe retries for 3 days, so a week covers a PSP's retries.
+    webhook_dedup_ms: int = 7 * 86_400_000
+    # Merchant webhook endpoints may point at private or loopback addresses
+    # (local development only: otherwise an SSRF hole).
+    webhooks_allow_private: bool = False
+    # How long an endpoint's old secret keeps signing after a rotation, unless
+    # the rotation asks for another grace period.
+    webhook_secret_grace: timedelta = timedelta(hours=24)
 
 
 class WorkQueue(Protocol):
@@ -37,6 +56,8 @@ class WorkQueue(Protocol):
     the state itself: losing one only delays the work until the janitor."""
 
     async def nudge_operation(self, operation_id: str) -> None: ...
+
+    async def nudge_webhook(self, inbox_id: str) -> None: ...
 
 
 # How the PSP looks from here: `ok`, `circuit_open` or `unknown`.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import dramatiq
 import redis
@@ -12,13 +12,14 @@ from dramatiq.middleware import Retries, default_middleware
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from gateway.types import GatewayConfig
+from gateway.types import GatewayConfig, WebhookSecret
 from paystream.settings import Settings, require_secret
 from psp.breaker import CircuitBreaker, breaker_state
 from psp.http_client import HttpPsp, PspClientConfig
 from psp.simulator.app import SimulatorConfig
 from psp.simulator.app import create_app as create_simulator_app
 from psp.simulator.faults import FaultSettings
+from psp.simulator.webhooks import WebhookKnobs
 from store.pool import open_pool
 
 
@@ -83,15 +84,39 @@ def gateway_app(settings: Settings) -> Starlette:
         key_pepper=require_secret(settings.key_pepper, "key_pepper").encode(),
         idempotency_retention=timedelta(seconds=settings.idempotency_retention_seconds),
         db_pool_max=settings.db_pool_max,
+        psp_webhook_secrets={settings.psp_provider: psp_webhook_secrets(settings)},
+        webhooks_allow_private=settings.webhooks_allow_private,
+        webhook_secret_grace=timedelta(seconds=settings.webhook_secret_grace_seconds),
     )
     return create_app(config, AsyncDispatcher, breaker_state)
 
 
-def simulator_app(settings: Settings, faults: FaultSettings) -> Starlette:
+def psp_webhook_secrets(settings: Settings) -> tuple[WebhookSecret, ...]:
+    """The PSP's signing secrets still valid: the current one, and during a
+    rotation's grace period the previous one too. None: webhooks are refused."""
+    secrets = []
+    if current := settings.psp_webhook_secret.get_secret_value():
+        secrets.append(WebhookSecret(current))
+    if previous := settings.psp_webhook_secret_previous.get_secret_value():
+        until = settings.psp_webhook_secret_previous_until
+        if until is None:
+            raise SystemExit("PAYSTREAM_PSP_WEBHOOK_SECRET_PREVIOUS needs _PREVIOUS_UNTIL")
+        secrets.append(
+            WebhookSecret(previous, until if until.tzinfo else until.replace(tzinfo=UTC))
+        )
+    return tuple(secrets)
+
+
+def simulator_app(settings: Settings, faults: FaultSettings, webhooks: WebhookKnobs) -> Starlette:
+    webhooks.url = webhooks.url or settings.simulator_webhook_url
+    webhooks.secret = (
+        webhooks.secret or settings.simulator_webhook_secret.get_secret_value() or None
+    )
     return create_simulator_app(
         SimulatorConfig(
             book_path=settings.simulator_book,
             api_key=require_secret(settings.psp_api_key, "psp_api_key"),
             faults=faults,
+            webhooks=webhooks,
         )
     )

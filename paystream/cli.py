@@ -210,27 +210,95 @@ def janitor() -> None:
 
     configure_logging(settings().log_level)
     configure_actors(settings())  # before anything imports `actors`
-    from actors.janitor import JanitorPolicy, run
+    from actors.janitor import JanitorPolicy, Nudges, run
     from actors.operations import drive_operation
+    from actors.psp_webhooks import apply_psp_webhook
 
     policy = JanitorPolicy(
         idle=timedelta(seconds=settings().janitor_idle_seconds),
         schedule=[timedelta(seconds=s) for s in schedule_seconds(settings().janitor_schedule)],
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    stop = _stop_on_signals()
     pool = open_pool(settings().database_url, max_size=2)
     try:
         run(
             pool,
             policy,
-            lambda operation_id: drive_operation.send(operation_id, nudged_by="janitor"),
+            Nudges(
+                operation=lambda operation_id: drive_operation.send(
+                    operation_id, nudged_by="janitor"
+                ),
+                webhook=apply_psp_webhook.send,
+            ),
             interval=settings().janitor_interval_seconds,
             stop=stop,
         )
     finally:
         pool.close()
+
+
+@app.command()
+def relay() -> None:
+    """Publish outbox events to the Redis Stream `events` (at least once)."""
+    import redis
+
+    from paystream.bootstrap import configure_actors
+    from paystream.logs import configure_logging
+    from paystream.settings import settings
+    from store.pool import open_pool
+
+    configure_logging(settings().log_level)
+    configure_actors(settings())  # before anything imports `actors`
+    from actors.relay import run
+
+    stop = _stop_on_signals()
+    pool = open_pool(settings().database_url, max_size=2)
+    client = redis.Redis.from_url(settings().redis_url, socket_timeout=5)
+    try:
+        run(pool, client, stop=stop)
+    finally:
+        client.close()
+        pool.close()
+
+
+@app.command()
+def webhooks() -> None:
+    """Deliver events to merchant webhook endpoints (consumer group on `events`)."""
+    from datetime import timedelta
+
+    import redis
+
+    from paystream.bootstrap import configure_actors
+    from paystream.logs import configure_logging
+    from paystream.settings import schedule_seconds, settings
+    from store.pool import open_pool
+
+    s = settings()
+    configure_logging(s.log_level)
+    configure_actors(s)  # before anything imports `actors`
+    from actors.webhook_delivery import DeliveryPolicy, run
+
+    policy = DeliveryPolicy(
+        schedule=[timedelta(seconds=d) for d in schedule_seconds(s.webhook_retry_schedule)],
+        timeout=s.webhook_timeout_seconds,
+        allow_private=s.webhooks_allow_private,
+    )
+    stop = _stop_on_signals()
+    pool = open_pool(s.database_url, max_size=4)
+    # Blocking stream reads wait up to a second; the socket must wait longer.
+    client = redis.Redis.from_url(s.redis_url, socket_timeout=10)
+    try:
+        run(pool, client, policy, stop=stop)
+    finally:
+        client.close()
+        pool.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    return stop
 
 
 @app.command("psp-simulator")
@@ -253,6 +321,16 @@ def psp_simulator(
             help="An outage window STARTS_IN:LASTS in seconds from start, e.g. 30:10; repeatable.",
         ),
     ] = None,
+    webhook_only_rate: Annotated[
+        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_ONLY_RATE")
+    ] = 0.0,
+    webhook_delay_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_DELAY_MS")] = 0,
+    webhook_duplicate_rate: Annotated[
+        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_DUPLICATE_RATE")
+    ] = 0.0,
+    webhook_reorder_rate: Annotated[
+        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_REORDER_RATE")
+    ] = 0.0,
 ) -> None:
     """Run the PSP simulator (a bank with fault knobs)."""
     import uvicorn
@@ -261,6 +339,7 @@ def psp_simulator(
     from paystream.logs import configure_logging
     from paystream.settings import settings
     from psp.simulator.faults import FaultSettings, outage_windows
+    from psp.simulator.webhooks import WebhookKnobs
 
     configure_logging(settings().log_level)
     faults = FaultSettings(
@@ -272,9 +351,16 @@ def psp_simulator(
         hang_ms=hang_ms,
         seed=seed,
         outages=outage_windows(outage or []),
+        webhook_only_rate=webhook_only_rate,
     )
+    webhooks = WebhookKnobs(
+        delay_ms=webhook_delay_ms,
+        duplicate_rate=webhook_duplicate_rate,
+        reorder_rate=webhook_reorder_rate,
+    )
+    webhooks.validate()
     uvicorn.run(
-        simulator_app(settings(), faults),
+        simulator_app(settings(), faults, webhooks),
         host=host,
         port=port,
         loop="uvloop",
@@ -294,6 +380,18 @@ def drill(
         float, typer.Option(help="Share of PSP calls applied but never answered.")
     ] = 0.1,
     error_rate: Annotated[float, typer.Option(help="Share of PSP calls answered 5xx.")] = 0.1,
+    webhook_only_rate: Annotated[
+        float, typer.Option(help="Share of PSP calls whose outcome only a webhook tells.")
+    ] = 0.05,
+    webhook_duplicate_rate: Annotated[
+        float, typer.Option(help="Share of PSP webhooks sent twice.")
+    ] = 0.1,
+    webhook_reorder_rate: Annotated[
+        float, typer.Option(help="Share of PSP webhooks held back behind later ones.")
+    ] = 0.1,
+    endpoint_failures: Annotated[
+        int, typer.Option(help="The merchant endpoint fails this many first tries per event.")
+    ] = 1,
     concurrency: Annotated[int, typer.Option(help="Payments in flight at once.")] = 32,
     report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
         "drill-report.json"
@@ -318,6 +416,10 @@ def drill(
         timeout_rate=timeout_rate,
         lost_response_rate=lost_response_rate,
         error_rate=error_rate,
+        webhook_only_rate=webhook_only_rate,
+        webhook_duplicate_rate=webhook_duplicate_rate,
+        webhook_reorder_rate=webhook_reorder_rate,
+        endpoint_failures=endpoint_failures,
     )
     with tempfile.TemporaryDirectory(prefix="paystream-drill-") as folder:
         os.chmod(folder, 0o755)  # noqa: S103  (the postgres user must reach its cluster)

@@ -9,13 +9,20 @@ Defaults are the ones `paystream up` runs with.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_SECRET_FIELDS = ("key_pepper", "psp_api_key")
+_SECRET_FIELDS = (
+    "key_pepper",
+    "psp_api_key",
+    "psp_webhook_secret",
+    "psp_webhook_secret_previous",
+    "simulator_webhook_secret",
+)
 
 
 class Settings(BaseSettings):
@@ -34,6 +41,23 @@ class Settings(BaseSettings):
     # invalidates every key. There is no default; `paystream up` generates them.
     key_pepper: SecretStr = SecretStr("")
     psp_api_key: SecretStr = SecretStr("")
+
+    # The PSP's webhooks arrive at /webhooks/{psp_provider}, signed with this
+    # whsec_ secret. To rotate: give the new one here and the old one as
+    # _PREVIOUS, valid until _PREVIOUS_UNTIL (an ISO 8601 time).
+    psp_provider: str = "simulator"
+    psp_webhook_secret: SecretStr = SecretStr("")
+    psp_webhook_secret_previous: SecretStr = SecretStr("")
+    psp_webhook_secret_previous_until: datetime | None = None
+
+    # Merchant webhooks out. Retry delays in seconds after each failed try:
+    # the Standard Webhooks example schedule, about three days in all.
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,50400,72000,86400"
+    webhook_timeout_seconds: float = 10.0
+    # How long an endpoint's old secret keeps signing after a rotation.
+    webhook_secret_grace_seconds: int = 86_400
+    # Endpoints on private or loopback addresses (local development only).
+    webhooks_allow_private: bool = False
 
     psp_url: str = "http://127.0.0.1:8001"
     psp_connect_timeout: float = 2.0
@@ -59,14 +83,17 @@ class Settings(BaseSettings):
     db_pool_max: int = 16
     log_level: str = "INFO"
 
-    # The simulator's own settings.
+    # The simulator's own settings: its book, and where and how it signs webhooks.
     simulator_book: str = ".paystream/psp-simulator.sqlite3"
+    simulator_webhook_url: str | None = None
+    simulator_webhook_secret: SecretStr = SecretStr("")
 
 
 def schedule_seconds(value: str) -> list[float]:
+    """A schedule setting: comma-separated positive seconds."""
     delays = [float(part) for part in value.split(",") if part.strip()]
     if not delays or any(delay <= 0 for delay in delays):
-        raise ValueError("PAYSTREAM_JANITOR_SCHEDULE is a comma-separated list of positive seconds")
+        raise ValueError(f"a schedule is a comma-separated list of positive seconds, not {value!r}")
     return delays
 
 

@@ -4,10 +4,14 @@ book."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
+from paystream.drill.receiver import Receiver
 from paystream.drill.workload import PaymentRun, is_final
 
 _EXAMPLES = 5
@@ -188,3 +192,32 @@ def run_checks(
     for check in checks:
         del check.failures[_EXAMPLES * 4 :]
     return checks
+
+
+def every_event_reached_the_merchant(
+    events: list[str], receiver: Receiver, endpoint_id: str, database_url: str, wait: float = 120
+) -> Check:
+    """Deliveries run on their own schedule: wait for them, bounded."""
+    check = Check("every event reached the merchant's endpoint at least once, signed")
+    expected = set(events)
+    deadline = time.monotonic() + wait
+    while not expected <= receiver.verified_event_ids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    received = receiver.verified_event_ids()
+    with psycopg.connect(database_url) as conn:
+        dead = conn.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = %s AND status = 'dead'",
+            (endpoint_id,),
+        ).fetchone()
+    check.counts = {
+        "events": len(expected),
+        "received": len(expected & received),
+        "deliveries": len(receiver.deliveries),
+        "failed tries": sum(receiver.tries.values()) - len(receiver.deliveries),
+        "dead letters": int(dead[0]) if dead else 0,
+    }
+    for event_id in sorted(expected - received)[:_EXAMPLES]:
+        check.fail(f"{event_id} never reached the endpoint")
+    if receiver.unverified():
+        check.fail(f"{receiver.unverified()} deliveries failed signature verification")
+    return check

@@ -13,7 +13,10 @@ def print_report(console: Console, report: DrillReport) -> None:
     console.print(
         f"drill: {options.payments} payments, seed {options.seed}, "
         f"PSP faults: {options.timeout_rate:.0%} timeouts, "
-        f"{options.lost_response_rate:.0%} lost responses, {options.error_rate:.0%} errors; "
+        f"{options.lost_response_rate:.0%} lost responses, {options.error_rate:.0%} errors, "
+        f"{options.webhook_only_rate:.0%} told by webhook only; webhooks "
+        f"{options.webhook_duplicate_rate:.0%} duplicated, {options.webhook_reorder_rate:.0%} "
+        f"reordered; the merchant endpoint fails {options.endpoint_failures} tries per event; "
         f"{report.seconds:.0f} s"
     )
     console.print(

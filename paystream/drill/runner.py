@@ -1,5 +1,5 @@
-"""A drill end to end: a stack of its own, the fault knobs, the workload, the
-checks, and a report as a table and as JSON."""
+"""A drill end to end: the fault knobs, a merchant webhook endpoint, the
+workload, the checks, and a report as a table and as JSON."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
+import psycopg
 
-from paystream.drill.checks import Check, run_checks
+from paystream.drill.checks import Check, every_event_reached_the_merchant, run_checks
 from paystream.drill.plan import make_plans
+from paystream.drill.receiver import Receiver, serving_receiver
 from paystream.drill.workload import collect, run_workload
 from paystream.stack.launcher import StackInfo
 
 # The stack a drill runs on expects trouble: short PSP timeouts, quick
-# retries and an eager janitor, so hundreds of faults resolve in minutes.
+# retries, an eager janitor and fast webhook retries, so hundreds of faults
+# resolve in minutes.
 DRILL_SETTINGS = {
     "PAYSTREAM_PSP_READ_TIMEOUT": "1.0",
     "PAYSTREAM_RETRY_MIN_BACKOFF_MS": "100",
@@ -27,6 +30,7 @@ DRILL_SETTINGS = {
     "PAYSTREAM_JANITOR_IDLE_SECONDS": "3",
     "PAYSTREAM_JANITOR_SCHEDULE": "2,4,8,15,30,60,120",
     "PAYSTREAM_JANITOR_INTERVAL_SECONDS": "1",
+    "PAYSTREAM_WEBHOOK_RETRY_SCHEDULE": "0.2,0.5,1,2,4,8,15,30,60",
 }
 # The simulator hangs a "timed out" call past the 1 s read timeout above.
 HANG_MS = 1500
@@ -40,8 +44,15 @@ class DrillOptions:
     timeout_rate: float = 0.2
     lost_response_rate: float = 0.1
     error_rate: float = 0.1
+    # Outcomes the PSP's API keeps quiet about: only its webhook tells.
+    webhook_only_rate: float = 0.05
     latency_ms: int = 2
     jitter_ms: int = 10
+    webhook_delay_ms: int = 20
+    webhook_duplicate_rate: float = 0.1
+    webhook_reorder_rate: float = 0.1
+    # The merchant's endpoint fails the first tries of every event.
+    endpoint_failures: int = 1
     # How long a payment may take to settle before the drill gives up on it.
     settle_timeout: float = 600.0
 
@@ -78,31 +89,67 @@ def set_faults(simulator_url: str, options: DrillOptions) -> None:
             "timeoutRate": options.timeout_rate,
             "lostResponseRate": options.lost_response_rate,
             "errorRate": options.error_rate,
+            "webhookOnlyRate": options.webhook_only_rate,
             "latencyMs": options.latency_ms,
             "jitterMs": options.jitter_ms,
             "hangMs": HANG_MS,
+            "webhookDelayMs": options.webhook_delay_ms,
+            "webhookDuplicateRate": options.webhook_duplicate_rate,
+            "webhookReorderRate": options.webhook_reorder_rate,
         },
     ).raise_for_status()
+
+
+def register_endpoint(stack: StackInfo, receiver: Receiver) -> str:
+    response = httpx.post(
+        f"{stack.gateway_url}/webhook-endpoints",
+        json={"url": receiver.url, "eventTypes": ["*"]},
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+    )
+    response.raise_for_status()
+    receiver.secret = response.json()["secret"]
+    return str(response.json()["endpointId"])
 
 
 def run_drill(
     stack: StackInfo, options: DrillOptions, on_payment_done: Callable[[], None] = lambda: None
 ) -> DrillReport:
     started = time.monotonic()
-    set_faults(stack.simulator_url, options)
-    plans = make_plans(options.payments, options.seed)
-    runs = asyncio.run(
-        run_workload(
-            stack.gateway_url,
-            stack.api_key,
-            plans,
-            concurrency=options.concurrency,
-            settle_timeout=options.settle_timeout,
-            on_done=on_payment_done,
+    with serving_receiver() as receiver:
+        receiver.fail_first = options.endpoint_failures
+        endpoint_id = register_endpoint(stack, receiver)
+        set_faults(stack.simulator_url, options)
+        plans = make_plans(options.payments, options.seed)
+        runs = asyncio.run(
+            run_workload(
+                stack.gateway_url,
+                stack.api_key,
+                plans,
+                concurrency=options.concurrency,
+                settle_timeout=options.settle_timeout,
+                on_done=on_payment_done,
+            )
         )
-    )
-    payments, timelines, by_order = asyncio.run(collect(stack.gateway_url, stack.api_key, runs))
-    book = httpx.get(f"{stack.simulator_url}/_book", timeout=60).json()
-    injected = httpx.get(f"{stack.simulator_url}/_admin/faults").json()["drawn"]
-    checks = run_checks(runs, payments, timelines, by_order, book)
+        payments, timelines, by_order = asyncio.run(collect(stack.gateway_url, stack.api_key, runs))
+        book = httpx.get(f"{stack.simulator_url}/_book", timeout=60).json()
+        faults = httpx.get(f"{stack.simulator_url}/_admin/faults").json()
+        checks = run_checks(runs, payments, timelines, by_order, book)
+        events = _events_of(stack.database_url, set(payments))
+        checks.append(
+            every_event_reached_the_merchant(events, receiver, endpoint_id, stack.database_url)
+        )
+        httpx.delete(
+            f"{stack.gateway_url}/webhook-endpoints/{endpoint_id}",
+            headers={"Authorization": f"Bearer {stack.api_key}"},
+        )
+    injected = {**faults["drawn"], **{f"webhooks {k}": v for k, v in faults["webhooks"].items()}}
     return DrillReport(options, checks, injected, time.monotonic() - started)
+
+
+def _events_of(database_url: str, payment_ids: set[str]) -> list[str]:
+    """Every event the drill's payments produced, from the outbox."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT event_id, payload->'data'->>'paymentId' FROM outbox ORDER BY id"
+        ).fetchall()
+    return [event_id for event_id, payment_id in rows if payment_id in payment_ids]

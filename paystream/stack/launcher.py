@@ -184,6 +184,13 @@ class Stack:
             "PAYSTREAM_PSP_API_KEY": secrets["psp_api_key"],
             "PAYSTREAM_PSP_URL": f"http://127.0.0.1:{self.options.simulator_port}",
             "PAYSTREAM_SIMULATOR_BOOK": str(self.data_dir / "psp-simulator.sqlite3"),
+            "PAYSTREAM_PSP_WEBHOOK_SECRET": secrets["psp_webhook_secret"],
+            "PAYSTREAM_SIMULATOR_WEBHOOK_SECRET": secrets["psp_webhook_secret"],
+            "PAYSTREAM_SIMULATOR_WEBHOOK_URL": (
+                f"http://127.0.0.1:{self.options.port}/webhooks/simulator"
+            ),
+            # A local stack delivers merchant webhooks to local receivers.
+            "PAYSTREAM_WEBHOOKS_ALLOW_PRIVATE": "true",
             **self.options.env,
         }
 
@@ -199,6 +206,8 @@ class Stack:
             spec("psp-simulator", "psp-simulator", "--port", str(o.simulator_port)),
             spec("worker", "worker", "--processes", str(o.workers), "--threads", str(o.threads)),
             spec("janitor", "janitor"),
+            spec("relay", "relay"),
+            spec("webhooks", "webhooks"),
             spec("gateway", "gateway", "--port", str(o.port), "--workers", str(o.gateway_workers)),
         ]
 

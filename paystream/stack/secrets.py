@@ -8,13 +8,19 @@ import os
 import secrets
 from pathlib import Path
 
-_NAMES = ("key_pepper", "psp_api_key", "postgres_password", "redis_password")
+from payments.webhooks import new_webhook_secret
+
+_NAMES = ("key_pepper", "psp_api_key", "postgres_password", "redis_password", "psp_webhook_secret")
+
+
+def _generate(name: str) -> str:
+    return new_webhook_secret() if name == "psp_webhook_secret" else secrets.token_hex(24)
 
 
 def load_or_create(data_dir: Path) -> dict[str, str]:
     path = data_dir / "secrets.json"
     existing: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    values = {name: existing.get(name) or secrets.token_hex(24) for name in _NAMES}
+    values = {name: existing.get(name) or _generate(name) for name in _NAMES}
     if values != existing:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

@@ -17,8 +17,9 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from psp.simulator.book import Book, BookError, StoredResponse
 from psp.simulator.faults import Fate, Faults, FaultSettings
+from psp.simulator.webhooks import WebhookKnobs, WebhookSender
 
 logger = logging.getLogger("paystream.psp_simulator")
 
@@ -43,7 +45,20 @@ KNOBS = {
     "hangMs": "hang_ms",
     "seed": "seed",
     "outages": "outages",
+    "webhookOnlyRate": "webhook_only_rate",
+    "webhookOnlyHoldMs": "webhook_only_hold_ms",
 }
+WEBHOOK_KNOBS = {
+    "webhookUrl": "url",
+    "webhookDelayMs": "delay_ms",
+    "webhookDuplicateRate": "duplicate_rate",
+    "webhookReorderRate": "reorder_rate",
+}
+# Write-only: set by PATCH, never shown.
+WEBHOOK_SECRET_KNOB = "webhookSecret"  # noqa: S105  (a knob name, not a secret)
+
+# An operation: what it answers, and the webhook event that tells of it.
+Operation = Callable[[dict[str, Any]], tuple[int, dict[str, Any], str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,7 @@ class SimulatorConfig:
     book_path: str
     api_key: str
     faults: FaultSettings
+    webhooks: WebhookKnobs = field(default_factory=WebhookKnobs)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -88,15 +104,30 @@ class Simulator:
         self.config = config
         self.book = Book(config.book_path)
         self.faults = Faults(config.faults)
+        self.webhooks = WebhookSender(config.webhooks, seed=config.faults.seed)
         self._in_flight: set[str] = set()
+        # Idempotency keys and references the API keeps quiet about, until when.
+        self._hidden: dict[str, float] = {}
 
     def authorized(self, request: Request) -> bool:
         supplied = request.headers.get("authorization", "")
         return hmac.compare_digest(supplied.encode(), f"Bearer {self.config.api_key}".encode())
 
-    async def operate(
-        self, request: Request, operation: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
-    ) -> Response | DroppedResponse:
+    def hidden(self, name: str) -> bool:
+        until = self._hidden.get(name)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._hidden[name]
+        return False
+
+    def hide(self, names: list[str], hold_ms: int) -> None:
+        until = time.monotonic() + hold_ms / 1000
+        for name in names:
+            self._hidden[name] = until
+
+    async def operate(self, request: Request, operation: Operation) -> Response | DroppedResponse:
         """Run one idempotent operation under the fault knobs."""
         if not self.authorized(request):
             return error_response(401, "unauthorized", "missing or wrong API key")
@@ -113,6 +144,8 @@ class Simulator:
         request_hash = hashlib.sha256(
             request.url.path.encode() + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
+        if self.hidden(key):
+            return error_response(503, "unavailable", "try again later")
         stored = self.book.stored_response(key)
         if stored is not None:
             if stored.request_hash != request_hash:
@@ -133,7 +166,7 @@ class Simulator:
         key: str,
         request_hash: str,
         payload: dict[str, Any],
-        operation: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
+        operation: Operation,
     ) -> Response | DroppedResponse:
         fate, latency = self.faults.draw()
         if latency:
@@ -145,17 +178,38 @@ class Simulator:
         if fate is Fate.TIMEOUT:
             await asyncio.sleep(self.faults.settings.hang_ms / 1000)
             return error_response(504, "timeout", "the PSP gave up; nothing was done")
+        event_type = None
         try:
-            status, body = operation(payload)
+            status, body, event_type = operation(payload)
         except BookError as error:
             status, body = error.status, {"code": error.code, "message": error.message}
         except (KeyError, TypeError, ValueError) as error:
             status, body = 400, {"code": "invalid_request", "message": f"bad field: {error}"}
         encoded = orjson.dumps(body)
         self.book.store_response(key, StoredResponse(request_hash, status, encoded))
+        if event_type is not None:
+            self.webhooks.emit(event_type, body)
         if fate is Fate.LOST_RESPONSE:
             return DroppedResponse()
+        if fate is Fate.WEBHOOK_ONLY:
+            knobs = self.faults.settings
+            self.hide([key, str(body.get("reference"))], knobs.webhook_only_hold_ms)
+            await asyncio.sleep(knobs.hang_ms / 1000)
+            return error_response(504, "timeout", "the PSP gave up answering")
         return Response(encoded, status, media_type="application/json")
+
+
+def _change_knobs(sim: Simulator, changes: dict[str, Any]) -> None:
+    fault_changes = {KNOBS[name]: value for name, value in changes.items() if name in KNOBS}
+    hook_changes = {WEBHOOK_KNOBS[n]: value for n, value in changes.items() if n in WEBHOOK_KNOBS}
+    if WEBHOOK_SECRET_KNOB in changes:
+        hook_changes["secret"] = str(changes[WEBHOOK_SECRET_KNOB])
+    knobs = replace(sim.webhooks.knobs, **hook_changes)
+    knobs.validate()
+    sim.faults.update(fault_changes)  # validates; raises before anything changes
+    sim.webhooks.knobs = knobs
+    if "seed" in fault_changes:
+        sim.webhooks.reseed(fault_changes["seed"])
 
 
 def _amount(payload: dict[str, Any], name: str = "amount", *, required: bool = True) -> int | None:
@@ -173,7 +227,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
     logging.getLogger("uvicorn.error").addFilter(_IncompleteResponseFilter())
 
     async def authorize(request: Request) -> Response | DroppedResponse:
-        def run(p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        def run(p: dict[str, Any]) -> tuple[int, dict[str, Any], str | None]:
             amount = _amount(p)
             assert amount is not None
             charge = book.authorize(
@@ -183,27 +237,33 @@ def create_app(config: SimulatorConfig) -> Starlette:
                 token=str(p["token"]),
                 capture=bool(p.get("capture", False)),
             )
-            return 201, charge
+            return 201, charge, f"payment.{charge['status']}"
 
         return await sim.operate(request, run)
 
     async def capture(request: Request) -> Response | DroppedResponse:
         charge_id = request.path_params["charge_id"]
         return await sim.operate(
-            request, lambda p: (200, book.capture(charge_id, _amount(p, required=False)))
+            request,
+            lambda p: (
+                200,
+                book.capture(charge_id, _amount(p, required=False)),
+                "payment.captured",
+            ),
         )
 
     async def void(request: Request) -> Response | DroppedResponse:
         charge_id = request.path_params["charge_id"]
-        return await sim.operate(request, lambda p: (200, book.void(charge_id)))
+        return await sim.operate(request, lambda p: (200, book.void(charge_id), "payment.voided"))
 
     async def refund(request: Request) -> Response | DroppedResponse:
         charge_id = request.path_params["charge_id"]
 
-        def run(p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        def run(p: dict[str, Any]) -> tuple[int, dict[str, Any], str | None]:
             amount = _amount(p)
             assert amount is not None
-            return 201, book.refund(charge_id, amount, str(p["reference"]))
+            refund = book.refund(charge_id, amount, str(p["reference"]))
+            return 201, refund, f"refund.{refund['status']}"
 
         return await sim.operate(request, run)
 
@@ -219,8 +279,8 @@ def create_app(config: SimulatorConfig) -> Starlette:
         reference = request.query_params.get("reference")
         if not reference:
             return error_response(400, "invalid_request", "reference is required")
-        if sim.faults.in_outage():
-            return error_response(503, "outage", "the PSP is down")
+        if sim.faults.in_outage() or sim.hidden(reference):
+            return error_response(503, "unavailable", "try again later")
         return json_response({"data": lookup(reference)})
 
     async def read_book(request: Request) -> Response:
@@ -230,16 +290,25 @@ def create_app(config: SimulatorConfig) -> Starlette:
         if request.method == "PATCH":
             try:
                 changes = orjson.loads(await request.body())
-                unknown = set(changes) - set(KNOBS)
+                unknown = set(changes) - set(KNOBS) - set(WEBHOOK_KNOBS) - {WEBHOOK_SECRET_KNOB}
                 if unknown:
                     return error_response(400, "unknown_knob", f"unknown knobs: {sorted(unknown)}")
-                sim.faults.update({KNOBS[name]: value for name, value in changes.items()})
+                _change_knobs(sim, changes)
             except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as error:
                 return error_response(400, "invalid_request", str(error))
         described = sim.faults.describe()
         knobs = {camel: described[snake] for camel, snake in KNOBS.items()}
+        hooks = {
+            camel: getattr(sim.webhooks.knobs, snake) for camel, snake in WEBHOOK_KNOBS.items()
+        }
         drawn = {fate.value: sim.faults.drawn[fate] for fate in Fate}
-        return json_response({**knobs, "drawn": drawn})
+        sender = sim.webhooks
+        webhooks = {
+            "sent": sender.sent,
+            "duplicated": sender.duplicated,
+            "reordered": sender.reordered,
+        }
+        return json_response({**knobs, **hooks, "drawn": drawn, "webhooks": webhooks})
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -259,6 +328,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await sim.webhooks.close()
         book.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

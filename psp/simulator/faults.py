@@ -21,6 +21,9 @@ class Fate(StrEnum):
     ERROR = "error"  # a 5xx, nothing applied
     TIMEOUT = "timeout"  # hangs past the client's timeout, nothing applied
     LOST_RESPONSE = "lost_response"  # applied and booked, then the answer is dropped
+    # Applied and booked; the answer hangs past the client's timeout and the
+    # PSP's API says nothing of it for a while: only the webhook tells.
+    WEBHOOK_ONLY = "webhook_only"
     OUTAGE = "outage"  # inside an outage window: everything fails
 
 
@@ -39,16 +42,20 @@ class FaultSettings:
     error_rate: float = 0.0
     timeout_rate: float = 0.0
     lost_response_rate: float = 0.0
+    webhook_only_rate: float = 0.0
     # How long a "timed out" call hangs; must exceed the gateway's read timeout.
     hang_ms: int = 12_000
+    # How long the API stays silent about a webhook-only outcome.
+    webhook_only_hold_ms: int = 5_000
     seed: int | None = None
     outages: tuple[Outage, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "timeout_rate", "lost_response_rate"):
+        rates = ("error_rate", "timeout_rate", "lost_response_rate", "webhook_only_rate")
+        for name in rates:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        if self.error_rate + self.timeout_rate + self.lost_response_rate > 1.0:
+        if sum(getattr(self, name) for name in rates) > 1.0:
             raise ValueError("the fault rates add up to more than 1")
         if self.latency_ms < 0 or self.jitter_ms < 0 or self.hang_ms < 0:
             raise ValueError("latency, jitter and hang must not be negative")
@@ -117,6 +124,7 @@ class Faults:
             (Fate.ERROR, knobs.error_rate),
             (Fate.TIMEOUT, knobs.timeout_rate),
             (Fate.LOST_RESPONSE, knobs.lost_response_rate),
+            (Fate.WEBHOOK_ONLY, knobs.webhook_only_rate),
         ):
             if roll < rate:
                 return fate

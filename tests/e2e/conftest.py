@@ -2,6 +2,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from paystream.stack.launcher import Stack, StackInfo
+from tests.support.faulty import CALM, knobs, start_faulty_stack
 from tests.support.servers import make_root
 from tests.support.stack import RunningStack, remove, start_stack
 
@@ -15,3 +17,23 @@ def stack() -> Iterator[RunningStack]:
     exit_code = running.stop()
     remove(root)
     assert exit_code == 0, "paystream up did not stop cleanly on Ctrl-C"
+
+
+@pytest.fixture(scope="session")
+def faulty_stack() -> Iterator[Stack]:
+    """A stack for fault tests: processes a test can kill, fast retries."""
+    stack = start_faulty_stack()
+    yield stack
+    stack.stop()
+    remove(stack.data_dir)
+
+
+@pytest.fixture
+def info(faulty_stack: Stack) -> Iterator[StackInfo]:
+    """The faulty stack, calm at the start and the end of each test."""
+    info = faulty_stack.info
+    assert info is not None
+    calm = {**CALM, "webhookUrl": f"{info.gateway_url}/webhooks/simulator"}
+    knobs(info, **calm)
+    yield info
+    knobs(info, **calm)

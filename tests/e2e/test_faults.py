@@ -8,66 +8,15 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from paystream.drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
-from paystream.stack.launcher import Stack, StackInfo, StackOptions
-from paystream.stack.ports import free_port
-from tests.support.servers import make_root
-from tests.support.stack import remove
-
-FAST = {
-    **DRILL_SETTINGS,
-    "PAYSTREAM_JANITOR_IDLE_SECONDS": "2",
-    "PAYSTREAM_JANITOR_SCHEDULE": "1,2,4,8,16,32",
-}
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    root = make_root("paystream-faults-")
-    running = Stack(
-        StackOptions(
-            data_dir=root,
-            port=free_port(),
-            simulator_port=free_port(),
-            pg_port=free_port(),
-            redis_port=free_port(),
-            workers=2,
-            threads=8,
-            env=FAST,
-        )
-    )
-    running.start()
-    yield running
-    running.stop()
-    remove(root)
-
-
-@pytest.fixture
-def info(stack: Stack) -> Iterator[StackInfo]:
-    assert stack.info is not None
-    knobs(
-        stack.info,
-        errorRate=0,
-        timeoutRate=0,
-        lostResponseRate=0,
-        latencyMs=0,
-        jitterMs=0,
-        outages=[],
-        hangMs=1500,
-    )
-    yield stack.info
-    knobs(stack.info, errorRate=0, timeoutRate=0, lostResponseRate=0, latencyMs=0, outages=[])
-
-
-def knobs(info: StackInfo, **values: Any) -> None:
-    httpx.patch(f"{info.simulator_url}/_admin/faults", json=values).raise_for_status()
+from paystream.drill.runner import DrillOptions, run_drill
+from paystream.stack.launcher import Stack, StackInfo
+from tests.support.faulty import knobs
 
 
 def headers(info: StackInfo, key: str | None = None) -> dict[str, str]:
@@ -167,9 +116,10 @@ def test_a_psp_outage_keeps_payments_pending_then_completes_them_and_readiness_s
 
 
 def test_a_worker_killed_mid_authorization_is_finished_by_the_janitor(
-    stack: Stack, info: StackInfo
+    faulty_stack: Stack, info: StackInfo
 ) -> None:
-    knobs(info, latencyMs=3000)
+    # No callbacks: only the janitor's re-drive can find out what happened.
+    knobs(info, latencyMs=3000, webhookUrl=None)
     payment_id = create(info)
     with psycopg.connect(info.database_url) as conn:
         deadline = time.monotonic() + 10
@@ -178,10 +128,10 @@ def test_a_worker_killed_mid_authorization_is_finished_by_the_janitor(
         ).fetchone() != (1,):
             assert time.monotonic() < deadline, "the worker never started the call"
             time.sleep(0.05)
-    os.killpg(stack.processes["worker"].pid, signal.SIGKILL)
-    stack.processes["worker"].popen.wait()  # type: ignore[union-attr]
+    os.killpg(faulty_stack.processes["worker"].pid, signal.SIGKILL)
+    faulty_stack.processes["worker"].popen.wait()  # type: ignore[union-attr]
     knobs(info, latencyMs=0)
-    stack.restart("worker")
+    faulty_stack.restart("worker")
     [payment] = wait(info, [payment_id], {"CAPTURED"}, timeout=30)
     assert payment["status"] == "CAPTURED"
     assert charges(info, [payment_id]) == {payment_id: 1}

@@ -1,10 +1,21 @@
 from collections.abc import AsyncIterator
 
+# Actor modules bind to the broker current when they are imported: a stub
+# broker, set before anything imports `actors`, since these tests call the
+# actors directly.
+import dramatiq
 import pytest
+from dramatiq.brokers.stub import StubBroker
+
+if dramatiq.broker.global_broker is None:
+    dramatiq.set_broker(StubBroker())
 
 from gateway.types import GatewayConfig
 from tests.conftest import PEPPER
+from tests.support.bank import bank_fixture
 from tests.support.gateway import Gateway, running_gateway
+
+bank = bank_fixture
 
 
 @pytest.fixture
@@ -16,12 +27,3 @@ def gateway_config(database_url: str, redis_url: str) -> GatewayConfig:
 async def gateway(gateway_config: GatewayConfig, redis_client: object) -> AsyncIterator[Gateway]:
     async with running_gateway(gateway_config) as running:
         yield running
-
-
-# Actor modules bind to the broker current when they are imported: a stub
-# broker, since these tests call the actors directly.
-import dramatiq  # noqa: E402
-from dramatiq.brokers.stub import StubBroker  # noqa: E402
-
-if dramatiq.broker.global_broker is None:
-    dramatiq.set_broker(StubBroker())

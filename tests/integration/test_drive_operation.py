@@ -5,89 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
-import psycopg
 import pytest
-import redis
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
-from actors.runtime import Runtime, install
 from payments.operations import OperationKind
-from psp.breaker import CircuitBreaker
-from psp.http_client import HttpPsp, PspClientConfig
-from store.pool import open_pool
 from tests.conftest import Merchant
+from tests.support.bank import Bank
 from tests.support.payments import create_payment, request
-from tests.support.simulator import API_KEY, serving_simulator
-
-
-@dataclass
-class Bank:
-    url: str
-    db: psycopg.Connection
-
-    def knobs(self, **values: Any) -> None:
-        httpx.patch(f"{self.url}/_admin/faults", json=values).raise_for_status()
-
-    def charges(self, payment_id: str) -> list[dict[str, Any]]:
-        book = httpx.get(f"{self.url}/_book").json()
-        return [c for c in book["charges"] if c["reference"] == payment_id]
-
-    def refunds(self, refund_reference: str) -> list[dict[str, Any]]:
-        book = httpx.get(f"{self.url}/_book").json()
-        return [r for r in book["refunds"] if r["reference"] == refund_reference]
-
-    def payment(self, payment_id: str) -> tuple[Any, ...]:
-        row = self.db.execute(
-            "SELECT status, authorized_amount, captured_amount, refunded_amount,"
-            " refund_reserved_amount, pending_action, requires_reconciliation"
-            " FROM payments WHERE id = %s",
-            (payment_id,),
-        ).fetchone()
-        assert row is not None
-        return tuple(row)
-
-    def timeline(self, payment_id: str) -> list[tuple[str, str, dict[str, Any]]]:
-        rows = self.db.execute(
-            "SELECT type, source, detail FROM payment_events WHERE payment_id = %s"
-            " ORDER BY created_at, id",
-            (payment_id,),
-        ).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    def operation(self, operation_id: str) -> tuple[Any, ...]:
-        row = self.db.execute(
-            "SELECT status, attempts, outcome_unknown FROM payment_operations WHERE id = %s",
-            (operation_id,),
-        ).fetchone()
-        assert row is not None
-        return tuple(row)
-
-
-@pytest.fixture
-def bank(
-    tmp_path: Path,
-    database_url: str,
-    redis_url: str,
-    db: psycopg.Connection,
-    redis_client: redis.Redis,
-) -> Iterator[Bank]:
-    with serving_simulator(tmp_path) as url:
-        pool = open_pool(database_url, max_size=6)
-        psp = HttpPsp(PspClientConfig(base_url=url, api_key=API_KEY, read_timeout=0.5))
-        breaker = CircuitBreaker(
-            redis.Redis.from_url(redis_url), threshold=3, open_seconds=2, refresh_seconds=0
-        )
-        install(lambda: Runtime(pool=pool, psp=psp, breaker=breaker))
-        yield Bank(url, db)
-        psp.close()
-        pool.close()
 
 
 def drive(operation_id: str) -> None:

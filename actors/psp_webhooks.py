@@ -1,0 +1,141 @@
+"""apply_psp_webhook: apply a PSP callback from the inbox.
+
+It goes through the same locked, forward-only writes as the PSP's answers
+(`actors.outcomes`), so a late, duplicated or reordered callback, or one that
+crosses our own call to the PSP for the same payment, changes a payment at
+most once. A callback for a reference we do not know is retried for a while
+(it may have overtaken our own commit), then kept as `unmatched` for
+reconciliation.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from actors.errors import TryAgain
+from actors.operations import drive_operation
+from actors.outcomes import apply_payment_fact, apply_refund_outcome
+from actors.queues import APPLY_PSP_WEBHOOK, WEBHOOKS_QUEUE
+from actors.runtime import Runtime, runtime
+from payments.lifecycle import Authorized, Captured, Declined, PspFact, Voided
+from payments.operations import OperationKind, OperationStatus
+from payments.status import EventSource, PaymentStatus, RefundStatus
+from psp.facts import payment_fact
+from psp.protocol import PspRefundStatus
+from psp.webhooks import PaymentEvent, RefundEvent, parse_event
+from store.db import sync_connection
+from store.operations import pending_operations
+from store.payments import load_payment
+from store.refunds import load_refund
+from store.webhook_inbox import InboxRow, count_attempt, load_inbox, settle_inbox
+
+logger = logging.getLogger("paystream.actors.psp_webhooks")
+
+# Tries before a callback for an unknown reference is set aside as unmatched:
+# with the retry backoff that is about a minute, ample for any commit to land.
+UNMATCHED_AFTER = 8
+
+
+@dramatiq.actor(queue_name=WEBHOOKS_QUEUE, actor_name=APPLY_PSP_WEBHOOK)
+def apply_psp_webhook(inbox_id: str) -> None:
+    rt = runtime()
+    with sync_connection(rt.pool) as conn:
+        inbox = load_inbox(conn, inbox_id)
+    if inbox is None or inbox.status != "pending":
+        return
+    try:
+        event = parse_event(inbox.payload)
+    except ValueError as error:
+        _settle(rt, inbox, "ignored", str(error))
+        return
+    if isinstance(event, PaymentEvent):
+        _apply_payment_event(rt, inbox, event)
+    elif isinstance(event, RefundEvent):
+        _apply_refund_event(rt, inbox, event)
+    else:
+        _settle(rt, inbox, "ignored", f"event type {inbox.event_type} is not acted on")
+
+
+def _apply_payment_event(rt: Runtime, inbox: InboxRow, event: PaymentEvent) -> None:
+    payment_id = event.payment.reference
+    with sync_connection(rt.pool) as conn:
+        payment = load_payment(conn, payment_id)
+        operations = pending_operations(conn, payment_id) if payment else []
+    if payment is None:
+        _not_known_yet(rt, inbox, payment_id)
+        return
+    fact = payment_fact(event.payment)
+    if fact is None:
+        _settle(rt, inbox, "ignored", f"PSP status {event.payment.status} is not acted on")
+        return
+    kind = _answered_operation(fact, PaymentStatus(payment.status))
+    answered = [op for op in operations if op.kind == kind]
+    status = OperationStatus.FAILED if isinstance(fact, Declined) else OperationStatus.SUCCEEDED
+    follow_ups = apply_payment_fact(
+        rt.pool,
+        payment_id,
+        fact,
+        source=EventSource.WEBHOOK,
+        operation_id=answered[0].id if answered else None,
+        operation_status=status,
+        detail={"webhookId": inbox.webhook_id},
+    )
+    _settle(rt, inbox, "applied")
+    for operation_id in follow_ups:
+        drive_operation.send(operation_id)
+
+
+def _answered_operation(fact: PspFact, status: PaymentStatus) -> OperationKind:
+    if isinstance(fact, Voided):
+        return OperationKind.VOID
+    if isinstance(fact, Captured) and status is PaymentStatus.AUTHORIZED:
+        return OperationKind.CAPTURE
+    assert isinstance(fact, Authorized | Captured | Declined)
+    return OperationKind.AUTHORIZE
+
+
+def _apply_refund_event(rt: Runtime, inbox: InboxRow, event: RefundEvent) -> None:
+    refund_id = event.refund.reference
+    with sync_connection(rt.pool) as conn:
+        refund = load_refund(conn, refund_id)
+        operations = pending_operations(conn, refund.payment_id) if refund else []
+    if refund is None:
+        _not_known_yet(rt, inbox, refund_id)
+        return
+    if event.refund.status is PspRefundStatus.UNKNOWN:
+        _settle(rt, inbox, "ignored", "refund status not acted on")
+        return
+    succeeded = event.refund.status is PspRefundStatus.SUCCEEDED
+    answered = [op.id for op in operations if op.refund_id == refund_id]
+    apply_refund_outcome(
+        rt.pool,
+        refund_id,
+        RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
+        source=EventSource.WEBHOOK,
+        operation_id=answered[0] if answered else None,
+        psp_reference=event.refund.psp_reference,
+        failure_code=None if succeeded else (event.refund.failure_code or "refund_failed"),
+        detail={"webhookId": inbox.webhook_id},
+    )
+    _settle(rt, inbox, "applied")
+
+
+def _not_known_yet(rt: Runtime, inbox: InboxRow, reference: str) -> None:
+    with sync_connection(rt.pool) as conn:
+        tries = count_attempt(conn, inbox.id, f"no payment or refund {reference}")
+        if tries >= UNMATCHED_AFTER:
+            settle_inbox(conn, inbox.id, "unmatched", f"no payment or refund {reference}")
+            logger.warning(
+                "PSP webhook %s for unknown %s set aside for reconciliation",
+                inbox.webhook_id,
+                reference,
+            )
+            return
+    raise TryAgain(f"webhook {inbox.webhook_id}: {reference} not known (yet)")
+
+
+def _settle(rt: Runtime, inbox: InboxRow, status: str, error: str | None = None) -> None:
+    with sync_connection(rt.pool) as conn:
+        settle_inbox(conn, inbox.id, status, error)

@@ -1,0 +1,114 @@
+"""The outbox relay: publishes the events written by transitions to the Redis
+Stream `events`, after their transaction committed.
+
+Each batch is claimed with `FOR UPDATE SKIP LOCKED` (several relays share the
+work), added to the stream with `XADD`, and marked published in the same
+transaction. A relay that dies between the XADD and the commit publishes the
+batch again: delivery is at least once, and every consumer dedupes on the
+event id.
+
+The stream is trimmed below the oldest entry any consumer group still needs
+(its oldest pending entry, else its last delivered one), so nothing a group
+has not acknowledged is ever dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import orjson
+import redis
+from psycopg_pool import ConnectionPool
+
+from store.db import sync_connection
+from store.errors import StoreUnavailable
+
+logger = logging.getLogger("paystream.relay")
+
+STREAM = "events"
+# Trimming reads every group's state: now and then is enough.
+TRIM_EVERY_SECONDS = 10.0
+
+
+def publish_batch(pool: ConnectionPool[Any], client: redis.Redis, batch: int) -> int:
+    """Publish up to `batch` unpublished events; returns how many."""
+    with sync_connection(pool) as conn, conn.transaction():
+        rows = conn.execute(
+            "SELECT id, event_id, merchant_id, event_type, payload FROM outbox"
+            " WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (batch,),
+        ).fetchall()
+        if not rows:
+            return 0
+        pipe = client.pipeline(transaction=False)
+        for _, event_id, merchant_id, event_type, payload in rows:
+            pipe.xadd(
+                STREAM,
+                {
+                    "event_id": event_id,
+                    "merchant_id": merchant_id,
+                    "type": event_type,
+                    "payload": orjson.dumps(payload),
+                },
+            )
+        pipe.execute()
+        conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", ([row[0] for row in rows],)
+        )
+    return len(rows)
+
+
+def trim_acknowledged(client: redis.Redis) -> int:
+    """Drop the entries every consumer group is done with; returns how many.
+    Without any group nothing is trimmed: a group created later reads all."""
+    try:
+        groups = client.xinfo_groups(STREAM)
+    except redis.ResponseError:  # no stream yet
+        return 0
+    if not groups:
+        return 0
+    needed = []
+    for group in groups:
+        name = group["name"]
+        pending = client.xpending(STREAM, name)
+        if pending["pending"]:
+            needed.append(_entry_id(pending["min"]))
+        else:
+            needed.append(_entry_id(group["last-delivered-id"]))
+    oldest_needed = min(needed)
+    return int(
+        client.xtrim(STREAM, minid=f"{oldest_needed[0]}-{oldest_needed[1]}", approximate=False)
+    )
+
+
+def _entry_id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def run(
+    pool: ConnectionPool[Any],
+    client: redis.Redis,
+    *,
+    stop: threading.Event,
+    batch: int = 500,
+    idle_wait: float = 0.05,
+) -> None:
+    logger.info("relay started")
+    next_trim = 0.0
+    while not stop.is_set():
+        try:
+            published = publish_batch(pool, client, batch)
+            if time.monotonic() >= next_trim:
+                trim_acknowledged(client)
+                next_trim = time.monotonic() + TRIM_EVERY_SECONDS
+        except (StoreUnavailable, redis.RedisError) as error:
+            logger.warning("relay paused: %s", error)
+            stop.wait(1.0)
+            continue
+        if published < batch:
+            stop.wait(idle_wait)

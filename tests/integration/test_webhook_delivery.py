@@ -1,0 +1,308 @@
+"""Merchant webhooks out: the consumer group, the sender, retries, dead
+letters, 410s, secret rotation and the SSRF guard, against real Redis and
+Postgres, and a receiver that verifies with the official standardwebhooks library."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import redis
+from psycopg_pool import ConnectionPool
+from standardwebhooks import Webhook
+
+from actors import webhook_delivery
+from actors.relay import STREAM, publish_batch
+from actors.webhook_delivery import DeliveryPolicy, consume_once, ensure_group, send_due
+from payments.webhooks import new_webhook_secret
+from paystream.drill.receiver import Receiver, serving_receiver
+from store.pool import open_pool
+from tests.conftest import Merchant
+
+FAST = DeliveryPolicy(
+    schedule=[timedelta(milliseconds=50), timedelta(milliseconds=100)],
+    timeout=2,
+    allow_private=True,
+)
+
+
+@pytest.fixture
+def pool(database_url: str) -> Iterator[ConnectionPool]:
+    pool = open_pool(database_url, max_size=4)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with serving_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def stream(redis_client: redis.Redis, pool: ConnectionPool) -> redis.Redis:
+    ensure_group(redis_client)
+    return redis_client
+
+
+def endpoint(
+    db: psycopg.Connection, merchant: Merchant, url: str, event_types: list[str] | None = None
+) -> tuple[str, str]:
+    endpoint_id, secret = f"we_{uuid.uuid4().hex}", new_webhook_secret()
+    db.execute(
+        "INSERT INTO webhook_endpoints (id, merchant_id, url, event_types, secret) VALUES (%s, %s, %s, %s, %s)",
+        (endpoint_id, merchant.id, url, event_types or ["*"], secret),
+    )
+    return endpoint_id, secret
+
+
+def publish(
+    db: psycopg.Connection,
+    pool: ConnectionPool,
+    client: redis.Redis,
+    merchant: Merchant,
+    event_type: str = "payment.captured",
+) -> str:
+    event_id = f"evt_{uuid.uuid4().hex}"
+    payload = {
+        "id": event_id,
+        "type": event_type,
+        "createdAt": "2026-11-24T10:00:00.000Z",
+        "data": {"paymentId": "pay_1"},
+    }
+    db.execute(
+        "INSERT INTO outbox (event_id, merchant_id, event_type, payload) VALUES (%s, %s, %s, %s)",
+        (event_id, merchant.id, event_type, psycopg.types.json.Jsonb(payload)),
+    )
+    while publish_batch(pool, client, 500):
+        pass
+    return event_id
+
+
+def deliveries(db: psycopg.Connection, endpoint_id: str) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r)
+        for r in db.execute(
+            "SELECT event_id, status, attempts, last_status FROM webhook_deliveries WHERE endpoint_id = %s",
+            (endpoint_id,),
+        ).fetchall()
+    ]
+
+
+def send_until_quiet(
+    pool: ConnectionPool, policy: DeliveryPolicy = FAST, seconds: float = 3
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    deadline = time.monotonic() + seconds
+    with httpx.Client() as http, ThreadPoolExecutor(4) as executor:
+        while time.monotonic() < deadline:
+            send_due(pool, policy, http, executor)
+            time.sleep(0.02)
+
+
+def test_an_event_is_fanned_out_to_each_subscribed_endpoint_once_and_acknowledged(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    everything, _ = endpoint(db, merchant, receiver.url)
+    refunds_only, _ = endpoint(db, merchant, receiver.url, ["refund.succeeded"])
+    event_id = publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    consume_once(pool, stream, "c1", block_ms=100)
+    assert deliveries(db, everything) == [(event_id, "pending", 0, None)]
+    assert deliveries(db, refunds_only) == []
+    assert stream.xpending(STREAM, webhook_delivery.GROUP)["pending"] == 0
+
+
+def test_the_same_event_read_twice_is_one_delivery(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    event_id = publish(db, pool, stream, merchant)
+    entries = [(e, f) for e, f in stream.xrange(STREAM) if f[b"event_id"].decode() == event_id]
+    webhook_delivery.fan_out(pool, stream, entries)
+    webhook_delivery.fan_out(pool, stream, entries)  # a relay's duplicate, or a redelivery
+    assert len(deliveries(db, endpoint_id)) == 1
+
+
+def test_entries_left_pending_by_a_dead_consumer_are_claimed_and_delivered_by_another(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    event_id = publish(db, pool, stream, merchant)
+    # The dead consumer read the entry and never acknowledged it.
+    stream.xreadgroup(webhook_delivery.GROUP, "dead-consumer", {STREAM: ">"}, count=100)
+    assert stream.xpending(STREAM, webhook_delivery.GROUP)["pending"] >= 1
+    monkeypatch.setattr(webhook_delivery, "CLAIM_IDLE_MS", 50)
+    time.sleep(0.1)
+    consume_once(pool, stream, "survivor", block_ms=100)
+    assert [d[0] for d in deliveries(db, endpoint_id)] == [event_id]
+    assert stream.xpending(STREAM, webhook_delivery.GROUP)["pending"] == 0
+
+
+def test_a_blocking_read_wakes_when_an_event_arrives(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    consume_once(pool, stream, "c1", block_ms=50)  # nothing new: returns after the block
+    woke_at: list[float] = []
+
+    def consumer() -> None:
+        consume_once(pool, stream, "c1", block_ms=5000)
+        woke_at.append(time.monotonic())
+
+    thread = threading.Thread(target=consumer)
+    thread.start()
+    time.sleep(0.5)
+    published_at = time.monotonic()
+    publish(db, pool, stream, merchant)
+    thread.join(10)
+    assert woke_at and published_at <= woke_at[0] < published_at + 2
+    assert len(deliveries(db, endpoint_id)) == 1
+
+
+def test_a_delivery_is_signed_the_standard_webhooks_way(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    endpoint_id, secret = endpoint(db, merchant, receiver.url)
+    event_id = publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    send_until_quiet(pool, seconds=0.5)
+    [delivery] = receiver.wait_for(1)
+    payload = Webhook(secret).verify(delivery.body, delivery.headers)  # the official library
+    assert payload["id"] == event_id and delivery.headers["webhook-id"] == event_id
+    assert deliveries(db, endpoint_id) == [(event_id, "delivered", 1, 204)]
+
+
+def test_a_failing_endpoint_is_retried_until_it_answers(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    receiver.fail_first = 2
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    event_id = publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    send_until_quiet(pool, seconds=2)
+    assert receiver.tries[event_id] == 3
+    assert deliveries(db, endpoint_id) == [(event_id, "delivered", 3, 204)]
+
+
+def test_after_the_last_try_a_delivery_is_dead_and_a_replay_sends_it_again(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    receiver.fail_first = 100
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    event_id = publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    send_until_quiet(pool, seconds=1.5)
+    assert deliveries(db, endpoint_id) == [(event_id, "dead", 3, 500)]
+    receiver.fail_first = 0
+    db.execute(
+        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
+        " WHERE endpoint_id = %s",
+        (endpoint_id,),
+    )
+    send_until_quiet(pool, seconds=0.5)
+    assert deliveries(db, endpoint_id)[0][1] == "delivered"
+
+
+def test_a_410_disables_the_endpoint(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    receiver.gone = True
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    first = publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    send_until_quiet(pool, seconds=0.5)
+    status = db.execute(
+        "SELECT status, disabled_reason FROM webhook_endpoints WHERE id = %s", (endpoint_id,)
+    ).fetchone()
+    assert status == ("disabled", "answered 410 Gone")
+    assert deliveries(db, endpoint_id) == [(first, "dead", 1, 410)]
+    publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    assert len(deliveries(db, endpoint_id)) == 1  # a disabled endpoint gets nothing new
+
+
+def test_during_a_rotation_deliveries_carry_both_signatures(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    endpoint_id, old = endpoint(db, merchant, receiver.url)
+    new = new_webhook_secret()
+    db.execute(
+        "UPDATE webhook_endpoints SET previous_secret = secret, secret = %s,"
+        " previous_retires_at = now() + interval '1 hour' WHERE id = %s",
+        (new, endpoint_id),
+    )
+    publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    send_until_quiet(pool, seconds=0.5)
+    [delivery] = receiver.wait_for(1)
+    for secret in (old, new):
+        Webhook(secret).verify(delivery.body, delivery.headers)
+    assert len(delivery.headers["webhook-signature"].split(" ")) == 2
+
+
+def test_without_permission_private_addresses_get_nothing(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    strict = DeliveryPolicy(schedule=[timedelta(milliseconds=20)], timeout=2, allow_private=False)
+    send_until_quiet(pool, strict, seconds=0.5)
+    [(_, status, attempts, _)] = deliveries(db, endpoint_id)
+    error = db.execute(
+        "SELECT last_error FROM webhook_deliveries WHERE endpoint_id = %s", (endpoint_id,)
+    ).fetchone()
+    assert (status, attempts) == ("dead", 2) and receiver.deliveries == []
+    assert (
+        error is not None and "https" in error[0]
+    )  # http:// to loopback: refused before resolving

@@ -1,0 +1,54 @@
+"""A stack for fault tests, driven through the launcher's Python API so a test
+can kill and restart its processes, and the simulator's knobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from paystream.drill.runner import DRILL_SETTINGS
+from paystream.stack.launcher import Stack, StackInfo, StackOptions
+from paystream.stack.ports import free_port
+from tests.support.servers import make_root
+
+FAST = {
+    **DRILL_SETTINGS,
+    "PAYSTREAM_JANITOR_IDLE_SECONDS": "2",
+    "PAYSTREAM_JANITOR_SCHEDULE": "1,2,4,8,16,32",
+}
+
+CALM = {
+    "errorRate": 0,
+    "timeoutRate": 0,
+    "lostResponseRate": 0,
+    "webhookOnlyRate": 0,
+    "latencyMs": 0,
+    "jitterMs": 0,
+    "outages": [],
+    "hangMs": 1500,
+    "webhookDelayMs": 0,
+    "webhookDuplicateRate": 0,
+    "webhookReorderRate": 0,
+}
+
+
+def start_faulty_stack() -> Stack:
+    stack = Stack(
+        StackOptions(
+            data_dir=make_root("paystream-faults-"),
+            port=free_port(),
+            simulator_port=free_port(),
+            pg_port=free_port(),
+            redis_port=free_port(),
+            workers=2,
+            threads=8,
+            env=FAST,
+        )
+    )
+    stack.start()
+    return stack
+
+
+def knobs(info: StackInfo, **values: Any) -> None:
+    httpx.patch(f"{info.simulator_url}/_admin/faults", json=values).raise_for_status()
