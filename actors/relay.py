@@ -9,7 +9,9 @@ event id.
 
 The stream is trimmed below the oldest entry any consumer group still needs
 (its oldest pending entry, else its last delivered one), so nothing a group
-has not acknowledged is ever dropped.
+has not acknowledged is ever dropped. And since Redis may be flushed or lost,
+an event published but not yet taken in by the fan-out whose entry is gone
+from the stream is published again: the outbox, not the stream, is the truth.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -29,8 +32,11 @@ from store.errors import StoreUnavailable
 logger = logging.getLogger("paystream.relay")
 
 STREAM = "events"
-# Trimming reads every group's state: now and then is enough.
-TRIM_EVERY_SECONDS = 10.0
+# Trimming and looking for lost entries read every group's state and the
+# stream: now and then is enough.
+SWEEP_EVERY_SECONDS = 10.0
+# Longer than a healthy fan-out ever takes, so a live entry is never copied.
+REPUBLISH_AFTER = timedelta(minutes=2)
 
 
 def publish_batch(pool: ConnectionPool[Any], client: redis.Redis, batch: int) -> int:
@@ -54,11 +60,58 @@ def publish_batch(pool: ConnectionPool[Any], client: redis.Redis, batch: int) ->
                     "payload": orjson.dumps(payload),
                 },
             )
-        pipe.execute()
+        stream_ids = pipe.execute()
         conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", ([row[0] for row in rows],)
+            "UPDATE outbox SET published_at = now(), stream_id = entry.stream_id"
+            " FROM unnest(%s::bigint[], %s::text[]) AS entry(id, stream_id)"
+            " WHERE outbox.id = entry.id",
+            ([row[0] for row in rows], [_text(stream_id) for stream_id in stream_ids]),
         )
     return len(rows)
+
+
+def republish_lost(
+    pool: ConnectionPool[Any], client: redis.Redis, *, older_than: timedelta, limit: int = 500
+) -> int:
+    """Publish again the events whose stream entry vanished before the fan-out
+    took them (a Redis flush or a lost Redis): the outbox is the truth, the
+    stream only a copy. Consumers dedupe, so a spare copy is harmless.
+    Returns how many were queued again."""
+    if not _has_consumer_groups(client):
+        return 0  # nobody reads the stream: nothing is waiting on it
+    with sync_connection(pool) as conn, conn.transaction():
+        rows = conn.execute(
+            "SELECT id, stream_id FROM outbox WHERE published_at IS NOT NULL"
+            " AND fanned_out_at IS NULL AND published_at <= now() - %s"
+            " ORDER BY published_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (older_than, limit),
+        ).fetchall()
+        if not rows:
+            return 0
+        pipe = client.pipeline(transaction=False)
+        for _, stream_id in rows:
+            pipe.xrange(STREAM, stream_id or "0-0", stream_id or "0-0")
+        lost = [row[0] for row, found in zip(rows, pipe.execute(), strict=True) if not found]
+        if lost:
+            conn.execute(
+                "UPDATE outbox SET published_at = NULL, stream_id = NULL WHERE id = ANY(%s)",
+                (lost,),
+            )
+            logger.warning(
+                "%d published event(s) were lost from the stream; publishing again", len(lost)
+            )
+    return len(lost)
+
+
+def _has_consumer_groups(client: redis.Redis) -> bool:
+    try:
+        return bool(client.xinfo_groups(STREAM))
+    except redis.ResponseError:  # no stream at all
+        return False
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def trim_acknowledged(client: redis.Redis) -> int:
@@ -99,13 +152,14 @@ def run(
     idle_wait: float = 0.05,
 ) -> None:
     logger.info("relay started")
-    next_trim = 0.0
+    next_sweep = 0.0
     while not stop.is_set():
         try:
             published = publish_batch(pool, client, batch)
-            if time.monotonic() >= next_trim:
+            if time.monotonic() >= next_sweep:
+                republish_lost(pool, client, older_than=REPUBLISH_AFTER)
                 trim_acknowledged(client)
-                next_trim = time.monotonic() + TRIM_EVERY_SECONDS
+                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
         except (StoreUnavailable, redis.RedisError) as error:
             logger.warning("relay paused: %s", error)
             stop.wait(1.0)

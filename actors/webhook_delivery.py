@@ -104,6 +104,11 @@ def fan_out(
             and subscribes(endpoint.event_types, event["type"])
         ]
         created = insert_deliveries(conn, deliveries)
+        conn.execute(
+            "UPDATE outbox SET fanned_out_at = now()"
+            " WHERE event_id = ANY(%s) AND fanned_out_at IS NULL",
+            ([event["event_id"] for event in events],),
+        )
     client.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
     return created
 

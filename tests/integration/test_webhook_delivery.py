@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from standardwebhooks import Webhook
 
 from actors import webhook_delivery
-from actors.relay import STREAM, publish_batch
+from actors.relay import STREAM, publish_batch, republish_lost
 from actors.webhook_delivery import DeliveryPolicy, consume_once, ensure_group, send_due
 from payments.webhooks import new_webhook_secret
 from paystream.drill.receiver import Receiver, serving_receiver
@@ -84,6 +84,14 @@ def publish(
     while publish_batch(pool, client, 500):
         pass
     return event_id
+
+
+def settle_other_tests_events(db: psycopg.Connection) -> None:
+    """Events other tests left unread in this shared database are not ours to count."""
+    db.execute(
+        "UPDATE outbox SET published_at = coalesce(published_at, now()), fanned_out_at = now()"
+        " WHERE fanned_out_at IS NULL"
+    )
 
 
 def deliveries(db: psycopg.Connection, endpoint_id: str) -> list[tuple[Any, ...]]:
@@ -306,3 +314,36 @@ def test_without_permission_private_addresses_get_nothing(
     assert (
         error is not None and "https" in error[0]
     )  # http:// to loopback: refused before resolving
+
+
+def test_events_lost_with_a_redis_flush_are_published_again_and_delivered(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    settle_other_tests_events(db)
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    taken_in = publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    lost = publish(db, pool, stream, merchant)  # published, not yet fanned out...
+    stream.flushall()  # ... when Redis forgets everything
+    ensure_group(stream)  # what the webhooks process does on NOGROUP
+    assert republish_lost(pool, stream, older_than=timedelta(0)) == 1
+    assert (
+        republish_lost(pool, stream, older_than=timedelta(0)) == 0
+    )  # not yet fanned out, but in the stream
+    while publish_batch(pool, stream, 500):
+        pass
+    consume_once(pool, stream, "c1", block_ms=100)
+    assert sorted(d[0] for d in deliveries(db, endpoint_id)) == sorted([taken_in, lost])
+
+
+def test_nothing_is_published_again_while_no_consumer_group_reads_the_stream(
+    pool: ConnectionPool, db: psycopg.Connection, merchant: Merchant, redis_client: redis.Redis
+) -> None:
+    settle_other_tests_events(db)
+    publish(db, pool, redis_client, merchant)
+    redis_client.flushall()
+    assert republish_lost(pool, redis_client, older_than=timedelta(0)) == 0
