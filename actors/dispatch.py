@@ -13,7 +13,13 @@ from dramatiq import Message
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from actors.queues import APPLY_PSP_WEBHOOK, DRIVE_OPERATION, PAYMENTS_QUEUE, WEBHOOKS_QUEUE
+from actors.queues import (
+    APPLY_PSP_WEBHOOK,
+    DRIVE_OPERATION,
+    PAYMENTS_QUEUE,
+    RECONCILE,
+    WEBHOOKS_QUEUE,
+)
 
 logger = logging.getLogger("paystream.dispatch")
 
@@ -38,6 +44,9 @@ class AsyncDispatcher:
 
     async def nudge_webhook(self, inbox_id: str) -> None:
         await self._enqueue(WEBHOOKS_QUEUE, APPLY_PSP_WEBHOOK, inbox_id)
+
+    async def nudge_reconciliation(self, run_id: str) -> None:
+        await self._enqueue(PAYMENTS_QUEUE, RECONCILE, run_id)
 
     async def _enqueue(self, queue_name: str, actor_name: str, object_id: str) -> None:
         redis_message_id = str(uuid.uuid4())

@@ -12,19 +12,31 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from payments.errors import InconsistentPspAnswer
+from payments.ledger import capture_entry, refund_entry
 from payments.lifecycle import (
+    Captured,
     Change,
     PspFact,
+    Voided,
     apply_fact,
     needs_capture_after_authorization,
     refund_succeeded,
 )
 from payments.operations import OperationKind, OperationStatus
-from payments.status import EventSource, RefundStatus
+from payments.status import EventSource, PaymentStatus, RefundStatus
 from store.db import sync_connection
-from store.operations import finish_operation, flag_operation, insert_operation, load_operation
+from store.ledger import post_entry
+from store.operations import (
+    finish_operation,
+    flag_operation,
+    insert_operation,
+    load_operation,
+    pending_operation,
+    pending_refund_operation,
+)
 from store.payments import (
     clear_pending_action,
+    clear_reconciliation_flag,
     flag_for_reconciliation,
     load_payment,
     record_change,
@@ -53,7 +65,13 @@ def apply_payment_fact(
         payment = load_payment(conn, payment_id, for_update=True)
         if payment is None:
             return follow_ups
-        if operation_id is not None and not _still_pending(conn, operation_id):
+        if operation_id is None:
+            # A webhook or the settlement report: it answers the pending call
+            # of its kind, if any.
+            kind = answered_kind(fact, PaymentStatus(payment.status))
+            pending = pending_operation(conn, payment_id, kind)
+            operation_id = pending.id if pending else None
+        elif not _still_pending(conn, operation_id):
             return follow_ups
         try:
             change = apply_fact(payment.state(), fact)
@@ -64,6 +82,11 @@ def apply_payment_fact(
             finish_operation(conn, operation_id, operation_status)
         if change is not None:
             payment = record_change(conn, payment, change, source=source, detail=detail)
+            if payment.requires_reconciliation:
+                payment = clear_reconciliation_flag(conn, payment)
+            if payment.status == PaymentStatus.CAPTURED:
+                entry = capture_entry(payment.id, payment.captured_amount, payment.currency)
+                post_entry(conn, payment.merchant_id, entry)
         if needs_capture_after_authorization(payment.state()) and payment.pending_action is None:
             capture = OperationKind.CAPTURE
             follow_ups.append(insert_operation(conn, payment, capture, payment.authorized_amount))
@@ -111,6 +134,9 @@ def apply_refund_outcome(
         refund = load_refund(conn, refund_id, for_update=True)
         if payment is None or refund is None or refund.status != RefundStatus.PENDING:
             return
+        if operation_id is None:
+            pending = pending_refund_operation(conn, refund_id)
+            operation_id = pending.id if pending else None
         change: Change | None = None
         if status is RefundStatus.SUCCEEDED:
             try:
@@ -134,6 +160,8 @@ def apply_refund_outcome(
         if change is not None:
             detail = {"refundId": refund_id, **(detail or {})}
             record_change(conn, payment, change, source=source, detail=detail)
+            entry = refund_entry(refund_id, payment.id, refund.amount, payment.currency)
+            post_entry(conn, payment.merchant_id, entry)
 
 
 def flag(
@@ -148,6 +176,15 @@ def flag(
     reconciliation, visible in the API, and never failed without evidence."""
     with sync_connection(pool) as conn, conn.transaction():
         _flag(conn, payment_id, operation_id, reason, source)
+
+
+def answered_kind(fact: PspFact, status: PaymentStatus) -> OperationKind:
+    """Which of our calls a PSP fact answers, given where the payment stands."""
+    if isinstance(fact, Voided):
+        return OperationKind.VOID
+    if isinstance(fact, Captured) and status is PaymentStatus.AUTHORIZED:
+        return OperationKind.CAPTURE
+    return OperationKind.AUTHORIZE
 
 
 def _still_pending(conn: Connection[Any], operation_id: str) -> bool:

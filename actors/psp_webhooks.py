@@ -19,14 +19,13 @@ from actors.operations import drive_operation
 from actors.outcomes import apply_payment_fact, apply_refund_outcome
 from actors.queues import APPLY_PSP_WEBHOOK, WEBHOOKS_QUEUE
 from actors.runtime import Runtime, runtime
-from payments.lifecycle import Authorized, Captured, Declined, PspFact, Voided
-from payments.operations import OperationKind, OperationStatus
-from payments.status import EventSource, PaymentStatus, RefundStatus
+from payments.lifecycle import Declined
+from payments.operations import OperationStatus
+from payments.status import EventSource, RefundStatus
 from psp.facts import payment_fact
 from psp.protocol import PspRefundStatus
 from psp.webhooks import PaymentEvent, RefundEvent, parse_event
 from store.db import sync_connection
-from store.operations import pending_operations
 from store.payments import load_payment
 from store.refunds import load_refund
 from store.webhook_inbox import InboxRow, count_attempt, load_inbox, settle_inbox
@@ -62,7 +61,6 @@ def _apply_payment_event(rt: Runtime, inbox: InboxRow, event: PaymentEvent) -> N
     payment_id = event.payment.reference
     with sync_connection(rt.pool) as conn:
         payment = load_payment(conn, payment_id)
-        operations = pending_operations(conn, payment_id) if payment else []
     if payment is None:
         _not_known_yet(rt, inbox, payment_id)
         return
@@ -70,15 +68,12 @@ def _apply_payment_event(rt: Runtime, inbox: InboxRow, event: PaymentEvent) -> N
     if fact is None:
         _settle(rt, inbox, "ignored", f"PSP status {event.payment.status} is not acted on")
         return
-    kind = _answered_operation(fact, PaymentStatus(payment.status))
-    answered = [op for op in operations if op.kind == kind]
     status = OperationStatus.FAILED if isinstance(fact, Declined) else OperationStatus.SUCCEEDED
     follow_ups = apply_payment_fact(
         rt.pool,
         payment_id,
         fact,
         source=EventSource.WEBHOOK,
-        operation_id=answered[0].id if answered else None,
         operation_status=status,
         detail={"webhookId": inbox.webhook_id},
     )
@@ -87,20 +82,10 @@ def _apply_payment_event(rt: Runtime, inbox: InboxRow, event: PaymentEvent) -> N
         drive_operation.send(operation_id)
 
 
-def _answered_operation(fact: PspFact, status: PaymentStatus) -> OperationKind:
-    if isinstance(fact, Voided):
-        return OperationKind.VOID
-    if isinstance(fact, Captured) and status is PaymentStatus.AUTHORIZED:
-        return OperationKind.CAPTURE
-    assert isinstance(fact, Authorized | Captured | Declined)
-    return OperationKind.AUTHORIZE
-
-
 def _apply_refund_event(rt: Runtime, inbox: InboxRow, event: RefundEvent) -> None:
     refund_id = event.refund.reference
     with sync_connection(rt.pool) as conn:
         refund = load_refund(conn, refund_id)
-        operations = pending_operations(conn, refund.payment_id) if refund else []
     if refund is None:
         _not_known_yet(rt, inbox, refund_id)
         return
@@ -108,13 +93,11 @@ def _apply_refund_event(rt: Runtime, inbox: InboxRow, event: RefundEvent) -> Non
         _settle(rt, inbox, "ignored", "refund status not acted on")
         return
     succeeded = event.refund.status is PspRefundStatus.SUCCEEDED
-    answered = [op.id for op in operations if op.refund_id == refund_id]
     apply_refund_outcome(
         rt.pool,
         refund_id,
         RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
         source=EventSource.WEBHOOK,
-        operation_id=answered[0] if answered else None,
         psp_reference=event.refund.psp_reference,
         failure_code=None if succeeded else (event.refund.failure_code or "refund_failed"),
         detail={"webhookId": inbox.webhook_id},

@@ -13,7 +13,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import health, payments, psp_webhooks, refunds, webhook_endpoints
+from gateway import (
+    health,
+    payments,
+    psp_webhooks,
+    reconciliations,
+    refunds,
+    webhook_endpoints,
+)
 from gateway.claims import Claims
 from gateway.http import json_response
 from gateway.idempotency import Idempotency
@@ -31,6 +38,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *refunds.ENDPOINTS,
     *psp_webhooks.ENDPOINTS,
     *webhook_endpoints.ENDPOINTS,
+    *reconciliations.ENDPOINTS,
     *health.ENDPOINTS,
 )
 

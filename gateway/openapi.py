@@ -35,6 +35,8 @@ class Endpoint:
     query: type[BaseModel] | None = None
     idempotency: Literal["required", "optional"] | None = None
     problems: tuple[str, ...] = ()
+    # Also accepts a CSV upload (text/csv) in place of the JSON body.
+    csv_upload: bool = False
     # "webhook-signature" for callbacks signed the Standard Webhooks way.
     security: Literal["webhook-signature"] | None = None
 
@@ -121,10 +123,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     else:
         operation["security"] = []
     if endpoint.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(endpoint.body)}},
-        }
+        content: dict[str, Any] = {"application/json": {"schema": _ref(endpoint.body)}}
+        if endpoint.csv_upload:
+            content["text/csv"] = {"schema": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {"required": True, "content": content}
     return operation
 
 

@@ -49,6 +49,8 @@ class GatewayConfig:
     # How long an endpoint's old secret keeps signing after a rotation, unless
     # the rotation asks for another grace period.
     webhook_secret_grace: timedelta = timedelta(hours=24)
+    # Settlement reports are uploaded whole; a million lines is about 120 MB.
+    max_report_bytes: int = 1024 * 1024 * 1024
 
 
 class WorkQueue(Protocol):
@@ -58,6 +60,8 @@ class WorkQueue(Protocol):
     async def nudge_operation(self, operation_id: str) -> None: ...
 
     async def nudge_webhook(self, inbox_id: str) -> None: ...
+
+    async def nudge_reconciliation(self, run_id: str) -> None: ...
 
 
 # How the PSP looks from here: `ok`, `circuit_open` or `unknown`.

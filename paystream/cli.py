@@ -7,8 +7,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -407,7 +408,7 @@ def drill(
     from paystream.drill.report import print_report
     from paystream.drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
     from paystream.stack.launcher import Stack, StackOptions
-    from paystream.stack.ports import free_port
+    from paystream.stack.ports import free_ports
 
     options = DrillOptions(
         payments=payments,
@@ -423,13 +424,14 @@ def drill(
     )
     with tempfile.TemporaryDirectory(prefix="paystream-drill-") as folder:
         os.chmod(folder, 0o755)  # noqa: S103  (the postgres user must reach its cluster)
+        port, simulator_port, pg_port, redis_port = free_ports(4)
         stack = Stack(
             StackOptions(
                 data_dir=Path(folder),
-                port=free_port(),
-                simulator_port=free_port(),
-                pg_port=free_port(),
-                redis_port=free_port(),
+                port=port,
+                simulator_port=simulator_port,
+                pg_port=pg_port,
+                redis_port=redis_port,
                 workers=workers,
                 threads=16,
                 env=DRILL_SETTINGS,
@@ -447,6 +449,145 @@ def drill(
     print_report(console, result)
     console.print(f"report written to {report}")
     raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def reconcile(
+    report: Annotated[
+        Path | None, typer.Argument(help="A settlement report (CSV) to reconcile.")
+    ] = None,
+    psp_batch: Annotated[
+        str | None, typer.Option(help="Fetch this settlement batch (YYYY-MM-DD) from the PSP.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--json", help="Also write the result as JSON.")
+    ] = None,
+) -> None:
+    """Reconcile a PSP settlement report against the books, and print the breaks."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from paystream.bootstrap import configure_actors, psp_client_config
+    from paystream.logs import configure_logging
+    from paystream.settings import settings
+    from psp.http_client import HttpPsp
+    from store.pool import open_pool
+
+    if (report is None) == (psp_batch is None):
+        console.print("[red]give a report file, or --psp-batch[/red]")
+        raise typer.Exit(2)
+    configure_logging("WARNING")
+    configure_actors(settings())  # before anything imports `actors`
+    from actors.reconciliation import run_reconciliation
+    from store.reconciliation import BadReport, copy_report_sync, create_run_sync
+
+    pool = open_pool(settings().database_url, max_size=4)
+    try:
+        with Progress(
+            *Progress.get_default_columns()[:-1],
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            if report is not None:
+                task = progress.add_task(f"loading {report.name}", total=report.stat().st_size)
+                chunks = _read_chunks(report, lambda n: progress.advance(task, n))
+            else:
+                task = progress.add_task(f"fetching batch {psp_batch}", total=None)
+                psp = HttpPsp(psp_client_config(settings()))
+                chunks = _counted(
+                    psp.settlement_report(str(psp_batch)), lambda n: progress.advance(task, n)
+                )
+            try:
+                with pool.connection() as conn, conn.transaction():
+                    run_id = create_run_sync(conn, None, "upload" if report else "psp", psp_batch)
+                    lines = copy_report_sync(conn, run_id, chunks)
+            except BadReport as error:
+                console.print(f"[red]the report cannot be read:[/red] {error}")
+                raise typer.Exit(1) from None
+            progress.update(task, description=f"matching {lines} lines")
+            counts = run_reconciliation(pool, run_id)
+        _print_reconciliation(pool, run_id, lines, counts, output)
+    finally:
+        pool.close()
+
+
+def _read_chunks(path: Path, advance: Any, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(size):
+            advance(len(chunk))
+            yield chunk
+
+
+def _counted(chunks: Iterator[bytes], advance: Any) -> Iterator[bytes]:
+    for chunk in chunks:
+        advance(len(chunk))
+        yield chunk
+
+
+def _print_reconciliation(
+    pool: Any, run_id: str, lines: int, counts: dict[str, int], output: Path | None
+) -> None:
+    from rich.table import Table
+
+    classes = [
+        "matched",
+        "missing_internally",
+        "missing_at_psp",
+        "amount_mismatch",
+        "currency_mismatch",
+        "duplicate",
+    ]
+    table = Table("class", "count", title=f"reconciliation {run_id}: {lines} lines")
+    for name in classes:
+        table.add_row(name, str(counts.get(name, 0)))
+    table.add_row("(resolved from PENDING)", str(counts.get("resolved", 0)))
+    console.print(table)
+    with pool.connection() as conn:
+        breaks = conn.execute(
+            "SELECT line_number, class, record_type, reference, reason FROM reconciliation_results"
+            " WHERE reconciliation_id = %s AND class <> 'matched' ORDER BY id LIMIT 20",
+            (run_id,),
+        ).fetchall()
+    for line, class_, record_type, reference, reason in breaks:
+        where = f"line {line}" if line else "ours"
+        console.print(f"  {class_:<19} {where:<10} {record_type:<10} {reference}: {reason}")
+    if output is not None:
+        output.write_text(
+            json.dumps({"reconciliationId": run_id, "lines": lines, "counts": counts}, indent=2)
+        )
+
+
+ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Audit the books: trial balance, every entry balanced, every capture and
+    refund posted. Exit code 1 on any failure."""
+    import psycopg
+    from rich.table import Table
+
+    from paystream.settings import settings
+    from store.ledger import verify
+
+    with psycopg.connect(settings().database_url) as conn:
+        findings = verify(conn)
+    table = Table("check", "result", "looked at")
+    for finding in findings:
+        result = (
+            "[green]ok[/green]"
+            if not finding.failures
+            else f"[red]{len(finding.failures)} failure(s)[/red]"
+        )
+        table.add_row(finding.check, result, str(finding.counted))
+    console.print(table)
+    for finding in findings:
+        for failure in finding.failures:
+            console.print(f"[red]✗[/red] {finding.check}: {failure}")
+    raise typer.Exit(0 if all(not f.failures for f in findings) else 1)
 
 
 @keys_app.command("create")

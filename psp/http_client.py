@@ -9,7 +9,7 @@ input: a malformed body is Unknown, never a guess.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from psp.protocol import (
     PspRefund,
     PspRefundStatus,
     Rejected,
+    ReportUnavailable,
     Retryable,
     Unknown,
 )
@@ -137,6 +138,15 @@ class HttpPsp:
 
     def find_refund(self, reference: str) -> InquiryResult[PspRefund]:
         return self._inquire("/v1/refunds", reference, refund_from_json)
+
+    def settlement_report(self, batch: str) -> Iterator[bytes]:
+        try:
+            with self._client.stream("GET", f"/v1/settlements/{batch}") as response:
+                if response.status_code != 200:
+                    raise ReportUnavailable(f"the PSP answered {response.status_code}")
+                yield from response.iter_bytes()
+        except httpx.TransportError as error:
+            raise ReportUnavailable(f"{type(error).__name__}: {error}") from None
 
     def _call(
         self,

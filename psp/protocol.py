@@ -10,6 +10,7 @@ caller must ask the PSP before deciding anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar, Union
@@ -112,3 +113,11 @@ class PaymentServiceProvider(Protocol):
     def find_payment(self, reference: str) -> InquiryResult[PspPayment]: ...
 
     def find_refund(self, reference: str) -> InquiryResult[PspRefund]: ...
+
+    def settlement_report(self, batch: str) -> Iterator[bytes]:
+        """A settlement batch's report (CSV), streamed. Raises ReportUnavailable."""
+        ...
+
+
+class ReportUnavailable(Exception):
+    """The PSP could not hand over a settlement report now; try again later."""

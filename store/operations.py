@@ -77,6 +77,28 @@ def pending_operations(conn: Connection[Any], payment_id: str) -> list[Operation
         return cursor.fetchall()
 
 
+def pending_operation(
+    conn: Connection[Any], payment_id: str, kind: OperationKind
+) -> OperationRow | None:
+    with conn.cursor(row_factory=class_row(OperationRow)) as cursor:
+        cursor.execute(
+            f"SELECT {OPERATION_COLUMNS} FROM payment_operations"
+            " WHERE payment_id = %s AND kind = %s AND status = 'pending' LIMIT 1",
+            (payment_id, kind),
+        )
+        return cursor.fetchone()
+
+
+def pending_refund_operation(conn: Connection[Any], refund_id: str) -> OperationRow | None:
+    with conn.cursor(row_factory=class_row(OperationRow)) as cursor:
+        cursor.execute(
+            f"SELECT {OPERATION_COLUMNS} FROM payment_operations"
+            " WHERE refund_id = %s AND status = 'pending' LIMIT 1",
+            (refund_id,),
+        )
+        return cursor.fetchone()
+
+
 def record_attempt(conn: Connection[Any], operation_id: str) -> int:
     """Count a try before it is made, committed, so that whoever looks next
     knows a call may have reached the PSP. Returns the tries made before."""

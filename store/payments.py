@@ -356,6 +356,22 @@ def flag_for_reconciliation(
     return updated
 
 
+def clear_reconciliation_flag(conn: Connection[Any], payment: PaymentRow) -> PaymentRow:
+    """The PSP's word came after all: the flag has done its job."""
+    with conn.cursor(row_factory=class_row(PaymentRow)) as cursor:
+        cursor.execute(
+            f"UPDATE payments SET requires_reconciliation = false WHERE id = %s"
+            f" RETURNING {PAYMENT_COLUMNS}",
+            (payment.id,),
+        )
+        updated = cursor.fetchone()
+    assert updated is not None
+    conn.execute(
+        "UPDATE payment_operations SET flagged_at = NULL WHERE payment_id = %s", (payment.id,)
+    )
+    return updated
+
+
 def append_event(
     conn: Connection[Any],
     payment: PaymentRow,

@@ -252,6 +252,11 @@ class Stack:
 
     # --- run and stop -----------------------------------------------------
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings every process of the stack runs with (for tools run beside it)."""
+        return dict(self._env)
+
     def restart(self, name: str) -> None:
         """Start a process of the stack again (after a crash, or a kill on purpose)."""
         self.processes[name].stop()

@@ -6,7 +6,10 @@ POST /v1/payments/{id}/voids         void an authorization; Idempotency-Key
 POST /v1/payments/{id}/refunds       refund, partial and repeated; Idempotency-Key
 GET  /v1/payments?reference=         status inquiry by our reference
 GET  /v1/refunds?reference=          refund inquiry by our reference
-GET  /_book                          the whole book, with its checks
+    GET  /v1/settlements                 the settlement batches (UTC dates)
+    GET  /v1/settlements/{batch}         a batch's settlement report, CSV
+    GET  /_admin/settlements/{batch}     the discrepancies that report carries on purpose
+    GET  /_book                          the whole book, with its checks
 GET|PATCH /_admin/faults             read or change the fault knobs
 """
 
@@ -25,12 +28,13 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from psp.simulator.book import Book, BookError, StoredResponse
 from psp.simulator.faults import Fate, Faults, FaultSettings
+from psp.simulator.settlement import SettlementKnobs, build_report, render_csv
 from psp.simulator.webhooks import WebhookKnobs, WebhookSender
 
 logger = logging.getLogger("paystream.psp_simulator")
@@ -47,6 +51,16 @@ KNOBS = {
     "outages": "outages",
     "webhookOnlyRate": "webhook_only_rate",
     "webhookOnlyHoldMs": "webhook_only_hold_ms",
+    "silentRate": "silent_rate",
+    "silentHoldMs": "silent_hold_ms",
+}
+SETTLEMENT_KNOBS = {
+    "settlementMissingRows": "missing_rows",
+    "settlementExtraRows": "extra_rows",
+    "settlementAmountOff": "amount_off",
+    "settlementCurrencyOff": "currency_off",
+    "settlementDuplicateRows": "duplicate_rows",
+    "chargebackRate": "chargeback_rate",
 }
 WEBHOOK_KNOBS = {
     "webhookUrl": "url",
@@ -67,6 +81,7 @@ class SimulatorConfig:
     api_key: str
     faults: FaultSettings
     webhooks: WebhookKnobs = field(default_factory=WebhookKnobs)
+    settlement: SettlementKnobs = field(default_factory=SettlementKnobs)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -105,6 +120,7 @@ class Simulator:
         self.book = Book(config.book_path)
         self.faults = Faults(config.faults)
         self.webhooks = WebhookSender(config.webhooks, seed=config.faults.seed)
+        self.settlement = config.settlement
         self._in_flight: set[str] = set()
         # Idempotency keys and references the API keeps quiet about, until when.
         self._hidden: dict[str, float] = {}
@@ -187,13 +203,14 @@ class Simulator:
             status, body = 400, {"code": "invalid_request", "message": f"bad field: {error}"}
         encoded = orjson.dumps(body)
         self.book.store_response(key, StoredResponse(request_hash, status, encoded))
-        if event_type is not None:
+        if event_type is not None and fate is not Fate.SILENT:
             self.webhooks.emit(event_type, body)
         if fate is Fate.LOST_RESPONSE:
             return DroppedResponse()
-        if fate is Fate.WEBHOOK_ONLY:
+        if fate in (Fate.WEBHOOK_ONLY, Fate.SILENT):
             knobs = self.faults.settings
-            self.hide([key, str(body.get("reference"))], knobs.webhook_only_hold_ms)
+            hold = knobs.webhook_only_hold_ms if fate is Fate.WEBHOOK_ONLY else knobs.silent_hold_ms
+            self.hide([key, str(body.get("reference"))], hold)
             await asyncio.sleep(knobs.hang_ms / 1000)
             return error_response(504, "timeout", "the PSP gave up answering")
         return Response(encoded, status, media_type="application/json")
@@ -204,12 +221,19 @@ def _change_knobs(sim: Simulator, changes: dict[str, Any]) -> None:
     hook_changes = {WEBHOOK_KNOBS[n]: value for n, value in changes.items() if n in WEBHOOK_KNOBS}
     if WEBHOOK_SECRET_KNOB in changes:
         hook_changes["secret"] = str(changes[WEBHOOK_SECRET_KNOB])
+    settlement_changes = {
+        SETTLEMENT_KNOBS[n]: value for n, value in changes.items() if n in SETTLEMENT_KNOBS
+    }
     knobs = replace(sim.webhooks.knobs, **hook_changes)
     knobs.validate()
+    settlement = replace(sim.settlement, **settlement_changes)
+    settlement.validate()
     sim.faults.update(fault_changes)  # validates; raises before anything changes
     sim.webhooks.knobs = knobs
+    sim.settlement = settlement
     if "seed" in fault_changes:
         sim.webhooks.reseed(fault_changes["seed"])
+        sim.settlement.seed = fault_changes["seed"] or 0
 
 
 def _amount(payload: dict[str, Any], name: str = "amount", *, required: bool = True) -> int | None:
@@ -283,6 +307,21 @@ def create_app(config: SimulatorConfig) -> Starlette:
             return error_response(503, "unavailable", "try again later")
         return json_response({"data": lookup(reference)})
 
+    async def list_settlements(request: Request) -> Response:
+        if not sim.authorized(request):
+            return error_response(401, "unauthorized", "missing or wrong API key")
+        return json_response({"data": [{"batch": batch} for batch in book.batches()]})
+
+    async def settlement_report(request: Request) -> Response:
+        if not sim.authorized(request):
+            return error_response(401, "unauthorized", "missing or wrong API key")
+        report = build_report(book, request.path_params["batch"], sim.settlement)
+        return StreamingResponse(render_csv(report), media_type="text/csv")
+
+    async def settlement_discrepancies(request: Request) -> Response:
+        report = build_report(book, request.path_params["batch"], sim.settlement)
+        return json_response({"rows": len(report.rows), "discrepancies": report.discrepancies})
+
     async def read_book(request: Request) -> Response:
         return json_response(book.snapshot())
 
@@ -290,7 +329,8 @@ def create_app(config: SimulatorConfig) -> Starlette:
         if request.method == "PATCH":
             try:
                 changes = orjson.loads(await request.body())
-                unknown = set(changes) - set(KNOBS) - set(WEBHOOK_KNOBS) - {WEBHOOK_SECRET_KNOB}
+                known = {*KNOBS, *WEBHOOK_KNOBS, *SETTLEMENT_KNOBS, WEBHOOK_SECRET_KNOB}
+                unknown = set(changes) - known
                 if unknown:
                     return error_response(400, "unknown_knob", f"unknown knobs: {sorted(unknown)}")
                 _change_knobs(sim, changes)
@@ -300,6 +340,9 @@ def create_app(config: SimulatorConfig) -> Starlette:
         knobs = {camel: described[snake] for camel, snake in KNOBS.items()}
         hooks = {
             camel: getattr(sim.webhooks.knobs, snake) for camel, snake in WEBHOOK_KNOBS.items()
+        }
+        hooks |= {
+            camel: getattr(sim.settlement, snake) for camel, snake in SETTLEMENT_KNOBS.items()
         }
         drawn = {fate.value: sim.faults.drawn[fate] for fate in Fate}
         sender = sim.webhooks
@@ -320,6 +363,9 @@ def create_app(config: SimulatorConfig) -> Starlette:
         Route("/v1/payments/{charge_id}/voids", void, methods=["POST"]),
         Route("/v1/payments/{charge_id}/refunds", refund, methods=["POST"]),
         Route("/v1/refunds", find_refunds, methods=["GET"]),
+        Route("/v1/settlements", list_settlements, methods=["GET"]),
+        Route("/v1/settlements/{batch}", settlement_report, methods=["GET"]),
+        Route("/_admin/settlements/{batch}", settlement_discrepancies, methods=["GET"]),
         Route("/_book", read_book, methods=["GET"]),
         Route("/_admin/faults", faults, methods=["GET", "PATCH"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS charges (
     decline_code TEXT,
     decline_message TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    captured_at TEXT
 );
 CREATE INDEX IF NOT EXISTS charges_reference ON charges (reference);
 CREATE TABLE IF NOT EXISTS refunds (
@@ -110,6 +111,9 @@ class Book:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(charges)")}
+        if "captured_at" not in columns:  # a book written by an earlier version
+            self._db.execute("ALTER TABLE charges ADD COLUMN captured_at TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -145,7 +149,7 @@ class Book:
         self._db.execute(
             "INSERT INTO charges (id, reference, token, amount, currency, status,"
             " authorized_amount, captured_amount, decline_code, decline_message,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at, captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 charge_id,
                 reference,
@@ -159,6 +163,7 @@ class Book:
                 decline.message if decline else None,
                 now,
                 now,
+                now if captured else None,
             ),
         )
         return self.charge(charge_id)
@@ -173,9 +178,9 @@ class Book:
         if not 0 < amount <= charge["authorized_amount"]:
             raise BookError(422, "amount_exceeds_authorized", "capture exceeds the authorization")
         self._db.execute(
-            "UPDATE charges SET status = 'captured', captured_amount = ?, updated_at = ?"
-            " WHERE id = ?",
-            (amount, _now(), charge_id),
+            "UPDATE charges SET status = 'captured', captured_amount = ?, updated_at = ?,"
+            " captured_at = ? WHERE id = ?",
+            (amount, _now(), _now(), charge_id),
         )
         return self.charge(charge_id)
 
@@ -276,6 +281,29 @@ class Book:
                 "refundedBeyondCapture": over_refunded,
             },
         }
+
+    def settled_items(self, batch: str) -> list[sqlite3.Row]:
+        """What a settlement batch (a UTC date, YYYY-MM-DD) pays out: captures
+        of that day, then refunds of that day."""
+        return self._db.execute(
+            "SELECT 'capture' AS type, id AS psp_reference, reference,"
+            " reference AS payment_reference, captured_amount AS gross, currency, token"
+            " FROM charges WHERE captured_amount > 0 AND substr(captured_at, 1, 10) = ?"
+            " UNION ALL"
+            " SELECT 'refund', r.id, r.reference, c.reference, r.amount, c.currency, c.token"
+            " FROM refunds r JOIN charges c ON c.id = r.charge_id"
+            " WHERE r.status = 'succeeded' AND substr(r.created_at, 1, 10) = ?",
+            (batch, batch),
+        ).fetchall()
+
+    def batches(self) -> list[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT substr(captured_at, 1, 10) FROM charges"
+            " WHERE captured_at IS NOT NULL UNION"
+            " SELECT DISTINCT substr(created_at, 1, 10) FROM refunds WHERE status = 'succeeded'"
+            " ORDER BY 1"
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def _charge_row(self, charge_id: str) -> sqlite3.Row:
         row = self._db.execute("SELECT * FROM charges WHERE id = ?", (charge_id,)).fetchone()

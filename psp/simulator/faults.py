@@ -24,6 +24,9 @@ class Fate(StrEnum):
     # Applied and booked; the answer hangs past the client's timeout and the
     # PSP's API says nothing of it for a while: only the webhook tells.
     WEBHOOK_ONLY = "webhook_only"
+    # Applied and booked, and nothing tells: no answer, no webhook, the API
+    # silent for long. Only the settlement report will show it.
+    SILENT = "silent"
     OUTAGE = "outage"  # inside an outage window: everything fails
 
 
@@ -43,15 +46,23 @@ class FaultSettings:
     timeout_rate: float = 0.0
     lost_response_rate: float = 0.0
     webhook_only_rate: float = 0.0
+    silent_rate: float = 0.0
     # How long a "timed out" call hangs; must exceed the gateway's read timeout.
     hang_ms: int = 12_000
-    # How long the API stays silent about a webhook-only outcome.
+    # How long the API stays silent about a webhook-only outcome, and a silent one.
     webhook_only_hold_ms: int = 5_000
+    silent_hold_ms: int = 3_600_000
     seed: int | None = None
     outages: tuple[Outage, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        rates = ("error_rate", "timeout_rate", "lost_response_rate", "webhook_only_rate")
+        rates = (
+            "error_rate",
+            "timeout_rate",
+            "lost_response_rate",
+            "webhook_only_rate",
+            "silent_rate",
+        )
         for name in rates:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -125,6 +136,7 @@ class Faults:
             (Fate.TIMEOUT, knobs.timeout_rate),
             (Fate.LOST_RESPONSE, knobs.lost_response_rate),
             (Fate.WEBHOOK_ONLY, knobs.webhook_only_rate),
+            (Fate.SILENT, knobs.silent_rate),
         ):
             if roll < rate:
                 return fate

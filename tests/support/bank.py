@@ -3,6 +3,7 @@ to read its book and our side of each payment."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +64,10 @@ class Bank:
         return tuple(row)
 
 
-@pytest.fixture(name="bank")
-def bank_fixture(
-    tmp_path: Path,
-    database_url: str,
-    redis_url: str,
-    db: psycopg.Connection,
-    redis_client: redis.Redis,
-) -> Iterator[Bank]:
-    with serving_simulator(tmp_path) as url:
+@contextlib.contextmanager
+def running_bank(folder: Path, database_url: str, redis_url: str) -> Iterator[Bank]:
+    """A simulator and the actors' runtime on it, over the given database."""
+    with serving_simulator(folder) as url, psycopg.connect(database_url, autocommit=True) as db:
         pool = open_pool(database_url, max_size=6)
         psp = HttpPsp(PspClientConfig(base_url=url, api_key=API_KEY, read_timeout=0.5))
         breaker = CircuitBreaker(
@@ -81,3 +77,11 @@ def bank_fixture(
         yield Bank(url, db)
         psp.close()
         pool.close()
+
+
+@pytest.fixture(name="bank")
+def bank_fixture(
+    tmp_path: Path, database_url: str, redis_url: str, redis_client: redis.Redis
+) -> Iterator[Bank]:
+    with running_bank(tmp_path, database_url, redis_url) as bank:
+        yield bank

@@ -9,7 +9,7 @@ import httpx
 
 from paystream.drill.runner import DRILL_SETTINGS
 from paystream.stack.launcher import Stack, StackInfo, StackOptions
-from paystream.stack.ports import free_port
+from paystream.stack.ports import free_ports
 from tests.support.servers import make_root
 
 FAST = {
@@ -30,17 +30,25 @@ CALM = {
     "webhookDelayMs": 0,
     "webhookDuplicateRate": 0,
     "webhookReorderRate": 0,
+    "silentRate": 0,
+    "settlementMissingRows": 0,
+    "settlementExtraRows": 0,
+    "settlementAmountOff": 0,
+    "settlementCurrencyOff": 0,
+    "settlementDuplicateRows": 0,
+    "chargebackRate": 0,
 }
 
 
 def start_faulty_stack() -> Stack:
+    port, simulator_port, pg_port, redis_port = free_ports(4)
     stack = Stack(
         StackOptions(
             data_dir=make_root("paystream-faults-"),
-            port=free_port(),
-            simulator_port=free_port(),
-            pg_port=free_port(),
-            redis_port=free_port(),
+            port=port,
+            simulator_port=simulator_port,
+            pg_port=pg_port,
+            redis_port=redis_port,
             workers=2,
             threads=8,
             env=FAST,

@@ -21,12 +21,16 @@ from psp.breaker import breaker_state
 class RecordingWorkQueue:
     nudged: list[str] = field(default_factory=list)
     webhooks: list[str] = field(default_factory=list)
+    reconciliations: list[str] = field(default_factory=list)
 
     async def nudge_operation(self, operation_id: str) -> None:
         self.nudged.append(operation_id)
 
     async def nudge_webhook(self, inbox_id: str) -> None:
         self.webhooks.append(inbox_id)
+
+    async def nudge_reconciliation(self, run_id: str) -> None:
+        self.reconciliations.append(run_id)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from paystream.stack.ports import free_port
+from paystream.stack.ports import free_ports
 from paystream.stack.postgres import PostgresServer, cluster_folder
 from paystream.stack.redis import RedisServer
 
@@ -32,9 +32,10 @@ class Servers:
 
     @classmethod
     def start(cls, root: Path) -> Servers:
+        pg_port, redis_port = free_ports(2)
         postgres = PostgresServer(
             data_dir=cluster_folder(root),
-            port=free_port(),
+            port=pg_port,
             password="test-postgres-password",
             log_path=root / "logs" / "postgres.log",
             options=FAST_POSTGRES,
@@ -43,7 +44,7 @@ class Servers:
         postgres.start()
         redis = RedisServer(
             data_dir=root / "redis",
-            port=free_port(),
+            port=redis_port,
             password="test-redis-password",
             log_path=root / "logs" / "redis.log",
         )

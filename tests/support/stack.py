@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from paystream.stack.ports import free_port
+from paystream.stack.ports import free_ports
 
 
 @dataclass
@@ -78,7 +78,8 @@ def start_stack(
     threads: int = 8,
     timeout: float = 120.0,
 ) -> RunningStack:
-    ports = {name: free_port() for name in ("port", "simulator-port", "pg-port", "redis-port")}
+    names = ("port", "simulator-port", "pg-port", "redis-port")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     argv = [
         sys.executable,
         "-m",

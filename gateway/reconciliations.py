@@ -1,0 +1,266 @@
+"""Reconciliation and ledger endpoints (role `reconciliation`).
+
+A settlement report is uploaded as CSV and streamed straight into Postgres
+with COPY (never whole in memory), or named as a PSP batch for the worker to
+fetch. Either way the answer is 202 with a run to poll; the worker matches.
+The PSP's report covers every merchant of this gateway, so give the role to
+operators' keys: a run belongs to the key's merchant, its breaks name any
+merchant's references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Role, authenticate
+from gateway.http import json_response, read_json_object, refuse_card_data_in_query, validate
+from gateway.openapi import Endpoint
+from gateway.problems import Problem
+from gateway.schemas import (
+    CreateReconciliationRequest,
+    LedgerBalances,
+    LedgerEntryList,
+    ListBreaksQuery,
+    ListEntriesQuery,
+    Reconciliation,
+    ReconciliationBreakList,
+    ReconciliationList,
+)
+from gateway.types import Services
+from payments.card_data import contains_pan
+from payments.resources import timestamp
+from store.db import connection
+from store.ledger import balances, entries
+from store.reconciliation import (
+    BadReport,
+    ReconciliationRow,
+    card_number_suspects,
+    copy_report,
+    create_run,
+    get_run,
+    list_breaks,
+    list_runs,
+)
+
+
+def run_resource(run: ReconciliationRow) -> dict[str, Any]:
+    return {
+        "reconciliationId": run.id,
+        "status": run.status,
+        "source": run.source,
+        "batch": run.batch,
+        "lineCount": run.line_count,
+        "counts": run.counts,
+        "error": run.error,
+        "createdAt": timestamp(run.created_at),
+        "startedAt": timestamp(run.started_at) if run.started_at else None,
+        "finishedAt": timestamp(run.finished_at) if run.finished_at else None,
+    }
+
+
+async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem("payload_too_large", f"a report may have at most {limit} bytes")
+        yield chunk
+
+
+async def start_reconciliation(request: Request) -> Response:
+    principal = await authenticate(request, Role.RECONCILIATION)
+    services: Services = request.app.state.services
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "text/csv":
+        async with connection(services.pool) as conn, conn.transaction():
+            run_id = await create_run(conn, principal.merchant_id, "upload", None)
+            try:
+                await copy_report(conn, run_id, _limited(request, services.config.max_report_bytes))
+            except BadReport as error:
+                raise Problem("validation_error", f"the report cannot be read: {error}") from None
+            if any(contains_pan(value) for value in await card_number_suspects(conn, run_id)):
+                raise Problem(
+                    "raw_card_data_forbidden", "the report carries what looks like a card number"
+                )
+    elif media_type == "application/json":
+        document = await read_json_object(request, services.config.max_body_bytes)
+        command = validate(CreateReconciliationRequest, document)
+        async with connection(services.pool) as conn, conn.transaction():
+            run_id = await create_run(conn, principal.merchant_id, "psp", command.psp_batch)
+    else:
+        raise Problem(
+            "unsupported_media_type",
+            "upload a report as text/csv, or name a PSP batch with application/json",
+        )
+    await services.work.nudge_reconciliation(run_id)
+    async with connection(services.pool) as conn:
+        run = await get_run(conn, principal.merchant_id, run_id)
+    assert run is not None
+    return json_response(run_resource(run), 202)
+
+
+async def list_reconciliations(request: Request) -> Response:
+    principal = await authenticate(request, Role.RECONCILIATION)
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        runs = await list_runs(conn, principal.merchant_id, 100)
+    return json_response({"data": [run_resource(run) for run in runs]})
+
+
+async def read_reconciliation(request: Request) -> Response:
+    principal = await authenticate(request, Role.RECONCILIATION)
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        run = await get_run(conn, principal.merchant_id, request.path_params["reconciliationId"])
+    if run is None:
+        raise Problem("not_found", "no such reconciliation")
+    return json_response(run_resource(run))
+
+
+async def reconciliation_breaks(request: Request) -> Response:
+    principal = await authenticate(request, Role.RECONCILIATION)
+    refuse_card_data_in_query(request)
+    query = validate(ListBreaksQuery, dict(request.query_params))
+    services: Services = request.app.state.services
+    run_id = request.path_params["reconciliationId"]
+    async with connection(services.pool) as conn:
+        if await get_run(conn, principal.merchant_id, run_id) is None:
+            raise Problem("not_found", "no such reconciliation")
+        rows = await list_breaks(
+            conn,
+            run_id,
+            class_=query.class_,
+            limit=query.limit + 1,
+            starting_after=query.starting_after,
+        )
+    page, has_more = rows[: query.limit], len(rows) > query.limit
+    return json_response(
+        {
+            "data": [
+                {
+                    "breakId": row.id,
+                    "line": row.line_number,
+                    "class": row.class_,
+                    "recordType": row.record_type,
+                    "reference": row.reference,
+                    "pspReference": row.psp_reference,
+                    "reason": row.reason,
+                }
+                for row in page
+            ],
+            "hasMore": has_more,
+            "nextCursor": page[-1].id if has_more else None,
+        }
+    )
+
+
+async def ledger_accounts(request: Request) -> Response:
+    principal = await authenticate(request, Role.RECONCILIATION)
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        rows = await balances(conn, principal.merchant_id)
+    return json_response(
+        {"data": [{"currency": r.currency, "account": r.kind, "balance": r.balance} for r in rows]}
+    )
+
+
+async def ledger_entries(request: Request) -> Response:
+    principal = await authenticate(request, Role.RECONCILIATION)
+    refuse_card_data_in_query(request)
+    query = validate(ListEntriesQuery, dict(request.query_params))
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        rows = await entries(
+            conn,
+            principal.merchant_id,
+            payment_id=query.payment_id,
+            limit=query.limit + 1,
+            starting_after=query.starting_after,
+        )
+    page, has_more = rows[: query.limit], len(rows) > query.limit
+    return json_response(
+        {
+            "data": [
+                {
+                    "entryId": e.id,
+                    "sourceType": e.source_type,
+                    "sourceId": e.source_id,
+                    "paymentId": e.payment_id,
+                    "description": e.description,
+                    "createdAt": timestamp(e.created_at),
+                    "postings": e.postings,
+                }
+                for e in page
+            ],
+            "hasMore": has_more,
+            "nextCursor": page[-1].id if has_more else None,
+        }
+    )
+
+
+_RUN = "/reconciliations/{reconciliationId}"
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/reconciliations",
+        start_reconciliation,
+        "Start a reconciliation",
+        "reconciliation",
+        ok_status=202,
+        response=Reconciliation,
+        role=Role.RECONCILIATION,
+        body=CreateReconciliationRequest,
+        csv_upload=True,
+    ),
+    Endpoint(
+        "GET",
+        "/reconciliations",
+        list_reconciliations,
+        "List reconciliations",
+        "reconciliation",
+        response=ReconciliationList,
+        role=Role.RECONCILIATION,
+    ),
+    Endpoint(
+        "GET",
+        _RUN,
+        read_reconciliation,
+        "Get a reconciliation",
+        "reconciliation",
+        response=Reconciliation,
+        role=Role.RECONCILIATION,
+    ),
+    Endpoint(
+        "GET",
+        f"{_RUN}/breaks",
+        reconciliation_breaks,
+        "List a reconciliation's breaks",
+        "reconciliation",
+        response=ReconciliationBreakList,
+        role=Role.RECONCILIATION,
+        query=ListBreaksQuery,
+    ),
+    Endpoint(
+        "GET",
+        "/ledger/accounts",
+        ledger_accounts,
+        "Ledger balances",
+        "ledger",
+        response=LedgerBalances,
+        role=Role.RECONCILIATION,
+    ),
+    Endpoint(
+        "GET",
+        "/ledger/entries",
+        ledger_entries,
+        "Ledger entries",
+        "ledger",
+        response=LedgerEntryList,
+        role=Role.RECONCILIATION,
+        query=ListEntriesQuery,
+    ),
+)

@@ -1,0 +1,73 @@
+"""Reconciliation rules: what a line of a PSP settlement report is, compared
+with our books. Pure; the store applies the same rules set-wise in SQL, and a
+test holds the two to each other.
+
+    matched             we have it, same amount and currency
+    missing_internally  the PSP settled something we have no record of
+    missing_at_psp      we captured or refunded it, the report does not say so
+    amount_mismatch     same item, other amount
+    currency_mismatch   same item, other currency
+    duplicate           the same item twice in the report; the second is a break
+
+A capture line for a payment we still have PENDING (we never heard the PSP's
+answer nor its webhook) is the PSP's word that it captured: the payment is
+resolved to CAPTURED (`resolvable`), then matched. Likewise a refund line for
+a refund still PENDING.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class LineClass(StrEnum):
+    MATCHED = "matched"
+    MISSING_INTERNALLY = "missing_internally"
+    MISSING_AT_PSP = "missing_at_psp"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    DUPLICATE = "duplicate"
+    # Not a final class: resolved first, then classified again.
+    RESOLVABLE = "resolvable"
+
+
+BREAKS = frozenset(LineClass) - {LineClass.MATCHED, LineClass.RESOLVABLE}
+RECORD_TYPES = frozenset({"capture", "refund", "chargeback"})
+
+
+@dataclass(frozen=True, slots=True)
+class Ours:
+    """Our record of what a line is about: a payment (capture, chargeback) or
+    a refund."""
+
+    status: str
+    amount: int  # captured amount of a payment, amount of a refund
+    currency: str
+
+
+def classify(
+    record_type: str, gross: int, currency: str, ours: Ours | None, *, first: bool
+) -> LineClass:
+    if not first:
+        return LineClass.DUPLICATE
+    if ours is None or record_type not in RECORD_TYPES:
+        return LineClass.MISSING_INTERNALLY
+    if ours.status == "PENDING":
+        return LineClass.RESOLVABLE if record_type != "chargeback" else LineClass.MISSING_INTERNALLY
+    if ours.currency != currency:
+        return LineClass.CURRENCY_MISMATCH
+    if record_type == "refund":
+        if ours.status != "SUCCEEDED":
+            return LineClass.MISSING_INTERNALLY
+        return LineClass.MATCHED if ours.amount == gross else LineClass.AMOUNT_MISMATCH
+    if ours.status not in ("CAPTURED", "REFUNDED"):
+        return LineClass.MISSING_INTERNALLY
+    if record_type == "chargeback":
+        return LineClass.MATCHED if gross <= ours.amount else LineClass.AMOUNT_MISMATCH
+    return LineClass.MATCHED if ours.amount == gross else LineClass.AMOUNT_MISMATCH
+
+
+def item_key(record_type: str, psp_reference: str, reference: str) -> str:
+    """One settled item, whichever batch or report carries it."""
+    return f"{record_type}:{psp_reference}:{reference}"

@@ -1,0 +1,187 @@
+"""The ledger in Postgres: posting entries idempotently, reading balances and
+entries, and verifying the books. Balance and immutability are enforced by the
+database itself (migration 0005); this module never updates or deletes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, Connection
+
+from payments.ids import new_id
+from payments.ledger import Entry
+
+_ENSURE_ACCOUNTS = (
+    "INSERT INTO ledger_accounts (merchant_id, currency, kind)"
+    " SELECT %s, currency, kind FROM unnest(%s::text[], %s::text[]) AS wanted(currency, kind)"
+    " ON CONFLICT (merchant_id, currency, kind) DO NOTHING"
+)
+_INSERT_ENTRY = (
+    "INSERT INTO journal_entries (id, merchant_id, source_type, source_id, payment_id, description)"
+    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source_type, source_id) DO NOTHING RETURNING id"
+)
+_INSERT_POSTINGS = (
+    "INSERT INTO postings (entry_id, account_id, amount, currency)"
+    " SELECT %s, a.id, p.amount, p.currency"
+    " FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS p(kind, currency, amount)"
+    " JOIN ledger_accounts a ON a.merchant_id = %s AND a.currency = p.currency AND a.kind = p.kind"
+)
+
+
+def post_entry(conn: Connection[Any], merchant_id: str, entry: Entry) -> bool:
+    """Write an entry in the caller's transaction; False if its source was
+    posted before (nothing is posted twice)."""
+    kinds = [p.account.value for p in entry.postings]
+    currencies = [p.currency for p in entry.postings]
+    conn.execute(_ENSURE_ACCOUNTS, (merchant_id, currencies, kinds))
+    entry_id = new_id("je")
+    inserted = conn.execute(
+        _INSERT_ENTRY,
+        (
+            entry_id,
+            merchant_id,
+            entry.source_type,
+            entry.source_id,
+            entry.payment_id,
+            entry.description,
+        ),
+    ).fetchone()
+    if inserted is None:
+        return False
+    cursor = conn.execute(
+        _INSERT_POSTINGS,
+        (entry_id, kinds, currencies, [p.amount for p in entry.postings], merchant_id),
+    )
+    if cursor.rowcount != len(entry.postings):
+        raise RuntimeError(f"entry {entry_id}: {cursor.rowcount} of {len(entry.postings)} postings")
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    kind: str
+    balance: int
+
+
+async def balances(conn: AsyncConnection[Any], merchant_id: str) -> list[Balance]:
+    cursor = await conn.execute(
+        "SELECT a.currency, a.kind, coalesce(sum(p.amount), 0) FROM ledger_accounts a"
+        " LEFT JOIN postings p ON p.account_id = a.id WHERE a.merchant_id = %s"
+        " GROUP BY a.currency, a.kind ORDER BY a.currency, a.kind",
+        (merchant_id,),
+    )
+    return [
+        Balance(currency, kind, int(total)) for currency, kind, total in await cursor.fetchall()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    id: str
+    source_type: str
+    source_id: str
+    payment_id: str | None
+    description: str
+    created_at: datetime
+    postings: list[dict[str, Any]]
+
+
+async def entries(
+    conn: AsyncConnection[Any],
+    merchant_id: str,
+    *,
+    payment_id: str | None,
+    limit: int,
+    starting_after: str | None,
+) -> list[EntryView]:
+    cursor = await conn.execute(
+        "SELECT e.id, e.source_type, e.source_id, e.payment_id, e.description, e.created_at,"
+        " json_agg(json_build_object('account', a.kind, 'amount', p.amount,"
+        " 'currency', p.currency) ORDER BY p.id)"
+        " FROM journal_entries e JOIN postings p ON p.entry_id = e.id"
+        " JOIN ledger_accounts a ON a.id = p.account_id"
+        " WHERE e.merchant_id = %(merchant)s"
+        " AND (%(payment)s::text IS NULL OR e.payment_id = %(payment)s)"
+        " AND (%(after)s::text IS NULL OR e.id < %(after)s)"
+        " GROUP BY e.id ORDER BY e.id DESC LIMIT %(limit)s",
+        {"merchant": merchant_id, "payment": payment_id, "after": starting_after, "limit": limit},
+    )
+    return [EntryView(*row) for row in await cursor.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    failures: list[str]
+    counted: int
+
+
+def verify(conn: Connection[Any]) -> list[Finding]:
+    """Audit the books: each a check, what failed it, how many things it looked at."""
+    findings = []
+    totals = conn.execute("SELECT currency, sum(amount) FROM postings GROUP BY currency").fetchall()
+    findings.append(
+        Finding(
+            "all postings sum to zero per currency (trial balance)",
+            [f"{c}: {t}" for c, t in totals if t != 0],
+            len(totals),
+        )
+    )
+    unbalanced = conn.execute(
+        "SELECT entry_id, currency, sum(amount) FROM postings GROUP BY entry_id, currency"
+        " HAVING sum(amount) <> 0 LIMIT 20"
+    ).fetchall()
+    thin = conn.execute(
+        "SELECT e.id FROM journal_entries e LEFT JOIN postings p ON p.entry_id = e.id"
+        " GROUP BY e.id HAVING count(p.id) < 2 LIMIT 20"
+    ).fetchall()
+    entry_count = conn.execute("SELECT count(*) FROM journal_entries").fetchone()
+    findings.append(
+        Finding(
+            "every entry balances and has two postings or more",
+            [f"{e} {c} {t}" for e, c, t in unbalanced]
+            + [f"{e} has fewer than two" for (e,) in thin],
+            int(entry_count[0]) if entry_count else 0,
+        )
+    )
+    captured = conn.execute(
+        "SELECT p.id, p.captured_amount, coalesce(sum(po.amount), 0)"
+        " FROM payments p"
+        " LEFT JOIN journal_entries e ON e.source_type = 'capture' AND e.source_id = p.id"
+        " LEFT JOIN postings po ON po.entry_id = e.id AND po.amount > 0"
+        " WHERE p.status IN ('CAPTURED', 'REFUNDED') OR e.id IS NOT NULL"
+        " GROUP BY p.id, p.captured_amount HAVING p.captured_amount <> coalesce(sum(po.amount), 0)"
+        " LIMIT 20"
+    ).fetchall()
+    payments = conn.execute(
+        "SELECT count(*) FROM payments WHERE status IN ('CAPTURED', 'REFUNDED')"
+    ).fetchone()
+    findings.append(
+        Finding(
+            "every captured payment's capture is posted, at its captured amount",
+            [f"{p}: captured {c}, posted {posted}" for p, c, posted in captured],
+            int(payments[0]) if payments else 0,
+        )
+    )
+    refunded = conn.execute(
+        "SELECT r.id, r.amount, coalesce(sum(po.amount), 0) FROM refunds r"
+        " LEFT JOIN journal_entries e ON e.source_type = 'refund' AND e.source_id = r.id"
+        " LEFT JOIN postings po ON po.entry_id = e.id AND po.amount > 0"
+        " WHERE r.status = 'SUCCEEDED' OR e.id IS NOT NULL"
+        " GROUP BY r.id, r.amount, r.status"
+        " HAVING (r.status = 'SUCCEEDED') <> (coalesce(sum(po.amount), 0) = r.amount) LIMIT 20"
+    ).fetchall()
+    refund_count = conn.execute(
+        "SELECT count(*) FROM refunds WHERE status = 'SUCCEEDED'"
+    ).fetchone()
+    findings.append(
+        Finding(
+            "every succeeded refund is posted, at its amount, and no other",
+            [f"{r}: amount {a}, posted {posted}" for r, a, posted in refunded],
+            int(refund_count[0]) if refund_count else 0,
+        )
+    )
+    return findings

@@ -1,0 +1,383 @@
+"""Reconciliation in Postgres: a report streamed in with COPY, its lines
+classified set-wise (the rules of `payments.reconciliation`, in SQL), the
+settlement of what matched, and the runs and breaks for the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, Connection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from payments.ids import new_id
+from store.errors import StoreError
+
+_COPY = (
+    "COPY settlement_lines (batch, settlement_date, record_type, psp_reference, reference,"
+    " payment_reference, gross, fee, net, currency) FROM STDIN WITH (FORMAT csv, HEADER true)"
+)
+
+
+class BadReport(StoreError):
+    """The report could not be read; the message says where (line) and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationRow:
+    id: str
+    merchant_id: str | None
+    source: str
+    batch: str | None
+    status: str
+    error: str | None
+    line_count: int
+    counts: dict[str, int]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+_RUN_COLUMNS = (
+    "id, merchant_id, source, batch, status, error, line_count, counts, created_at,"
+    " started_at, finished_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    id: int
+    line_number: int | None
+    class_: str
+    record_type: str
+    reference: str
+    psp_reference: str | None
+    merchant_id: str | None
+    resolved: bool
+    reason: str | None
+
+
+# --- runs ---------------------------------------------------------------------
+
+
+async def create_run(
+    conn: AsyncConnection[Any], merchant_id: str | None, source: str, batch: str | None
+) -> str:
+    run_id = new_id("rec")
+    await conn.execute(
+        "INSERT INTO reconciliations (id, merchant_id, source, batch) VALUES (%s, %s, %s, %s)",
+        (run_id, merchant_id, source, batch),
+    )
+    return run_id
+
+
+def create_run_sync(
+    conn: Connection[Any], merchant_id: str | None, source: str, batch: str | None
+) -> str:
+    run_id = new_id("rec")
+    conn.execute(
+        "INSERT INTO reconciliations (id, merchant_id, source, batch) VALUES (%s, %s, %s, %s)",
+        (run_id, merchant_id, source, batch),
+    )
+    return run_id
+
+
+async def copy_report(conn: AsyncConnection[Any], run_id: str, chunks: AsyncIterator[bytes]) -> int:
+    """Stream a report into the run's lines, in the caller's transaction;
+    the CSV goes to Postgres untouched and never whole in memory."""
+    try:
+        await conn.execute("SELECT set_config('paystream.reconciliation_id', %s, true)", (run_id,))
+        async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+            async for chunk in chunks:
+                await copy.write(chunk)
+        return await _record_line_count(conn, run_id)
+    except (psycopg.DataError, psycopg.errors.BadCopyFileFormat, psycopg.IntegrityError) as error:
+        raise BadReport(_copy_error(error)) from None
+
+
+def copy_report_sync(conn: Connection[Any], run_id: str, chunks: Iterable[bytes]) -> int:
+    try:
+        conn.execute("SELECT set_config('paystream.reconciliation_id', %s, true)", (run_id,))
+        with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+        row = conn.execute(
+            "UPDATE reconciliations SET line_count = (SELECT count(*) FROM settlement_lines"
+            " WHERE reconciliation_id = %s) WHERE id = %s RETURNING line_count",
+            (run_id, run_id),
+        ).fetchone()
+        return int(row[0]) if row else 0
+    except (psycopg.DataError, psycopg.errors.BadCopyFileFormat, psycopg.IntegrityError) as error:
+        raise BadReport(_copy_error(error)) from None
+
+
+async def _record_line_count(conn: AsyncConnection[Any], run_id: str) -> int:
+    cursor = await conn.execute(
+        "UPDATE reconciliations SET line_count = (SELECT count(*) FROM settlement_lines"
+        " WHERE reconciliation_id = %s) WHERE id = %s RETURNING line_count",
+        (run_id, run_id),
+    )
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _copy_error(error: psycopg.Error) -> str:
+    """Postgres says which line and column; the values themselves stay out."""
+    context = error.diag.context or ""
+    where = context.split(",", 1)[1].split(":", 1)[0].strip() if "," in context else "the report"
+    return f"{where}: {error.diag.message_primary or 'unreadable'}"
+
+
+async def card_number_suspects(conn: AsyncConnection[Any], run_id: str) -> list[str]:
+    """Text values of an uploaded report shaped like a card number, for a
+    Luhn check: a PAN must not be kept even where a reference should be."""
+    cursor = await conn.execute(
+        "SELECT value FROM settlement_lines l,"
+        " unnest(ARRAY[l.batch, l.record_type, l.psp_reference, l.reference, l.payment_reference])"
+        " AS value WHERE l.reconciliation_id = %s"
+        " AND value ~ '(^|[^0-9A-Za-z])[2-6][0-9 -]{11,}[0-9]([^0-9A-Za-z]|$)' LIMIT 100",
+        (run_id,),
+    )
+    return [str(row[0]) for row in await cursor.fetchall()]
+
+
+def load_run(conn: Connection[Any], run_id: str) -> ReconciliationRow | None:
+    with conn.cursor(row_factory=class_row(ReconciliationRow)) as cursor:
+        cursor.execute(f"SELECT {_RUN_COLUMNS} FROM reconciliations WHERE id = %s", (run_id,))
+        return cursor.fetchone()
+
+
+def mark_run(
+    conn: Connection[Any],
+    run_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    counts: dict[str, int] | None = None,
+) -> None:
+    conn.execute(
+        "UPDATE reconciliations SET status = %s, error = %s, counts = coalesce(%s, counts),"
+        " started_at = CASE WHEN %s = 'running' THEN now() ELSE started_at END,"
+        " finished_at = CASE WHEN %s IN ('completed', 'failed') THEN now() ELSE finished_at END"
+        " WHERE id = %s",
+        (status, error, Jsonb(counts) if counts is not None else None, status, status, run_id),
+    )
+
+
+async def get_run(
+    conn: AsyncConnection[Any], merchant_id: str, run_id: str
+) -> ReconciliationRow | None:
+    async with conn.cursor(row_factory=class_row(ReconciliationRow)) as cursor:
+        await cursor.execute(
+            f"SELECT {_RUN_COLUMNS} FROM reconciliations WHERE id = %s AND merchant_id = %s",
+            (run_id, merchant_id),
+        )
+        return await cursor.fetchone()
+
+
+async def list_runs(
+    conn: AsyncConnection[Any], merchant_id: str, limit: int
+) -> list[ReconciliationRow]:
+    async with conn.cursor(row_factory=class_row(ReconciliationRow)) as cursor:
+        await cursor.execute(
+            f"SELECT {_RUN_COLUMNS} FROM reconciliations WHERE merchant_id = %s"
+            " ORDER BY id DESC LIMIT %s",
+            (merchant_id, limit),
+        )
+        return await cursor.fetchall()
+
+
+async def list_breaks(
+    conn: AsyncConnection[Any],
+    run_id: str,
+    *,
+    class_: str | None,
+    limit: int,
+    starting_after: int | None,
+) -> list[ResultRow]:
+    async with conn.cursor(row_factory=class_row(ResultRow)) as cursor:
+        await cursor.execute(
+            "SELECT id, line_number, class AS class_, record_type, reference, psp_reference,"
+            " merchant_id, resolved, reason FROM reconciliation_results"
+            " WHERE reconciliation_id = %(run)s AND class NOT IN ('matched')"
+            " AND (%(class)s::text IS NULL OR class = %(class)s)"
+            " AND (%(after)s::bigint IS NULL OR id > %(after)s)"
+            " ORDER BY id LIMIT %(limit)s",
+            {"run": run_id, "class": class_, "after": starting_after, "limit": limit},
+        )
+        return await cursor.fetchall()
+
+
+# --- matching (sync: the reconciliation actor and the CLI) -------------------
+
+_CLASSIFY = """
+WITH lines AS (
+    SELECT l.*,
+           row_number() OVER (PARTITION BY l.record_type, l.psp_reference, l.reference
+                              ORDER BY l.id) AS nth,
+           row_number() OVER (ORDER BY l.id) + 1 AS line_number
+    FROM settlement_lines l WHERE l.reconciliation_id = %(run)s
+), ours AS (
+    SELECT l.*,
+           coalesce(p.merchant_id, r.merchant_id) AS merchant_id,
+           coalesce(p.id, r.id) IS NOT NULL AS found,
+           CASE WHEN l.record_type = 'refund' THEN r.status ELSE p.status END AS our_status,
+           CASE WHEN l.record_type = 'refund' THEN r.amount ELSE p.captured_amount END
+               AS our_amount,
+           CASE WHEN l.record_type = 'refund' THEN r.currency ELSE p.currency END::text
+               AS our_currency
+    FROM lines l
+    LEFT JOIN payments p ON l.record_type IN ('capture', 'chargeback') AND p.id = l.reference
+    LEFT JOIN refunds r ON l.record_type = 'refund' AND r.id = l.reference
+), classified AS (
+    SELECT o.*, CASE
+        WHEN o.nth > 1 THEN 'duplicate'
+        WHEN NOT o.found OR o.record_type NOT IN ('capture', 'refund', 'chargeback')
+            THEN 'missing_internally'
+        WHEN o.our_status = 'PENDING'
+            THEN CASE WHEN o.record_type = 'chargeback' THEN 'missing_internally'
+                      ELSE 'resolvable' END
+        WHEN o.our_currency <> o.currency THEN 'currency_mismatch'
+        WHEN o.record_type = 'refund' THEN CASE
+            WHEN o.our_status <> 'SUCCEEDED' THEN 'missing_internally'
+            WHEN o.our_amount = o.gross THEN 'matched' ELSE 'amount_mismatch' END
+        WHEN o.our_status NOT IN ('CAPTURED', 'REFUNDED') THEN 'missing_internally'
+        WHEN o.record_type = 'chargeback'
+            THEN CASE WHEN o.gross <= o.our_amount THEN 'matched' ELSE 'amount_mismatch' END
+        WHEN o.our_amount = o.gross THEN 'matched' ELSE 'amount_mismatch'
+    END AS class
+    FROM ours o
+)
+INSERT INTO reconciliation_results (reconciliation_id, line_id, line_number, class, record_type,
+                                    reference, psp_reference, merchant_id, reason)
+SELECT %(run)s, id, line_number, class, record_type, reference, psp_reference, merchant_id,
+    CASE class
+        WHEN 'duplicate' THEN 'the same ' || record_type || ' appears ' || nth || ' times'
+        WHEN 'missing_internally' THEN CASE WHEN found
+            THEN 'we have it as ' || our_status || ', not as a settled ' || record_type
+            ELSE 'we have no record of ' || reference END
+        WHEN 'currency_mismatch' THEN 'report ' || currency || ', ours ' || our_currency
+        WHEN 'amount_mismatch' THEN 'report ' || gross || ' ' || currency || ', ours '
+            || our_amount || ' ' || our_currency
+    END
+FROM classified
+"""
+
+_MISSING_AT_PSP = """
+WITH days AS (
+    SELECT DISTINCT settlement_date FROM settlement_lines WHERE reconciliation_id = %(run)s
+), captures AS (
+    SELECT p.id, p.psp_reference, p.merchant_id, 'capture' AS record_type
+    FROM payment_events e JOIN payments p ON p.id = e.payment_id
+    WHERE e.type = 'payment.captured'
+      AND (e.created_at AT TIME ZONE 'UTC')::date IN (SELECT settlement_date FROM days)
+), refunded AS (
+    SELECT r.id, r.psp_reference, r.merchant_id, 'refund' AS record_type
+    FROM refunds r
+    WHERE r.status = 'SUCCEEDED'
+      AND (r.updated_at AT TIME ZONE 'UTC')::date IN (SELECT settlement_date FROM days)
+), ours AS (SELECT * FROM captures UNION ALL SELECT * FROM refunded)
+INSERT INTO reconciliation_results (reconciliation_id, line_id, class, record_type, reference,
+                                    psp_reference, merchant_id, reason)
+SELECT %(run)s, NULL, 'missing_at_psp', o.record_type, o.id, o.psp_reference, o.merchant_id,
+       'we settled this ' || o.record_type || '; the PSP''s report does not have it'
+FROM ours o
+WHERE NOT EXISTS (
+    SELECT 1 FROM settlement_lines l WHERE l.reconciliation_id = %(run)s
+      AND l.record_type = o.record_type AND l.reference = o.id)
+  AND NOT EXISTS (
+    SELECT 1 FROM settled_items s
+    WHERE s.item_key = o.record_type || ':' || coalesce(o.psp_reference, '') || ':' || o.id)
+"""
+
+_SETTLE = """
+WITH matched AS (
+    SELECT l.record_type, l.psp_reference, l.reference, l.batch, l.currency, l.gross, l.fee,
+           l.net, r.merchant_id,
+           l.record_type || ':' || l.psp_reference || ':' || l.reference AS item_key,
+           %(run)s || ':' || r.merchant_id || ':' || l.currency || ':' || l.batch AS settlement
+    FROM reconciliation_results r JOIN settlement_lines l ON l.id = r.line_id
+    WHERE r.reconciliation_id = %(run)s AND r.class = 'matched'
+), fresh AS (
+    INSERT INTO settled_items (item_key, settlement)
+    SELECT item_key, settlement FROM matched
+    ON CONFLICT (item_key) DO NOTHING
+    RETURNING item_key
+)
+SELECT m.merchant_id, m.currency, m.settlement,
+       sum(m.fee)::bigint,
+       sum(CASE WHEN m.record_type = 'chargeback' THEN m.gross ELSE 0 END)::bigint,
+       sum(m.net)::bigint,
+       count(*)
+FROM matched m JOIN fresh f ON f.item_key = m.item_key
+GROUP BY m.merchant_id, m.currency, m.settlement
+ORDER BY m.settlement
+"""
+
+
+def classify_lines(conn: Connection[Any], run_id: str) -> None:
+    conn.execute("DELETE FROM reconciliation_results WHERE reconciliation_id = %s", (run_id,))
+    conn.execute(_CLASSIFY, {"run": run_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Resolvable:
+    record_type: str
+    reference: str
+    psp_reference: str
+    gross: int
+
+
+def resolvable_lines(conn: Connection[Any], run_id: str) -> list[Resolvable]:
+    rows = conn.execute(
+        "SELECT l.record_type, l.reference, l.psp_reference, l.gross FROM reconciliation_results r"
+        " JOIN settlement_lines l ON l.id = r.line_id"
+        " WHERE r.reconciliation_id = %s AND r.class = 'resolvable'",
+        (run_id,),
+    ).fetchall()
+    return [Resolvable(*row) for row in rows]
+
+
+def mark_resolved(conn: Connection[Any], run_id: str, references: list[str]) -> None:
+    conn.execute(
+        "UPDATE reconciliation_results SET resolved = true"
+        " WHERE reconciliation_id = %s AND reference = ANY(%s) AND class = 'matched'",
+        (run_id, references),
+    )
+
+
+def record_missing_at_psp(conn: Connection[Any], run_id: str) -> None:
+    conn.execute(_MISSING_AT_PSP, {"run": run_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    merchant_id: str
+    currency: str
+    source_id: str
+    fees: int
+    chargebacks: int
+    net: int
+    items: int
+
+
+def claim_settlements(conn: Connection[Any], run_id: str) -> list[Settlement]:
+    """Mark this run's matched items settled (each item once, ever) and sum the
+    new ones per merchant, currency and batch, for the caller to post."""
+    rows = conn.execute(_SETTLE, {"run": run_id}).fetchall()
+    return [Settlement(*row) for row in rows]
+
+
+def result_counts(conn: Connection[Any], run_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT class, count(*), count(*) FILTER (WHERE resolved) FROM reconciliation_results"
+        " WHERE reconciliation_id = %s GROUP BY class",
+        (run_id,),
+    ).fetchall()
+    counts = {str(class_): int(count) for class_, count, _ in rows}
+    counts["resolved"] = sum(int(resolved) for _, _, resolved in rows)
+    return counts

@@ -1,0 +1,104 @@
+"""The ledger's guarantees, enforced by Postgres itself."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from payments.ledger import AccountKind, Entry, Posting, capture_entry
+from store.ledger import post_entry, verify
+from tests.conftest import Merchant
+
+
+def test_an_entry_posts_once_whatever_happens_to_its_source(
+    db: psycopg.Connection, merchant: Merchant
+) -> None:
+    payment_id = f"pay_{uuid.uuid4().hex}"
+    with db.transaction():
+        assert post_entry(db, merchant.id, capture_entry(payment_id, 1000, "EUR"))
+        assert not post_entry(db, merchant.id, capture_entry(payment_id, 1000, "EUR"))
+    count = db.execute("SELECT count(*) FROM journal_entries WHERE source_id = %s", (payment_id,))
+    assert count.fetchone() == (1,)
+
+
+def test_the_database_refuses_an_entry_that_does_not_balance(
+    database_url: str, merchant: Merchant
+) -> None:
+    lopsided = Entry(
+        "test",
+        uuid.uuid4().hex,
+        "lopsided",
+        (
+            Posting(AccountKind.PSP_RECEIVABLE, 1000, "EUR"),
+            Posting(AccountKind.MERCHANT_PAYABLE, -999, "EUR"),
+        ),
+    )
+    with psycopg.connect(database_url) as conn:
+        post_entry(conn, merchant.id, lopsided)
+        with pytest.raises(psycopg.errors.CheckViolation, match="does not balance"):
+            conn.commit()
+
+
+def test_balance_is_per_currency(database_url: str, merchant: Merchant) -> None:
+    mixed = Entry(
+        "test",
+        uuid.uuid4().hex,
+        "mixed",
+        (
+            Posting(AccountKind.PSP_RECEIVABLE, 1000, "EUR"),
+            Posting(AccountKind.MERCHANT_PAYABLE, -1000, "USD"),
+        ),
+    )
+    with psycopg.connect(database_url) as conn:
+        post_entry(conn, merchant.id, mixed)
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.commit()
+
+
+def test_an_entry_with_one_posting_is_refused(database_url: str, merchant: Merchant) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO journal_entries (id, merchant_id, source_type, source_id, description)"
+            " VALUES ('je_alone', %s, 'test', %s, 'alone')",
+            (merchant.id, uuid.uuid4().hex),
+        )
+        with pytest.raises(psycopg.errors.CheckViolation, match="two postings"):
+            conn.commit()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE postings SET amount = amount * 2",
+        "DELETE FROM postings",
+        "UPDATE journal_entries SET description = 'edited'",
+        "DELETE FROM journal_entries",
+        "TRUNCATE postings CASCADE",
+        "TRUNCATE journal_entries CASCADE",
+    ],
+)
+def test_posted_entries_can_never_be_changed_or_removed(
+    db: psycopg.Connection, merchant: Merchant, statement: str
+) -> None:
+    with db.transaction():
+        post_entry(db, merchant.id, capture_entry(f"pay_{uuid.uuid4().hex}", 500, "EUR"))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        db.execute(statement)
+
+
+def test_verify_finds_a_captured_payment_whose_capture_was_never_posted(
+    db: psycopg.Connection, merchant: Merchant
+) -> None:
+    payment_id = f"pay_{uuid.uuid4().hex}"
+    db.execute(
+        "INSERT INTO payments (id, merchant_id, order_id, amount, currency, status, capture_method,"
+        " method_token, authorized_amount, captured_amount, created_at, updated_at)"
+        " VALUES (%s, %s, %s, 700, 'EUR', 'CAPTURED', 'automatic', 'tok_visa', 700, 700, now(), now())",
+        (payment_id, merchant.id, payment_id),
+    )
+    findings = {f.check: f.failures for f in verify(db)}
+    capture_check = next(check for check in findings if check.startswith("every captured payment"))
+    assert any(payment_id in failure for failure in findings[capture_check])
+    assert findings["all postings sum to zero per currency (trial balance)"] == []

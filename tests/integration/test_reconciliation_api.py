@@ -1,0 +1,113 @@
+"""Starting and reading reconciliations, and the ledger, over the API."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.conftest import Merchant, new_merchant
+from tests.support.gateway import Gateway
+
+pytestmark = pytest.mark.anyio
+
+HEADER = b"batch,date,type,psp_reference,reference,payment_reference,gross,fee,net,currency\n"
+LINE = b"2026-11-24,2026-11-24,capture,psp_1,pay_1,pay_1,1000,39,961,EUR\n"
+
+
+async def upload(gateway: Gateway, merchant: Merchant, report: bytes):  # type: ignore[no-untyped-def]
+    headers = {**gateway.headers(merchant.api_key), "Content-Type": "text/csv"}
+    return await gateway.client.post("/reconciliations", content=report, headers=headers)
+
+
+async def test_an_uploaded_report_is_streamed_in_and_handed_to_a_worker(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    response = await upload(gateway, merchant, HEADER + LINE * 3)
+    assert response.status_code == 202
+    run = response.json()
+    assert (run["status"], run["source"], run["lineCount"]) == ("pending", "upload", 3)
+    assert gateway.work.reconciliations == [run["reconciliationId"]]
+    read = await gateway.client.get(
+        f"/reconciliations/{run['reconciliationId']}", headers=gateway.headers(merchant.api_key)
+    )
+    assert read.json() == run
+
+
+async def test_a_psp_batch_can_be_named_instead(gateway: Gateway, merchant: Merchant) -> None:
+    response = await gateway.client.post(
+        "/reconciliations",
+        json={"pspBatch": "2026-11-24"},
+        headers=gateway.headers(merchant.api_key),
+    )
+    assert response.status_code == 202
+    assert (response.json()["source"], response.json()["batch"]) == ("psp", "2026-11-24")
+
+
+@pytest.mark.parametrize(
+    ("report", "code"),
+    [
+        (
+            HEADER + b"2026-11-24,2026-11-24,capture,psp_1,pay_1,pay_1,many,39,961,EUR\n",
+            "validation_error",
+        ),
+        (
+            HEADER + b"2026-11-24,not-a-date,capture,psp_1,pay_1,pay_1,1,0,1,EUR\n",
+            "validation_error",
+        ),
+        (
+            HEADER
+            + b"2026-11-24,2026-11-24,capture,psp_1,4111111111111111,pay_1,1000,39,961,EUR\n",
+            "raw_card_data_forbidden",
+        ),
+    ],
+)
+async def test_a_bad_report_is_refused_and_nothing_is_kept(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection, report: bytes, code: str
+) -> None:
+    response = await upload(gateway, merchant, report)
+    assert (response.status_code, response.json()["code"]) == (400, code)
+    assert "4111111111111111" not in response.text
+    kept = db.execute("SELECT count(*) FROM reconciliations WHERE merchant_id = %s", (merchant.id,))
+    assert kept.fetchone() == (0,) and gateway.work.reconciliations == []
+
+
+async def test_reconciliation_needs_its_role_and_runs_belong_to_their_merchant(
+    gateway: Gateway, merchant: Merchant, database_url: str
+) -> None:
+    run = (await upload(gateway, merchant, HEADER + LINE)).json()
+    clerk = new_merchant(database_url, roles=["payments:read"])
+    refused = await upload(gateway, clerk, HEADER + LINE)
+    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_role")
+    other = new_merchant(database_url)
+    headers = gateway.headers(other.api_key)
+    path = f"/reconciliations/{run['reconciliationId']}"
+    assert (await gateway.client.get(path, headers=headers)).status_code == 404
+    assert (await gateway.client.get(f"{path}/breaks", headers=headers)).status_code == 404
+
+
+async def test_breaks_and_the_ledger_are_readable(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    run = (await upload(gateway, merchant, HEADER + LINE)).json()
+    db.execute(
+        "INSERT INTO reconciliation_results (reconciliation_id, line_number, class, record_type,"
+        " reference, reason) VALUES (%s, 2, 'missing_internally', 'capture', 'pay_1', 'no record')",
+        (run["reconciliationId"],),
+    )
+    headers = gateway.headers(merchant.api_key)
+    found = (
+        await gateway.client.get(
+            f"/reconciliations/{run['reconciliationId']}/breaks",
+            params={"class": "missing_internally"},
+            headers=headers,
+        )
+    ).json()
+    assert [(b["line"], b["class"], b["reference"]) for b in found["data"]] == [
+        (2, "missing_internally", "pay_1")
+    ]
+    accounts = await gateway.client.get("/ledger/accounts", headers=headers)
+    entries = await gateway.client.get(
+        "/ledger/entries", params={"paymentId": "pay_1"}, headers=headers
+    )
+    assert accounts.status_code == entries.status_code == 200
+    assert accounts.json()["data"] == [] and entries.json()["data"] == []
