@@ -6,7 +6,7 @@ by the settlement report or a person, never FAILED without the PSP's word.
 
 Its own process (`paystream janitor`); several can run, they skip each
 other's rows. Each sweep also re-drives PSP callbacks stored but never
-applied, and deletes expired idempotency records.
+applied, deletes expired idempotency records, and seals the audit log.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from actors.outcomes import flag
 from payments.status import EventSource
+from store.audit import seal
 from store.db import sync_connection
 from store.errors import StoreUnavailable
 from store.idempotency import purge_expired
@@ -77,6 +78,7 @@ def sweep(pool: ConnectionPool[Any], policy: JanitorPolicy, nudges: Nudges) -> S
         # PSP callbacks stored but never applied (their nudge was lost with Redis).
         webhooks = stalled_inbox(conn, idle=policy.idle, limit=policy.batch)
         purged = purge_expired(conn)
+        seal(conn)  # chain the audit rows written since the last sweep
     for inbox_id in webhooks:
         nudges.webhook(inbox_id)
     if to_redrive or to_flag or webhooks:

@@ -162,6 +162,7 @@ def _authorize(
                 operation_id=operation.id,
                 operation_status=status,
                 detail=how,
+                on_authorization=rt.card_testing.record,
             )
         )
         return Verdict.DONE
@@ -175,6 +176,7 @@ def _authorize(
             source=source,
             operation_id=operation.id,
             operation_status=OperationStatus.FAILED,
+            on_authorization=rt.card_testing.record,
         )
 
     _drive(

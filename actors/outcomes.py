@@ -6,6 +6,7 @@ finds the work done and changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from psycopg import Connection
@@ -24,7 +25,7 @@ from payments.lifecycle import (
 )
 from payments.operations import OperationKind, OperationStatus
 from payments.status import EventSource, PaymentStatus, RefundStatus
-from store.db import sync_connection
+from store.audit import acting, system
 from store.ledger import post_entry
 from store.operations import (
     finish_operation,
@@ -56,12 +57,15 @@ def apply_payment_fact(
     operation_id: str | None = None,
     operation_status: OperationStatus = OperationStatus.SUCCEEDED,
     detail: Detail | None = None,
+    on_authorization: Callable[[str, bool], object] | None = None,
 ) -> list[str]:
     """Write a PSP fact about a payment and close the operation it answers.
     Returns operations to nudge once committed (the capture of an automatic
-    payment the PSP only authorized)."""
+    payment the PSP only authorized). `on_authorization(key id, declined)`
+    hears, after commit, of the authorization outcome this fact settled."""
     follow_ups: list[str] = []
-    with sync_connection(pool) as conn, conn.transaction():
+    settled: tuple[str, bool] | None = None
+    with acting(pool, actor_of(source)) as conn:
         payment = load_payment(conn, payment_id, for_update=True)
         if payment is None:
             return follow_ups
@@ -81,6 +85,8 @@ def apply_payment_fact(
         if operation_id is not None:
             finish_operation(conn, operation_id, operation_status)
         if change is not None:
+            if payment.status == PaymentStatus.PENDING and payment.api_key_id:
+                settled = (payment.api_key_id, change.status == PaymentStatus.FAILED)
             payment = record_change(conn, payment, change, source=source, detail=detail)
             if payment.requires_reconciliation:
                 payment = clear_reconciliation_flag(conn, payment)
@@ -91,6 +97,8 @@ def apply_payment_fact(
             capture = OperationKind.CAPTURE
             follow_ups.append(insert_operation(conn, payment, capture, payment.authorized_amount))
             set_pending_action(conn, payment.id, "capture")
+    if settled is not None and on_authorization is not None:
+        on_authorization(*settled)
     return follow_ups
 
 
@@ -99,7 +107,7 @@ def refuse_action(
 ) -> None:
     """The PSP refused a capture or a void: the payment stays as it was, and
     the merchant sees why in the timeline."""
-    with sync_connection(pool) as conn, conn.transaction():
+    with acting(pool, actor_of(source)) as conn:
         operation = load_operation(conn, operation_id)
         if operation is None:
             return
@@ -126,7 +134,7 @@ def apply_refund_outcome(
     failure_message: str | None = None,
     detail: Detail | None = None,
 ) -> None:
-    with sync_connection(pool) as conn, conn.transaction():
+    with acting(pool, actor_of(source)) as conn:
         refund = load_refund(conn, refund_id)
         if refund is None:
             return
@@ -174,8 +182,20 @@ def flag(
 ) -> None:
     """Nothing more can be learned by asking: the payment is flagged for
     reconciliation, visible in the API, and never failed without evidence."""
-    with sync_connection(pool) as conn, conn.transaction():
+    with acting(pool, actor_of(source)) as conn:
         _flag(conn, payment_id, operation_id, reason, source)
+
+
+def actor_of(source: EventSource) -> str:
+    """Who the audit log says acted, for each source of a change."""
+    roles = {
+        EventSource.PSP: "worker",
+        EventSource.WEBHOOK: "psp-webhook",
+        EventSource.JANITOR: "janitor",
+        EventSource.RECONCILIATION: "reconciliation",
+        EventSource.API: "api",
+    }
+    return system(roles[source])
 
 
 def answered_kind(fact: PspFact, status: PaymentStatus) -> OperationKind:

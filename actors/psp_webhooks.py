@@ -76,6 +76,7 @@ def _apply_payment_event(rt: Runtime, inbox: InboxRow, event: PaymentEvent) -> N
         source=EventSource.WEBHOOK,
         operation_status=status,
         detail={"webhookId": inbox.webhook_id},
+        on_authorization=rt.card_testing.record,
     )
     _settle(rt, inbox, "applied")
     for operation_id in follow_ups:

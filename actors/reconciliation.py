@@ -26,6 +26,7 @@ from payments.ledger import settlement_entry
 from payments.lifecycle import Captured
 from payments.status import EventSource, RefundStatus
 from psp.protocol import ReportUnavailable
+from store.audit import acting, record, system
 from store.db import sync_connection
 from store.ledger import post_entry
 from store.reconciliation import (
@@ -41,6 +42,7 @@ from store.reconciliation import (
 )
 
 logger = logging.getLogger("paystream.reconciliation")
+ACTOR = system("reconciliation")
 
 
 @dramatiq.actor(queue_name=PAYMENTS_QUEUE, actor_name=RECONCILE, time_limit=3_600_000)
@@ -97,10 +99,10 @@ def _reconcile(pool: ConnectionPool[Any], run_id: str) -> dict[str, int]:
                     detail=detail,
                 )
         logger.info("reconciliation %s resolved %d pending item(s)", run_id, len(resolvable))
-        with sync_connection(pool) as conn, conn.transaction():
+        with acting(pool, ACTOR) as conn:
             classify_lines(conn, run_id)
             mark_resolved(conn, run_id, [line.reference for line in resolvable])
-    with sync_connection(pool) as conn, conn.transaction():
+    with acting(pool, ACTOR) as conn:
         record_missing_at_psp(conn, run_id)
         for settlement in claim_settlements(conn, run_id):
             entry = settlement_entry(
@@ -112,4 +114,13 @@ def _reconcile(pool: ConnectionPool[Any], run_id: str) -> dict[str, int]:
             )
             if entry is not None:
                 post_entry(conn, settlement.merchant_id, entry)
-        return result_counts(conn, run_id)
+        counts = result_counts(conn, run_id)
+        record(
+            conn,
+            merchant_id=None,
+            action="reconciliation.matched",
+            object_type="reconciliation",
+            object_id=run_id,
+            after=counts,
+        )
+        return counts

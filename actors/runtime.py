@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from actors.card_testing import CardTestingCounter
 from psp.breaker import CircuitBreaker
 from psp.protocol import PaymentServiceProvider
 
@@ -20,6 +21,7 @@ class Runtime:
     pool: ConnectionPool[Any]
     psp: PaymentServiceProvider
     breaker: CircuitBreaker
+    card_testing: CardTestingCounter
 
 
 _factory: Callable[[], Runtime] | None = None

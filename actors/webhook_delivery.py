@@ -35,6 +35,7 @@ from standardwebhooks import Webhook
 from actors.relay import STREAM
 from payments.events import subscribes
 from payments.webhooks import address_allowed, check_endpoint_url
+from store.audit import acting, record, system
 from store.db import sync_connection
 from store.errors import StoreUnavailable
 from store.webhook_deliveries import (
@@ -163,7 +164,7 @@ def send_due(
     outcomes = list(
         executor.map(lambda d: _attempt(d, endpoints[d.endpoint_id], policy, http), due)
     )
-    with sync_connection(pool) as conn, conn.transaction():
+    with acting(pool, system("webhooks")) as conn:
         for delivery, outcome in zip(due, outcomes, strict=True):
             _record(conn, delivery, outcome, policy)
     return len(due)
@@ -227,12 +228,33 @@ def _record(conn: Any, delivery: DeliveryRow, outcome: _Outcome, policy: Deliver
         return
     if outcome.gone:
         disable_endpoint(conn, delivery.endpoint_id, "answered 410 Gone")
+        record(
+            conn,
+            merchant_id=delivery.merchant_id,
+            action="webhook_endpoint.disabled",
+            object_type="webhook_endpoint",
+            object_id=delivery.endpoint_id,
+            after={"status": "disabled", "reason": "answered 410 Gone"},
+        )
         logger.warning("endpoint %s answered 410 and is disabled", delivery.endpoint_id)
     retry_in = None
     if not outcome.final and delivery.attempts < len(policy.schedule):
         delay = policy.schedule[delivery.attempts].total_seconds()
         retry_in = timedelta(seconds=delay * random.uniform(1 - policy.jitter, 1 + policy.jitter))
     record_failure(conn, delivery.id, status=outcome.status, error=outcome.error, retry_in=retry_in)
+    if retry_in is None:
+        record(
+            conn,
+            merchant_id=delivery.merchant_id,
+            action="webhook_delivery.dead",
+            object_type="webhook_delivery",
+            object_id=delivery.id,
+            after={
+                "eventId": delivery.event_id,
+                "attempts": delivery.attempts + 1,
+                "lastError": outcome.error,
+            },
+        )
 
 
 # --- the process -------------------------------------------------------------------

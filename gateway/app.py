@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import (
+    api_keys,
+    audit,
     health,
     payments,
     psp_webhooks,
@@ -24,6 +27,8 @@ from gateway import (
 from gateway.claims import Claims
 from gateway.http import json_response
 from gateway.idempotency import Idempotency
+from gateway.limits import Limits
+from gateway.middleware import RequestContext
 from gateway.openapi import Endpoint, build_document, build_routes
 from gateway.problems import Problem
 from gateway.types import GatewayConfig, PspHealth, Services, WorkQueue
@@ -39,6 +44,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *psp_webhooks.ENDPOINTS,
     *webhook_endpoints.ENDPOINTS,
     *reconciliations.ENDPOINTS,
+    *api_keys.ENDPOINTS,
+    *audit.ENDPOINTS,
     *health.ENDPOINTS,
 )
 
@@ -102,6 +109,9 @@ def create_app(
         app.state.services = services
         app.state.claims = Claims(redis)
         app.state.idempotency = Idempotency(services, app.state.claims)
+        app.state.limits = Limits(
+            redis, per_second=config.rate_limit_per_second, card_testing=config.card_testing
+        )
         try:
             yield
         finally:
@@ -113,6 +123,7 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestContext, hsts=config.hsts)],
         exception_handlers={
             Problem: _problem,
             HTTPException: _http_error,

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from starlette.requests import Request
 
+from gateway.limits import Limits
 from gateway.problems import Problem
 from gateway.types import Services
 from store.db import connection
@@ -39,5 +40,7 @@ async def authenticate(request: Request, role: Role) -> Principal:
         raise Problem("invalid_api_key", "the API key is unknown or revoked", headers=_CHALLENGE)
     if role not in principal.roles:
         raise Problem("insufficient_role", f"this operation needs the role {role.value}")
+    limits: Limits = request.app.state.limits
+    await limits.count_request(principal.key_id)
     request.state.principal = principal
     return principal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -10,22 +11,32 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.problems import Problem
-from payments.card_data import contains_pan, find_pan_path, mask_pans
+from payments.card_data import find_pan_path, mask_pans
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+
+def page_response(
+    rows: Sequence[R],
+    limit: int,
+    render: Callable[[R], Any],
+    cursor: Callable[[R], Any],
+) -> Response:
+    """A page of a list, from `limit + 1` rows fetched: the extra row only
+    says that there is more."""
+    page, has_more = rows[:limit], len(rows) > limit
+    return json_response(
+        {
+            "data": [render(row) for row in page],
+            "hasMore": has_more,
+            "nextCursor": cursor(page[-1]) if has_more else None,
+        }
+    )
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
-
-
-def refuse_card_data_in_query(request: Request) -> None:
-    for name, value in request.query_params.multi_items():
-        if contains_pan(name) or contains_pan(value):
-            raise Problem(
-                "raw_card_data_forbidden",
-                f"query parameter {mask_pans(name)[:64]!r} carries what looks like a card number",
-            )
 
 
 async def read_body(request: Request, limit: int) -> bytes:

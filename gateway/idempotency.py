@@ -24,14 +24,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
+from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.claims import Claims
 from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
 from gateway.types import Services
 from payments.card_data import contains_pan
+from store.audit import as_actor_async
 from store.db import connection
 from store.idempotency import find_record, save_record
+from store.merchants import Principal
 
 _MAX_KEY_LENGTH = 255
 _LOCK, _DONE = b"L", b"D"
@@ -81,12 +84,20 @@ class Idempotency:
         self._claims = claims
 
     async def run(
-        self, merchant_id: str, key: str | None, fingerprint: bytes, work: Work
+        self,
+        merchant_id: str,
+        key: str | None,
+        fingerprint: bytes,
+        work: Work,
+        *,
+        actor: str,
+        request_id: str | None,
     ) -> Response:
         """Run `work` once per key and request; without a key (where the
-        operation allows none), just run it."""
+        operation allows none), just run it. Its changes are audited as `actor`."""
+        audited = _audited(work, actor, request_id)
         if key is None:
-            return await self._run_without_key(work)
+            return await self._run_without_key(audited)
         redis_key = f"idem:{merchant_id}:{key}"
         lock = _LOCK + fingerprint + os.urandom(16)
         held = await self._claims.claim(redis_key, lock, self._services.config.idempotency_lock_ms)
@@ -94,7 +105,9 @@ class Idempotency:
             return self._answer_from_cache(held, fingerprint)
         finished = False
         try:
-            response = await self._run_in_postgres(merchant_id, key, fingerprint, work, redis_key)
+            response = await self._run_in_postgres(
+                merchant_id, key, fingerprint, audited, redis_key
+            )
             finished = True
             return response
         finally:
@@ -168,6 +181,29 @@ class Idempotency:
         retention_ms = int(config.idempotency_retention.total_seconds() * 1000)
         ttl = min(config.idempotency_cache_ms, retention_ms)
         await self._claims.settle(redis_key, _DONE + fingerprint + b"%03d" % status + body, ttl)
+
+
+async def idempotent(
+    request: Request, principal: Principal, key: str | None, fingerprint: bytes, work: Work
+) -> Response:
+    """Run a request's work under its Idempotency-Key, audited as its key."""
+    idempotency: Idempotency = request.app.state.idempotency
+    return await idempotency.run(
+        principal.merchant_id,
+        key,
+        fingerprint,
+        work,
+        actor=principal.key_id,
+        request_id=request.state.request_id,
+    )
+
+
+def _audited(work: Work, actor: str, request_id: str | None) -> Work:
+    async def run(conn: AsyncConnection[Any]) -> Outcome:
+        await as_actor_async(conn, actor, request_id)
+        return await work(conn)
+
+    return run
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:

@@ -42,10 +42,11 @@ class Endpoint:
 
     def problem_codes(self) -> list[str]:
         """Every problem this endpoint can answer, its own and the shared ones."""
-        codes = ["internal_error"]
+        # A card number in any header or the query string is refused anywhere.
+        codes = ["internal_error", "raw_card_data_forbidden"]
         if self.role is not None:
             codes += ["authentication_required", "invalid_api_key", "insufficient_role"]
-            codes += ["service_unavailable"]
+            codes += ["rate_limited", "service_unavailable"]
         if "{" in self.path:
             codes.append("not_found")
         if self.body is not None:

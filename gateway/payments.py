@@ -15,11 +15,12 @@ from gateway.auth import Role, authenticate
 from gateway.http import (
     canonical_json,
     json_response,
+    page_response,
     read_json_object,
-    refuse_card_data_in_query,
     validate,
 )
-from gateway.idempotency import Idempotency, Outcome, request_fingerprint, validate_key
+from gateway.idempotency import Outcome, idempotent, request_fingerprint, validate_key
+from gateway.limits import Limits
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import (
@@ -54,11 +55,6 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _idempotency(request: Request) -> Idempotency:
-    idempotency: Idempotency = request.app.state.idempotency
-    return idempotency
-
-
 async def create_payment(request: Request) -> Response:
     principal = await authenticate(request, Role.PAYMENTS_WRITE)
     key = validate_key(request.headers.get("idempotency-key"), required=True)
@@ -66,6 +62,8 @@ async def create_payment(request: Request) -> Response:
     services = _services(request)
     document = await read_json_object(request, services.config.max_body_bytes)
     command = validate(CreatePaymentRequest, document)
+    limits: Limits = request.app.state.limits
+    await limits.guard_new_payment(principal.key_id)
     fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
 
     async def work(conn: AsyncConnection[Any]) -> Outcome:
@@ -80,7 +78,7 @@ async def create_payment(request: Request) -> Response:
             metadata=command.metadata,
             now=datetime.now(UTC),
         )
-        operation_id = await insert_payment(conn, payment)
+        operation_id = await insert_payment(conn, payment, principal.key_id)
         if operation_id is not None:
             body = orjson.dumps(payment_resource(payment))
             return Outcome(201, body, after_commit=(nudge(services, operation_id),))
@@ -92,7 +90,7 @@ async def create_payment(request: Request) -> Response:
         )
         return Outcome(problem.status, problem.body())
 
-    return await _idempotency(request).run(principal.merchant_id, key, fingerprint, work)
+    return await idempotent(request, principal, key, fingerprint, work)
 
 
 def nudge(services: Services, operation_id: str) -> Callable[[], Awaitable[None]]:
@@ -135,7 +133,7 @@ async def capture_payment(request: Request) -> Response:
         body = orjson.dumps(payment_resource(updated))
         return Outcome(202, body, after_commit=(nudge(services, operation_id),))
 
-    return await _idempotency(request).run(principal.merchant_id, key, fingerprint, work)
+    return await idempotent(request, principal, key, fingerprint, work)
 
 
 async def cancel_payment(request: Request) -> Response:
@@ -162,7 +160,7 @@ async def cancel_payment(request: Request) -> Response:
         body = orjson.dumps(payment_resource(updated))
         return Outcome(202, body, after_commit=(nudge(services, operation_id),))
 
-    return await _idempotency(request).run(principal.merchant_id, key, fingerprint, work)
+    return await idempotent(request, principal, key, fingerprint, work)
 
 
 async def read_payment(request: Request) -> Response:
@@ -176,7 +174,6 @@ async def read_payment(request: Request) -> Response:
 
 async def list_payments_page(request: Request) -> Response:
     principal = await authenticate(request, Role.PAYMENTS_READ)
-    refuse_card_data_in_query(request)
     query = validate(ListPaymentsQuery, dict(request.query_params))
     async with connection(_services(request).pool) as conn:
         rows = await list_payments(
@@ -187,14 +184,7 @@ async def list_payments_page(request: Request) -> Response:
             status=query.status,
             starting_after=query.starting_after,
         )
-    page, has_more = rows[: query.limit], len(rows) > query.limit
-    return json_response(
-        {
-            "data": [payment_resource(row) for row in page],
-            "hasMore": has_more,
-            "nextCursor": page[-1].id if has_more else None,
-        }
-    )
+    return page_response(rows, query.limit, payment_resource, lambda row: row.id)
 
 
 async def payment_timeline(request: Request) -> Response:
@@ -220,7 +210,7 @@ ENDPOINTS = (
         role=Role.PAYMENTS_WRITE,
         body=CreatePaymentRequest,
         idempotency="required",
-        problems=("order_already_exists",),
+        problems=("order_already_exists", "card_testing_suspected"),
     ),
     Endpoint(
         "GET",

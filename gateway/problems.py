@@ -43,6 +43,9 @@ CATALOGUE: dict[str, ProblemType] = {
     ),
     "amount_exceeds_available": ProblemType(422, "The amount exceeds what is available"),
     "rate_limited": ProblemType(429, "Too many requests"),
+    "card_testing_suspected": ProblemType(
+        429, "Most recent authorizations with this key were declined"
+    ),
     "internal_error": ProblemType(500, "Internal error"),
     "service_unavailable": ProblemType(503, "A backing service is unavailable; retry later"),
 }

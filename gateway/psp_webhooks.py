@@ -32,7 +32,7 @@ from gateway.problems import Problem
 from gateway.schemas import WebhookReceipt
 from gateway.types import Services, WebhookSecret
 from payments.card_data import find_pan_path
-from store.db import connection
+from store.audit import acting_async
 from store.webhook_inbox import insert_inbox
 
 logger = logging.getLogger("paystream.gateway.psp_webhooks")
@@ -82,7 +82,8 @@ async def receive_psp_webhook(request: Request) -> Response:
             headers={"Retry-After": "1"},
         )
     try:
-        async with connection(services.pool) as conn:
+        actor = f"psp:{provider}"
+        async with acting_async(services.pool, actor, request.state.request_id) as conn:
             inbox_id = await insert_inbox(
                 conn,
                 provider=provider,

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Role, authenticate
-from gateway.http import json_response, read_json_object, refuse_card_data_in_query, validate
+from gateway.http import json_response, page_response, read_json_object, validate
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import (
@@ -33,6 +34,7 @@ from gateway.schemas import (
 from gateway.types import Services
 from payments.card_data import contains_pan
 from payments.resources import timestamp
+from store.audit import acting_async, record_async
 from store.db import connection
 from store.ledger import balances, entries
 from store.reconciliation import (
@@ -71,12 +73,26 @@ async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _audit_start(
+    conn: AsyncConnection[Any], merchant_id: str, run_id: str, source: str, batch: str | None
+) -> None:
+    await record_async(
+        conn,
+        merchant_id=merchant_id,
+        action="reconciliation.started",
+        object_type="reconciliation",
+        object_id=run_id,
+        after={"source": source, "batch": batch},
+    )
+
+
 async def start_reconciliation(request: Request) -> Response:
     principal = await authenticate(request, Role.RECONCILIATION)
     services: Services = request.app.state.services
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    actor, request_id = principal.key_id, request.state.request_id
     if media_type == "text/csv":
-        async with connection(services.pool) as conn, conn.transaction():
+        async with acting_async(services.pool, actor, request_id) as conn:
             run_id = await create_run(conn, principal.merchant_id, "upload", None)
             try:
                 await copy_report(conn, run_id, _limited(request, services.config.max_report_bytes))
@@ -89,8 +105,9 @@ async def start_reconciliation(request: Request) -> Response:
     elif media_type == "application/json":
         document = await read_json_object(request, services.config.max_body_bytes)
         command = validate(CreateReconciliationRequest, document)
-        async with connection(services.pool) as conn, conn.transaction():
+        async with acting_async(services.pool, actor, request_id) as conn:
             run_id = await create_run(conn, principal.merchant_id, "psp", command.psp_batch)
+            await _audit_start(conn, principal.merchant_id, run_id, "psp", command.psp_batch)
     else:
         raise Problem(
             "unsupported_media_type",
@@ -123,7 +140,6 @@ async def read_reconciliation(request: Request) -> Response:
 
 async def reconciliation_breaks(request: Request) -> Response:
     principal = await authenticate(request, Role.RECONCILIATION)
-    refuse_card_data_in_query(request)
     query = validate(ListBreaksQuery, dict(request.query_params))
     services: Services = request.app.state.services
     run_id = request.path_params["reconciliationId"]
@@ -137,24 +153,19 @@ async def reconciliation_breaks(request: Request) -> Response:
             limit=query.limit + 1,
             starting_after=query.starting_after,
         )
-    page, has_more = rows[: query.limit], len(rows) > query.limit
-    return json_response(
-        {
-            "data": [
-                {
-                    "breakId": row.id,
-                    "line": row.line_number,
-                    "class": row.class_,
-                    "recordType": row.record_type,
-                    "reference": row.reference,
-                    "pspReference": row.psp_reference,
-                    "reason": row.reason,
-                }
-                for row in page
-            ],
-            "hasMore": has_more,
-            "nextCursor": page[-1].id if has_more else None,
-        }
+    return page_response(
+        rows,
+        query.limit,
+        lambda row: {
+            "breakId": row.id,
+            "line": row.line_number,
+            "class": row.class_,
+            "recordType": row.record_type,
+            "reference": row.reference,
+            "pspReference": row.psp_reference,
+            "reason": row.reason,
+        },
+        lambda row: row.id,
     )
 
 
@@ -170,7 +181,6 @@ async def ledger_accounts(request: Request) -> Response:
 
 async def ledger_entries(request: Request) -> Response:
     principal = await authenticate(request, Role.RECONCILIATION)
-    refuse_card_data_in_query(request)
     query = validate(ListEntriesQuery, dict(request.query_params))
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
@@ -181,24 +191,19 @@ async def ledger_entries(request: Request) -> Response:
             limit=query.limit + 1,
             starting_after=query.starting_after,
         )
-    page, has_more = rows[: query.limit], len(rows) > query.limit
-    return json_response(
-        {
-            "data": [
-                {
-                    "entryId": e.id,
-                    "sourceType": e.source_type,
-                    "sourceId": e.source_id,
-                    "paymentId": e.payment_id,
-                    "description": e.description,
-                    "createdAt": timestamp(e.created_at),
-                    "postings": e.postings,
-                }
-                for e in page
-            ],
-            "hasMore": has_more,
-            "nextCursor": page[-1].id if has_more else None,
-        }
+    return page_response(
+        rows,
+        query.limit,
+        lambda e: {
+            "entryId": e.id,
+            "sourceType": e.source_type,
+            "sourceId": e.source_id,
+            "paymentId": e.payment_id,
+            "description": e.description,
+            "createdAt": timestamp(e.created_at),
+            "postings": e.postings,
+        },
+        lambda e: e.id,
     )
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from gateway.auth import Role, authenticate
 from gateway.http import canonical_json, json_response, read_json_object, validate
-from gateway.idempotency import Idempotency, Outcome, request_fingerprint, validate_key
+from gateway.idempotency import Outcome, idempotent, request_fingerprint, validate_key
 from gateway.openapi import Endpoint
 from gateway.payments import locked_payment, nudge, refused
 from gateway.problems import Problem
@@ -51,8 +51,7 @@ async def refund_payment(request: Request) -> Response:
         body = orjson.dumps(refund_resource(refund))
         return Outcome(201, body, after_commit=(nudge(services, operation_id),))
 
-    idempotency: Idempotency = request.app.state.idempotency
-    return await idempotency.run(principal.merchant_id, key, fingerprint, work)
+    return await idempotent(request, principal, key, fingerprint, work)
 
 
 async def payment_refunds(request: Request) -> Response:

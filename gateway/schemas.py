@@ -7,11 +7,13 @@ document, and a test keeps the two in step.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
+from gateway.auth import ALL_ROLES
 from payments.events import ALL_EVENTS, EVENT_TYPES
 from payments.money import MAX_AMOUNT, is_currency
 from payments.status import CaptureMethod, EventSource, PaymentStatus, RefundStatus
@@ -340,3 +342,68 @@ class ListEntriesQuery(ApiModel):
     payment_id: str | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     starting_after: str | None = None
+
+
+def _role(value: str) -> str:
+    if value not in ALL_ROLES:
+        raise ValueError(f"unknown role; one of {', '.join(ALL_ROLES)}")
+    return value
+
+
+RoleName = Annotated[str, AfterValidator(_role)]
+
+
+class CreateApiKeyRequest(ApiModel):
+    roles: Annotated[list[RoleName], Field(min_length=1, max_length=6)]
+    description: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
+class RotateApiKeyRequest(ApiModel):
+    grace_seconds: Annotated[int, Field(ge=0, le=7 * 86_400)] = Field(
+        0, description="How long the old key keeps working; 0 revokes it at once"
+    )
+
+
+class ApiKey(ApiModel):
+    key_id: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart")
+    roles: list[str]
+    description: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+class ApiKeyWithSecret(ApiKey):
+    api_key: str = Field(description="Shown once; only its HMAC is stored")
+
+
+class ApiKeyList(ApiModel):
+    data: list[ApiKey]
+
+
+class ListAuditQuery(ApiModel):
+    object_id: str | None = None
+    action: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    starting_after: Annotated[int, Field(ge=1)] | None = None
+
+
+class AuditEntry(ApiModel):
+    seq: int
+    occurred_at: str
+    actor: str = Field(description="A key id, or system:<role>")
+    request_id: str | None
+    action: str
+    object_type: str
+    object_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditList(ApiModel):
+    data: list[AuditEntry]
+    has_more: bool
+    next_cursor: int | None

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from payments.card_testing import CardTestingPolicy
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookSecret:
@@ -49,6 +51,11 @@ class GatewayConfig:
     # How long an endpoint's old secret keeps signing after a rotation, unless
     # the rotation asks for another grace period.
     webhook_secret_grace: timedelta = timedelta(hours=24)
+    # Requests per second per key (0: no limit); Stripe allows 100.
+    rate_limit_per_second: int = 100
+    card_testing: CardTestingPolicy = field(default_factory=CardTestingPolicy)
+    # Served over TLS: every answer says so (HSTS).
+    hsts: bool = False
     # Settlement reports are uploaded whole; a million lines is about 120 MB.
     max_report_bytes: int = 1024 * 1024 * 1024
 

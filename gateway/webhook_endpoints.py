@@ -10,11 +10,12 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Role, authenticate
-from gateway.http import json_response, read_json_object, refuse_card_data_in_query, validate
+from gateway.http import json_response, page_response, read_json_object, validate
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import (
@@ -30,6 +31,7 @@ from gateway.schemas import (
 from gateway.types import Services
 from payments.resources import timestamp
 from payments.webhooks import address_allowed, check_endpoint_url, new_webhook_secret
+from store.audit import acting_async, record_async
 from store.db import connection
 from store.webhook_deliveries import DeliveryRow, list_deliveries, replay_delivery
 from store.webhook_endpoints import (
@@ -79,6 +81,19 @@ def delivery_resource(delivery: DeliveryRow) -> dict[str, Any]:
     }
 
 
+async def _audit(conn: AsyncConnection[Any], endpoint: EndpointRow, action: str) -> None:
+    """What the log keeps of an endpoint: never its secrets."""
+    after = {"url": endpoint.url, "eventTypes": endpoint.event_types, "status": endpoint.status}
+    await record_async(
+        conn,
+        merchant_id=endpoint.merchant_id,
+        action=action,
+        object_type="webhook_endpoint",
+        object_id=endpoint.id,
+        after=after,
+    )
+
+
 async def _check_url(url: str, allow_private: bool) -> None:
     """Refuse URLs that are not https to a public address (SSRF)."""
     try:
@@ -109,10 +124,11 @@ async def create_webhook_endpoint(request: Request) -> Response:
     )
     await _check_url(command.url, services.config.webhooks_allow_private)
     event_types = sorted(set(command.event_types))
-    async with connection(services.pool) as conn:
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
         endpoint = await create_endpoint(
             conn, principal.merchant_id, command.url, event_types, new_webhook_secret()
         )
+        await _audit(conn, endpoint, "webhook_endpoint.created")
     return json_response(endpoint_resource(endpoint, with_secret=True), 201)
 
 
@@ -158,7 +174,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
         if command.grace_seconds is None
         else timedelta(seconds=command.grace_seconds)
     )
-    async with connection(services.pool) as conn:
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
         endpoint = await rotate_secret(
             conn,
             principal.merchant_id,
@@ -166,8 +182,9 @@ async def rotate_webhook_secret(request: Request) -> Response:
             new_webhook_secret(),
             grace,
         )
-    if endpoint is None:
-        raise Problem("not_found", "no such webhook endpoint")
+        if endpoint is None:
+            raise Problem("not_found", "no such webhook endpoint")
+        await _audit(conn, endpoint, "webhook_endpoint.secret_rotated")
     return json_response(endpoint_resource(endpoint, with_secret=True))
 
 
@@ -185,7 +202,6 @@ async def enable_webhook_endpoint(request: Request) -> Response:
 
 async def list_webhook_deliveries(request: Request) -> Response:
     principal = await authenticate(request, Role.ADMIN)
-    refuse_card_data_in_query(request)
     query = validate(ListDeliveriesQuery, dict(request.query_params))
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
@@ -197,14 +213,7 @@ async def list_webhook_deliveries(request: Request) -> Response:
             limit=query.limit + 1,
             starting_after=query.starting_after,
         )
-    page, has_more = rows[: query.limit], len(rows) > query.limit
-    return json_response(
-        {
-            "data": [delivery_resource(d) for d in page],
-            "hasMore": has_more,
-            "nextCursor": page[-1].id if has_more else None,
-        }
-    )
+    return page_response(rows, query.limit, delivery_resource, lambda d: d.id)
 
 
 async def replay_webhook_delivery(request: Request) -> Response:

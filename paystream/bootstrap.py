@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.types import GatewayConfig, WebhookSecret
+from payments.card_testing import CardTestingPolicy
 from paystream.settings import Settings, require_secret
 from psp.breaker import CircuitBreaker, breaker_state
 from psp.http_client import HttpPsp, PspClientConfig
@@ -38,17 +39,20 @@ def configure_actors(settings: Settings) -> None:
     middleware = [retries if m is Retries else m() for m in default_middleware]
     dramatiq.set_broker(RedisBroker(url=settings.redis_url, middleware=middleware))
     import actors  # noqa: F401  (registers every actor with the broker above)
+    from actors.card_testing import CardTestingCounter
     from actors.runtime import Runtime, install
 
     def build_runtime() -> Runtime:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0)
         return Runtime(
             pool=open_pool(settings.database_url, max_size=settings.db_pool_max),
             psp=HttpPsp(psp_client_config(settings)),
             breaker=CircuitBreaker(
-                redis.Redis.from_url(settings.redis_url, socket_timeout=1.0),
+                client,
                 threshold=settings.breaker_threshold,
                 open_seconds=settings.breaker_open_seconds,
             ),
+            card_testing=CardTestingCounter(client, card_testing_policy(settings)),
         )
 
     install(build_runtime)
@@ -62,6 +66,14 @@ def _retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
         return isinstance(error, dramatiq.Retry) and retries < max_retries
 
     return retry_when
+
+
+def card_testing_policy(settings: Settings) -> CardTestingPolicy:
+    return CardTestingPolicy(
+        window=settings.card_testing_window_seconds,
+        min_attempts=settings.card_testing_min_attempts,
+        decline_ratio=settings.card_testing_decline_ratio,
+    )
 
 
 def psp_client_config(settings: Settings) -> PspClientConfig:
@@ -87,6 +99,9 @@ def gateway_app(settings: Settings) -> Starlette:
         psp_webhook_secrets={settings.psp_provider: psp_webhook_secrets(settings)},
         webhooks_allow_private=settings.webhooks_allow_private,
         webhook_secret_grace=timedelta(seconds=settings.webhook_secret_grace_seconds),
+        rate_limit_per_second=settings.rate_limit_per_second,
+        hsts=bool(settings.tls_cert_file),
+        card_testing=card_testing_policy(settings),
     )
     return create_app(config, AsyncDispatcher, breaker_state)
 
@@ -118,5 +133,6 @@ def simulator_app(settings: Settings, faults: FaultSettings, webhooks: WebhookKn
             api_key=require_secret(settings.psp_api_key, "psp_api_key"),
             faults=faults,
             webhooks=webhooks,
+            ca_file=settings.simulator_ca_file,
         )
     )

@@ -46,6 +46,9 @@ def up(
     workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
     threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
     gateway_workers: Annotated[int, typer.Option(help="Gateway (uvicorn) processes.")] = 1,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="HTTPS for the gateway and the simulator (a local CA).")
+    ] = False,
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C."""
     from paystream.logs import configure_logging
@@ -64,6 +67,7 @@ def up(
             gateway_workers=gateway_workers,
             database_url=os.environ.get("DATABASE_URL"),
             redis_url=os.environ.get("REDIS_URL"),
+            tls=tls,
         )
     )
 
@@ -103,23 +107,30 @@ def up(
     raise typer.Exit(exit_code)
 
 
-def _print_stack(info: dict[str, str], logs: Path) -> None:
+def _print_stack(info: dict[str, str | None], logs: Path) -> None:
     from paystream.stack.launcher import DEMO_MERCHANT
 
     rows = [
         ("gateway", f"{info['gatewayUrl']}  (OpenAPI at /openapi.json)"),
         ("psp simulator", f"{info['simulatorUrl']}  (its book at /_book)"),
         ("api key", f"{info['apiKey']}  (merchant {DEMO_MERCHANT}, all roles)"),
-        ("postgres", _without_password(info["databaseUrl"])),
-        ("redis", _without_password(info["redisUrl"])),
+        ("postgres", _without_password(str(info["databaseUrl"]))),
+        ("redis", _without_password(str(info["redisUrl"]))),
         ("logs", str(logs)),
-        ("stack.json", f"{Path(info['dataDir']) / 'stack.json'}  (all of the above, for scripts)"),
+        (
+            "stack.json",
+            f"{Path(str(info['dataDir'])) / 'stack.json'}  (all of the above, for scripts)",
+        ),
     ]
+    cacert = ""
+    if info.get("caFile"):
+        rows.append(("ca", f"{info['caFile']}  (the local CA: curl --cacert, httpx verify=)"))
+        cacert = f" --cacert {info['caFile']}"
     body = '{"orderId":"order-1","amount":1999,"currency":"EUR","methodToken":"tok_visa"}'
     lines = [f"  {name:<14}{value}" for name, value in rows]
     print(
         "paystream is up\n" + "\n".join(lines) + "\n\nCreate a payment:\n"
-        f"  curl -s {info['gatewayUrl']}/payments \\\n"
+        f"  curl -s{cacert} {info['gatewayUrl']}/payments \\\n"
         f"    -H 'Authorization: Bearer {info['apiKey']}' \\\n"
         "    -H 'Idempotency-Key: order-1-attempt-1' \\\n"
         "    -H 'Content-Type: application/json' \\\n"
@@ -159,6 +170,8 @@ def gateway(
     """Serve the merchant API (uvicorn, uvloop, httptools)."""
     import uvicorn
 
+    from paystream.settings import settings
+
     uvicorn.run(
         "paystream.asgi:gateway",
         factory=True,
@@ -170,6 +183,8 @@ def gateway(
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings().tls_cert_file,
+        ssl_keyfile=settings().tls_key_file,
     )
 
 
@@ -369,6 +384,8 @@ def psp_simulator(
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=5,
+        ssl_certfile=settings().tls_cert_file,
+        ssl_keyfile=settings().tls_key_file,
     )
 
 
@@ -590,6 +607,63 @@ def ledger_verify() -> None:
     raise typer.Exit(0 if all(not f.failures for f in findings) else 1)
 
 
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Seal the audit log, then recompute every row's hash and the whole chain;
+    name each row edited, deleted, reordered or slipped in. Exit code 1 if any."""
+    import psycopg
+
+    from paystream.settings import settings
+    from store.audit import seal, verify
+
+    with psycopg.connect(settings().database_url, autocommit=True) as conn:
+        sealed_now = seal(conn)
+        verdict = verify(conn)
+    console.print(
+        f"audit log: {verdict.sealed} rows sealed ({sealed_now} just now), "
+        f"{verdict.unsealed} newer than the last seal; head {verdict.head}"
+    )
+    for problem in verdict.problems:
+        console.print(f"[red]✗[/red] {problem}")
+    console.print(
+        "[green]the chain verifies[/green]" if verdict.intact else "[red]tampering found[/red]"
+    )
+    raise typer.Exit(0 if verdict.intact else 1)
+
+
+def _key_store() -> tuple[Any, bytes]:
+    import psycopg
+
+    from paystream.settings import require_secret, settings
+    from store.audit import as_actor, system
+
+    pepper = require_secret(settings().key_pepper, "key_pepper").encode()
+    conn = psycopg.connect(settings().database_url)
+    as_actor(conn, system("cli"))
+    return conn, pepper
+
+
+def _print_key(row: Any, key: str | None = None) -> None:
+    print(
+        json.dumps(
+            {
+                "keyId": row.id,
+                "merchantId": row.merchant_id,
+                "prefix": row.key_prefix,
+                "roles": row.roles,
+                "description": row.description,
+                "createdAt": str(row.created_at),
+                "revokedAt": str(row.revoked_at) if row.revoked_at else None,
+                **({"apiKey": key} if key else {}),
+            }
+        )
+    )
+
+
 @keys_app.command("create")
 def keys_create(
     merchant: Annotated[str, typer.Option(help="Merchant id; created if it does not exist.")],
@@ -597,12 +671,10 @@ def keys_create(
         str, typer.Option(help="Comma-separated roles.")
     ] = "payments:write,payments:read",
     name: Annotated[str | None, typer.Option(help="Merchant name, when creating it.")] = None,
+    description: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
 ) -> None:
-    """Create an API key. The key is printed once; only its hash is stored."""
-    import psycopg
-
+    """Create an API key. The key is printed once; only its HMAC is stored."""
     from gateway.auth import ALL_ROLES
-    from paystream.settings import require_secret, settings
     from store.merchants import create_key, ensure_merchant
 
     wanted = [role.strip() for role in roles.split(",") if role.strip()]
@@ -610,8 +682,60 @@ def keys_create(
     if unknown or not wanted:
         console.print(f"[red]unknown roles {unknown}[/red]; choose from {', '.join(ALL_ROLES)}")
         raise typer.Exit(2)
-    pepper = require_secret(settings().key_pepper, "key_pepper").encode()
-    with psycopg.connect(settings().database_url, autocommit=True) as conn, conn.transaction():
+    conn, pepper = _key_store()
+    with conn:
         ensure_merchant(conn, merchant, name or merchant)
-        row, key = create_key(conn, merchant, wanted, pepper)
-    print(json.dumps({"keyId": row.id, "merchantId": merchant, "roles": wanted, "apiKey": key}))
+        row, key = create_key(conn, merchant, wanted, pepper, description)
+    _print_key(row, key)
+
+
+@keys_app.command("list")
+def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id.")]) -> None:
+    """List a merchant's keys (never the keys themselves)."""
+    from store.merchants import list_keys
+
+    conn, _ = _key_store()
+    with conn:
+        for row in list_keys(conn, merchant):
+            _print_key(row)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key to replace.")],
+    merchant: Annotated[str, typer.Option(help="Its merchant.")],
+    grace_seconds: Annotated[int, typer.Option(help="How long the old key keeps working.")] = 0,
+) -> None:
+    """Make a new key with the same roles; the old one stops after the grace."""
+    from datetime import timedelta
+
+    from store.merchants import create_key, list_keys, revoke_key
+
+    conn, pepper = _key_store()
+    with conn:
+        old = next((k for k in list_keys(conn, merchant) if k.id == key_id), None)
+        if (
+            old is None
+            or revoke_key(conn, merchant, key_id, timedelta(seconds=grace_seconds)) is None
+        ):
+            console.print(f"[red]no active key {key_id} for {merchant}[/red]")
+            raise typer.Exit(1)
+        row, key = create_key(conn, merchant, old.roles, pepper, old.description)
+    _print_key(row, key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key to revoke.")],
+    merchant: Annotated[str, typer.Option(help="Its merchant.")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    from store.merchants import revoke_key
+
+    conn, _ = _key_store()
+    with conn:
+        row = revoke_key(conn, merchant, key_id)
+    if row is None:
+        console.print(f"[red]no active key {key_id} for {merchant}[/red]")
+        raise typer.Exit(1)
+    _print_key(row)

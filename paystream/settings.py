@@ -12,9 +12,12 @@ import os
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from paystream.logs import register_secret
 
 _SECRET_FIELDS = (
     "key_pepper",
@@ -59,6 +62,10 @@ class Settings(BaseSettings):
     # Endpoints on private or loopback addresses (local development only).
     webhooks_allow_private: bool = False
 
+    # Serve HTTPS (the gateway and the simulator) with this certificate and key.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+
     psp_url: str = "http://127.0.0.1:8001"
     psp_connect_timeout: float = 2.0
     psp_read_timeout: float = 10.0
@@ -79,6 +86,13 @@ class Settings(BaseSettings):
     janitor_schedule: str = "30,120,600,3600,21600,86400"
     janitor_interval_seconds: float = 5.0
 
+    # Abuse limits: requests per second per key (0 for none; Stripe allows
+    # 100), and the card-testing guard (see payments/card_testing.py).
+    rate_limit_per_second: int = 100
+    card_testing_window_seconds: int = 600
+    card_testing_min_attempts: int = 20
+    card_testing_decline_ratio: float = 0.8
+
     idempotency_retention_seconds: int = 86_400
     db_pool_max: int = 16
     log_level: str = "INFO"
@@ -87,6 +101,8 @@ class Settings(BaseSettings):
     simulator_book: str = ".paystream/psp-simulator.sqlite3"
     simulator_webhook_url: str | None = None
     simulator_webhook_secret: SecretStr = SecretStr("")
+    # A CA bundle the simulator trusts when it calls the gateway over HTTPS.
+    simulator_ca_file: str | None = None
 
 
 def schedule_seconds(value: str) -> list[float]:
@@ -98,9 +114,15 @@ def schedule_seconds(value: str) -> list[float]:
 
 
 def _secrets_from_files() -> dict[str, str]:
+    """PAYSTREAM_<NAME>_FILE for each secret, and DATABASE_URL_FILE and
+    REDIS_URL_FILE for URLs that carry a password."""
     values = {}
     for name in _SECRET_FIELDS:
         path = os.environ.get(f"PAYSTREAM_{name.upper()}_FILE")
+        if path:
+            values[name] = Path(path).read_text().strip()
+    for name in ("database_url", "redis_url"):
+        path = os.environ.get(f"{name.upper()}_FILE")
         if path:
             values[name] = Path(path).read_text().strip()
     return values
@@ -108,7 +130,13 @@ def _secrets_from_files() -> dict[str, str]:
 
 @cache
 def settings() -> Settings:
-    return Settings(**_secrets_from_files())  # type: ignore[arg-type]
+    loaded = Settings(**_secrets_from_files())  # type: ignore[arg-type]
+    for name in _SECRET_FIELDS:
+        register_secret(getattr(loaded, name).get_secret_value())
+    for url in (loaded.database_url, loaded.redis_url):
+        if (password := urlsplit(url).password) is not None:
+            register_secret(password)
+    return loaded
 
 
 def require_secret(value: SecretStr, name: str) -> str:

@@ -25,10 +25,11 @@ from store.rows import PAYMENT_COLUMNS, PaymentEventRow, PaymentRow
 _CREATE = """
 WITH created AS (
     INSERT INTO payments (id, merchant_id, order_id, amount, currency, status, capture_method,
-                          method_token, description, metadata, created_at, updated_at)
+                          method_token, description, metadata, created_at, updated_at,
+                          api_key_id)
     VALUES (%(id)s, %(merchant_id)s, %(order_id)s, %(amount)s, %(currency)s, 'PENDING',
             %(capture_method)s, %(method_token)s, %(description)s, %(metadata)s,
-            %(created_at)s, %(created_at)s)
+            %(created_at)s, %(created_at)s, %(api_key_id)s)
     ON CONFLICT (merchant_id, order_id) DO NOTHING
     RETURNING id
 ), timeline AS (
@@ -40,6 +41,9 @@ WITH created AS (
 ), queued AS (
     INSERT INTO outbox (event_id, merchant_id, event_type, payload)
     SELECT %(event_id)s, %(merchant_id)s, 'payment.created', %(envelope)s FROM created
+), audited AS (
+    INSERT INTO audit_log (merchant_id, action, object_type, object_id, after)
+    SELECT %(merchant_id)s, 'payment.created', 'payment', id, %(audit_after)s FROM created
 ), operation AS (
     INSERT INTO payment_operations (id, payment_id, merchant_id, kind, amount, psp_key, status,
                                     created_at, updated_at)
@@ -58,6 +62,9 @@ WITH timeline AS (
                                 source, detail, created_at)
     VALUES (%(event_id)s, %(payment_id)s, %(merchant_id)s, %(type)s, %(from_status)s,
             %(to_status)s, %(source)s, %(detail)s, %(created_at)s)
+), audited AS (
+    INSERT INTO audit_log (merchant_id, action, object_type, object_id, before, after)
+    VALUES (%(merchant_id)s, %(type)s, 'payment', %(payment_id)s, %(before)s, %(after)s)
 )
 INSERT INTO outbox (event_id, merchant_id, event_type, payload)
 VALUES (%(event_id)s, %(merchant_id)s, %(type)s, %(envelope)s)
@@ -99,7 +106,9 @@ def new_payment(
     )
 
 
-async def insert_payment(conn: AsyncConnection[Any], payment: PaymentRow) -> str | None:
+async def insert_payment(
+    conn: AsyncConnection[Any], payment: PaymentRow, api_key_id: str | None = None
+) -> str | None:
     """Write a new payment with its `payment.created` event, outbox row and
     pending authorization. Returns the authorization's operation id, or None
     when the merchant already has a payment for this order id."""
@@ -124,6 +133,8 @@ async def insert_payment(conn: AsyncConnection[Any], payment: PaymentRow) -> str
             "envelope": Jsonb(envelope),
             "operation_id": operation_id,
             "psp_key": psp_key(OperationKind.AUTHORIZE, payment.id),
+            "api_key_id": api_key_id,
+            "audit_after": Jsonb(_summary(payment)),
         },
     )
     row = await cursor.fetchone()
@@ -407,4 +418,18 @@ def _event_params(
         "detail": Jsonb(detail or {}),
         "created_at": payment.updated_at,
         "envelope": Jsonb(event_envelope(event_id, event_type, payment.updated_at, data)),
+        "before": Jsonb({"status": from_status}),
+        "after": Jsonb({**_summary(payment), **({"detail": detail} if detail else {})}),
+    }
+
+
+def _summary(payment: PaymentRow) -> dict[str, Any]:
+    """What the audit log keeps of a payment's state: status and amounts."""
+    return {
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "authorizedAmount": payment.authorized_amount,
+        "capturedAmount": payment.captured_amount,
+        "refundedAmount": payment.refunded_amount,
     }

@@ -34,6 +34,7 @@ class PaymentRow:
     pending_action: str | None = None
     requires_reconciliation: bool = False
     reconciliation_reason: str | None = None
+    api_key_id: str | None = None
 
     def state(self) -> PaymentState:
         return PaymentState(
@@ -52,7 +53,8 @@ PAYMENT_COLUMNS = (
     "id, merchant_id, order_id, amount, currency, status, capture_method, method_token,"
     " description, metadata, authorized_amount, captured_amount, refunded_amount,"
     " psp_reference, failure_code, failure_message, created_at, updated_at,"
-    " refund_reserved_amount, pending_action, requires_reconciliation, reconciliation_reason"
+    " refund_reserved_amount, pending_action, requires_reconciliation, reconciliation_reason,"
+    " api_key_id"
 )
 
 
@@ -123,6 +125,7 @@ class ApiKeyRow:
     merchant_id: str
     key_prefix: str
     roles: list[str]
+    description: str | None
     created_at: datetime
     revoked_at: datetime | None
 

@@ -12,6 +12,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from payments.ids import new_id
+from store.audit import record_async
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,17 @@ async def insert_inbox(
         (new_id("whin"), provider, webhook_id, event_type, reference, Jsonb(payload)),
     )
     row = await cursor.fetchone()
-    return None if row is None else str(row[0])
+    if row is None:
+        return None
+    await record_async(
+        conn,
+        merchant_id=None,
+        action="psp_webhook.received",
+        object_type="psp_webhook",
+        object_id=str(row[0]),
+        after={"webhookId": webhook_id, "type": event_type, "reference": reference},
+    )
+    return str(row[0])
 
 
 def load_inbox(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from paystream.stack.ports import port_is_free, wait_until
 from paystream.stack.postgres import PostgresServer, cluster_folder
 from paystream.stack.processes import ManagedProcess
 from paystream.stack.redis import RedisServer
+from paystream.stack.tls import local_tls
 from store.merchants import create_key, ensure_merchant, key_is_active
 from store.migrate import migrate
 
@@ -47,6 +49,8 @@ class StackOptions:
     # Settings passed to every paystream process (PAYSTREAM_* variables).
     env: dict[str, str] = field(default_factory=dict)
     postgres_options: dict[str, str] = field(default_factory=dict)
+    # Serve the gateway and the simulator over HTTPS with a local CA.
+    tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ class StackInfo:
     database_url: str
     redis_url: str
     data_dir: str
+    # The CA that signed the local certificate, with --tls.
+    ca_file: str | None = None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
         return {
             "gatewayUrl": self.gateway_url,
             "simulatorUrl": self.simulator_url,
@@ -66,6 +72,7 @@ class StackInfo:
             "databaseUrl": self.database_url,
             "redisUrl": self.redis_url,
             "dataDir": self.data_dir,
+            "caFile": self.ca_file,
         }
 
 
@@ -79,6 +86,10 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self.info: StackInfo | None = None
         self._env: dict[str, str] = {}
+        self.tls = local_tls(self.data_dir / "tls") if options.tls else None
+        scheme = "https" if options.tls else "http"
+        self.gateway_url = f"{scheme}://127.0.0.1:{options.port}"
+        self.simulator_url = f"{scheme}://127.0.0.1:{options.simulator_port}"
 
     # --- start -------------------------------------------------------------
 
@@ -100,12 +111,13 @@ class Stack:
             self.stop()
             raise
         self.info = StackInfo(
-            gateway_url=f"http://127.0.0.1:{self.options.port}",
-            simulator_url=f"http://127.0.0.1:{self.options.simulator_port}",
+            gateway_url=self.gateway_url,
+            simulator_url=self.simulator_url,
             api_key=api_key,
             database_url=database_url,
             redis_url=redis_url,
             data_dir=str(self.data_dir),
+            ca_file=str(self.tls.ca) if self.tls else None,
         )
         path = self.data_dir / "stack.json"
         fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -182,16 +194,26 @@ class Stack:
             "REDIS_URL": redis_url,
             "PAYSTREAM_KEY_PEPPER": secrets["key_pepper"],
             "PAYSTREAM_PSP_API_KEY": secrets["psp_api_key"],
-            "PAYSTREAM_PSP_URL": f"http://127.0.0.1:{self.options.simulator_port}",
+            "PAYSTREAM_PSP_URL": self.simulator_url,
             "PAYSTREAM_SIMULATOR_BOOK": str(self.data_dir / "psp-simulator.sqlite3"),
             "PAYSTREAM_PSP_WEBHOOK_SECRET": secrets["psp_webhook_secret"],
             "PAYSTREAM_SIMULATOR_WEBHOOK_SECRET": secrets["psp_webhook_secret"],
-            "PAYSTREAM_SIMULATOR_WEBHOOK_URL": (
-                f"http://127.0.0.1:{self.options.port}/webhooks/simulator"
-            ),
+            "PAYSTREAM_SIMULATOR_WEBHOOK_URL": f"{self.gateway_url}/webhooks/simulator",
             # A local stack delivers merchant webhooks to local receivers.
             "PAYSTREAM_WEBHOOKS_ALLOW_PRIVATE": "true",
+            **self._tls_env(),
             **self.options.env,
+        }
+
+    def _tls_env(self) -> dict[str, str]:
+        if self.tls is None:
+            return {}
+        return {
+            "PAYSTREAM_TLS_CERT_FILE": str(self.tls.certificate),
+            "PAYSTREAM_TLS_KEY_FILE": str(self.tls.key),
+            # Both ends check the other's certificate against the local CA.
+            "PAYSTREAM_PSP_CA_FILE": str(self.tls.ca),
+            "PAYSTREAM_SIMULATOR_CA_FILE": str(self.tls.ca),
         }
 
     def process_specs(self, env: dict[str, str]) -> list[ManagedProcess]:
@@ -217,15 +239,16 @@ class Stack:
             say(f"starting {process.name}")
             process.start()
             self.processes[process.name] = process
-        self._wait_http(f"http://127.0.0.1:{self.options.simulator_port}/healthz", "psp-simulator")
-        self._wait_http(f"http://127.0.0.1:{self.options.port}/readyz", "gateway")
+        self._wait_http(f"{self.simulator_url}/healthz", "psp-simulator")
+        self._wait_http(f"{self.gateway_url}/readyz", "gateway")
         self._wait_workers(env["REDIS_URL"], started_at)
 
     def _wait_http(self, url: str, name: str) -> None:
         def ready() -> bool:
             self._raise_if_exited()
             try:
-                return httpx.get(url, timeout=1).status_code == 200
+                verify = ssl.create_default_context(cafile=self.tls.ca) if self.tls else True
+                return httpx.get(url, timeout=1, verify=verify).status_code == 200
             except httpx.HTTPError:
                 return False
 

@@ -82,6 +82,8 @@ class SimulatorConfig:
     faults: FaultSettings
     webhooks: WebhookKnobs = field(default_factory=WebhookKnobs)
     settlement: SettlementKnobs = field(default_factory=SettlementKnobs)
+    # A CA bundle to trust when calling the gateway's webhook URL over HTTPS.
+    ca_file: str | None = None
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -119,7 +121,9 @@ class Simulator:
         self.config = config
         self.book = Book(config.book_path)
         self.faults = Faults(config.faults)
-        self.webhooks = WebhookSender(config.webhooks, seed=config.faults.seed)
+        self.webhooks = WebhookSender(
+            config.webhooks, seed=config.faults.seed, ca_file=config.ca_file
+        )
         self.settlement = config.settlement
         self._in_flight: set[str] = set()
         # Idempotency keys and references the API keeps quiet about, until when.

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 import secrets
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +44,13 @@ class WebhookKnobs:
 
 
 class WebhookSender:
-    def __init__(self, knobs: WebhookKnobs, seed: int | None = None) -> None:
+    def __init__(
+        self, knobs: WebhookKnobs, seed: int | None = None, ca_file: str | None = None
+    ) -> None:
         self.knobs = knobs
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
         self._random = random.Random(seed)
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
@@ -100,7 +106,7 @@ class WebhookSender:
 
     async def _post(self, url: str, secret: str, message_id: str, body: str) -> bool:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=self._verify)
         now = datetime.now(UTC)
         headers = {
             "webhook-id": message_id,

@@ -4,13 +4,16 @@ book as the proof of what was charged."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 import redis
+from standardwebhooks import Webhook
 
 from paystream.stack.postgres import find_bindir
 from tests.support.stack import RunningStack
@@ -183,7 +186,46 @@ def test_a_card_number_anywhere_is_refused_and_then_found_nowhere(stack: Running
     queried = httpx.get(
         f"{stack.gateway}/payments", params={"orderId": PAN}, headers=stack.headers()
     )
-    assert keyed.status_code == queried.status_code == 400
+    in_header = httpx.get(
+        f"{stack.gateway}/payments", headers={**stack.headers(), "X-Card": spaced}
+    )
+    as_request_id = httpx.get(f"{stack.gateway}/healthz", headers={"X-Request-Id": PAN})
+    captured = create(stack).json()["paymentId"]
+    stack.wait_for_status(captured, {"CAPTURED"})
+    refund = httpx.post(
+        f"{stack.gateway}/payments/{captured}/refunds",
+        json={"reason": f"card {PAN}"},
+        headers=stack.headers(uuid.uuid4().hex),
+    )
+    endpoint = httpx.post(
+        f"{stack.gateway}/webhook-endpoints",
+        headers=stack.headers(),
+        json={"url": f"http://127.0.0.1:9/{PAN}", "eventTypes": ["*"]},
+    )
+    report = httpx.post(
+        f"{stack.gateway}/reconciliations",
+        content=b"batch,date,type,psp_reference,reference,payment_reference,gross,fee,net,currency\n"
+        + f"2026-11-24,2026-11-24,capture,psp_1,{PAN},pay_1,100,1,99,EUR\n".encode(),
+        headers={**stack.headers(), "Content-Type": "text/csv"},
+    )
+    secret = json.loads((stack.root / "secrets.json").read_text())["psp_webhook_secret"]
+    callback = json.dumps({"type": "payment.captured", "data": {"reference": PAN}})
+    now = datetime.now(UTC)
+    signed = httpx.post(
+        f"{stack.gateway}/webhooks/simulator",
+        content=callback,
+        headers={
+            "webhook-id": "msg_card",
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign("msg_card", now, callback),
+            "content-type": "application/json",
+        },
+    )
+    for answer in (keyed, queried, in_header, as_request_id, refund, endpoint, report, signed):
+        assert answer.status_code == 400 and answer.json()["code"] == "raw_card_data_forbidden", (
+            answer.text
+        )
+        assert PAN not in answer.text and PAN not in str(answer.headers)
     dump = subprocess.run(
         [str(find_bindir() / "pg_dump"), "--data-only", stack.info["databaseUrl"]],
         capture_output=True,

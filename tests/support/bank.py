@@ -14,7 +14,9 @@ import psycopg
 import pytest
 import redis
 
+from actors.card_testing import CardTestingCounter
 from actors.runtime import Runtime, install
+from payments.card_testing import CardTestingPolicy
 from psp.breaker import CircuitBreaker
 from psp.http_client import HttpPsp, PspClientConfig
 from store.pool import open_pool
@@ -70,10 +72,10 @@ def running_bank(folder: Path, database_url: str, redis_url: str) -> Iterator[Ba
     with serving_simulator(folder) as url, psycopg.connect(database_url, autocommit=True) as db:
         pool = open_pool(database_url, max_size=6)
         psp = HttpPsp(PspClientConfig(base_url=url, api_key=API_KEY, read_timeout=0.5))
-        breaker = CircuitBreaker(
-            redis.Redis.from_url(redis_url), threshold=3, open_seconds=2, refresh_seconds=0
-        )
-        install(lambda: Runtime(pool=pool, psp=psp, breaker=breaker))
+        client = redis.Redis.from_url(redis_url)
+        breaker = CircuitBreaker(client, threshold=3, open_seconds=2, refresh_seconds=0)
+        counter = CardTestingCounter(client, CardTestingPolicy())
+        install(lambda: Runtime(pool=pool, psp=psp, breaker=breaker, card_testing=counter))
         yield Bank(url, db)
         psp.close()
         pool.close()

@@ -77,6 +77,7 @@ def start_stack(
     workers: int = 1,
     threads: int = 8,
     timeout: float = 120.0,
+    tls: bool = False,
 ) -> RunningStack:
     names = ("port", "simulator-port", "pg-port", "redis-port")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
@@ -94,6 +95,8 @@ def start_stack(
     ]
     for name, port in ports.items():
         argv += [f"--{name}", str(port)]
+    if tls:
+        argv.append("--tls")
     stack_json = root / "stack.json"
     stack_json.unlink(missing_ok=True)  # a previous run's must not be mistaken for this one's
     with (root / "up.out").open("wb") as output:

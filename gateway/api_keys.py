@@ -1,0 +1,154 @@
+"""API key management (role `admin`): create, list, rotate, revoke. Keys are
+shown once and stored as an HMAC; a revoked key stops working at once (keys
+are looked up on every request, never cached)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Role, authenticate
+from gateway.http import json_response, read_json_object, validate
+from gateway.openapi import Endpoint
+from gateway.problems import Problem
+from gateway.schemas import (
+    ApiKey,
+    ApiKeyList,
+    ApiKeyWithSecret,
+    CreateApiKeyRequest,
+    RotateApiKeyRequest,
+)
+from gateway.types import Services
+from payments.resources import timestamp
+from store.audit import acting_async
+from store.db import connection
+from store.merchants import create_key_async, get_key_async, list_keys_async, revoke_key_async
+from store.rows import ApiKeyRow
+
+
+def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
+    resource = {
+        "keyId": row.id,
+        "prefix": row.key_prefix,
+        "roles": row.roles,
+        "description": row.description,
+        "createdAt": timestamp(row.created_at),
+        "revokedAt": timestamp(row.revoked_at) if row.revoked_at else None,
+    }
+    if key is not None:
+        resource["apiKey"] = key
+    return resource
+
+
+async def create_api_key(request: Request) -> Response:
+    principal = await authenticate(request, Role.ADMIN)
+    services: Services = request.app.state.services
+    command = validate(
+        CreateApiKeyRequest, await read_json_object(request, services.config.max_body_bytes)
+    )
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+        row, key = await create_key_async(
+            conn,
+            principal.merchant_id,
+            sorted(set(command.roles)),
+            services.config.key_pepper,
+            command.description,
+        )
+    return json_response(key_resource(row, key), 201)
+
+
+async def list_api_keys(request: Request) -> Response:
+    principal = await authenticate(request, Role.ADMIN)
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        rows = await list_keys_async(conn, principal.merchant_id)
+    return json_response({"data": [key_resource(row) for row in rows]})
+
+
+async def rotate_api_key(request: Request) -> Response:
+    """A new key with the same roles; the old one works `graceSeconds` more."""
+    principal = await authenticate(request, Role.ADMIN)
+    services: Services = request.app.state.services
+    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
+    command = validate(RotateApiKeyRequest, document)
+    key_id = request.path_params["keyId"]
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+        old = await get_key_async(conn, principal.merchant_id, key_id)
+        if old is None:
+            raise Problem("not_found", "no such API key")
+        revoked = await revoke_key_async(
+            conn, principal.merchant_id, key_id, timedelta(seconds=command.grace_seconds)
+        )
+        if revoked is None:
+            raise Problem("invalid_state", "the key is revoked already")
+        row, key = await create_key_async(
+            conn,
+            principal.merchant_id,
+            old.roles,
+            services.config.key_pepper,
+            old.description,
+        )
+    return json_response({**key_resource(row, key), "replaces": key_id}, 201)
+
+
+async def revoke_api_key(request: Request) -> Response:
+    principal = await authenticate(request, Role.ADMIN)
+    services: Services = request.app.state.services
+    key_id = request.path_params["keyId"]
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+        if await get_key_async(conn, principal.merchant_id, key_id) is None:
+            raise Problem("not_found", "no such API key")
+        row = await revoke_key_async(conn, principal.merchant_id, key_id)
+    if row is None:
+        raise Problem("invalid_state", "the key is revoked already")
+    return json_response(key_resource(row))
+
+
+_KEY = "/api-keys/{keyId}"
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/api-keys",
+        create_api_key,
+        "Create an API key",
+        "keys",
+        ok_status=201,
+        response=ApiKeyWithSecret,
+        role=Role.ADMIN,
+        body=CreateApiKeyRequest,
+    ),
+    Endpoint(
+        "GET",
+        "/api-keys",
+        list_api_keys,
+        "List API keys",
+        "keys",
+        response=ApiKeyList,
+        role=Role.ADMIN,
+    ),
+    Endpoint(
+        "POST",
+        f"{_KEY}/rotate",
+        rotate_api_key,
+        "Rotate an API key",
+        "keys",
+        ok_status=201,
+        response=ApiKeyWithSecret,
+        role=Role.ADMIN,
+        body=RotateApiKeyRequest,
+        problems=("invalid_state",),
+    ),
+    Endpoint(
+        "DELETE",
+        _KEY,
+        revoke_api_key,
+        "Revoke an API key",
+        "keys",
+        response=ApiKey,
+        role=Role.ADMIN,
+        problems=("invalid_state",),
+    ),
+)

@@ -1,0 +1,63 @@
+"""The audit log, read (role `audit:read`): a merchant sees its own rows."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Role, authenticate
+from gateway.http import page_response, validate
+from gateway.openapi import Endpoint
+from gateway.schemas import AuditList, ListAuditQuery
+from gateway.types import Services
+from payments.resources import timestamp
+from store.audit import list_audit
+from store.db import connection
+
+
+async def read_audit(request: Request) -> Response:
+    principal = await authenticate(request, Role.AUDIT_READ)
+    query = validate(ListAuditQuery, dict(request.query_params))
+    services: Services = request.app.state.services
+    async with connection(services.pool) as conn:
+        rows = await list_audit(
+            conn,
+            principal.merchant_id,
+            object_id=query.object_id,
+            action=query.action,
+            actor=query.actor,
+            since=query.since,
+            until=query.until,
+            limit=query.limit + 1,
+            starting_after=query.starting_after,
+        )
+    return page_response(
+        rows,
+        query.limit,
+        lambda row: {
+            "seq": row.seq,
+            "occurredAt": timestamp(row.occurred_at),
+            "actor": row.actor,
+            "requestId": row.request_id,
+            "action": row.action,
+            "objectType": row.object_type,
+            "objectId": row.object_id,
+            "before": row.before,
+            "after": row.after,
+        },
+        lambda row: row.seq,
+    )
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/audit",
+        read_audit,
+        "Read the audit log",
+        "audit",
+        response=AuditList,
+        role=Role.AUDIT_READ,
+        query=ListAuditQuery,
+    ),
+)

@@ -1,0 +1,66 @@
+"""Abuse limits (OWASP API4 and API6): requests per key per second, and the
+card-testing guard on new payments. Both live in Redis and let everything
+through when Redis is away: they protect capacity, not correctness."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.problems import Problem
+from payments.card_testing import CardTestingPolicy, bucket_keys, looks_like_card_testing
+
+# One round trip: count this request in its one-second window.
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], 2000) end
+return n
+"""
+
+
+class Limits:
+    def __init__(self, redis: Redis, *, per_second: int, card_testing: CardTestingPolicy) -> None:
+        self._redis = redis
+        self._count = redis.register_script(_COUNT)
+        self._per_second = per_second
+        self._card_testing = card_testing
+
+    async def count_request(self, key_id: str) -> None:
+        """429 past the key's requests per second (0: no limit)."""
+        if not self._per_second:
+            return
+        now = time.time()
+        try:
+            count = int(await self._count(keys=[f"rate:{key_id}:{int(now)}"]))
+        except RedisError:
+            return
+        if count > self._per_second:
+            retry_after = max(1, int(1 - (now % 1) + 0.999))
+            raise Problem(
+                "rate_limited",
+                f"more than {self._per_second} requests in a second with this key",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    async def guard_new_payment(self, key_id: str) -> None:
+        """429 while the key's recent authorizations look like card testing."""
+        policy = self._card_testing
+        current, previous = bucket_keys(key_id, time.time(), policy.window)
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hmget(current, "total", "declined")
+            pipe.hmget(previous, "total", "declined")
+            buckets = await pipe.execute()
+        except RedisError:
+            return
+        total = sum(int(bucket[0] or 0) for bucket in buckets)
+        declined = sum(int(bucket[1] or 0) for bucket in buckets)
+        if looks_like_card_testing(total, declined, policy):
+            raise Problem(
+                "card_testing_suspected",
+                f"{declined} of this key's last {total} authorizations were declined;"
+                " new payments are paused",
+                headers={"Retry-After": str(policy.window)},
+            )

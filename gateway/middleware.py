@@ -1,0 +1,73 @@
+"""What every request goes through before its route: a request id (taken from
+X-Request-Id when sane, else made), a refusal of anything card-like in the
+query string or the headers, and on TLS, HSTS on every answer."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote_plus
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.problems import Problem
+from payments.card_data import contains_pan
+from payments.ids import new_id
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# A run of 13 digits, maybe grouped: the only kind of header worth a Luhn check.
+_THIRTEEN_DIGITS = re.compile(rb"(?:[0-9][ \t-]{0,3}){12}[0-9]")
+# One year, the usual HSTS preload minimum.
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        extra = [(b"x-request-id", request_id.encode())]
+        if self.hsts:
+            extra.append(_HSTS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        problem = _card_data_outside_the_body(scope)
+        if problem is not None:
+            await problem.response()(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1")
+            # Echoed in every answer and kept in the audit log: never a card number.
+            if _REQUEST_ID.match(text) and not contains_pan(text):
+                return text
+    return new_id("req")
+
+
+def _card_data_outside_the_body(scope: Scope) -> Problem | None:
+    query = unquote_plus(scope.get("query_string", b"").decode("latin-1"))
+    if _THIRTEEN_DIGITS.search(query.encode("latin-1")) and contains_pan(query):
+        return Problem(
+            "raw_card_data_forbidden", "the query string carries what looks like a card number"
+        )
+    for name, value in scope["headers"]:
+        if _THIRTEEN_DIGITS.search(value) and contains_pan(value.decode("latin-1")):
+            header = name.decode("latin-1")
+            return Problem(
+                "raw_card_data_forbidden",
+                f"the {header} header carries what looks like a card number",
+            )
+    return None

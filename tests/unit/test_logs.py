@@ -1,0 +1,66 @@
+"""What a log line must never hold, masked before it is written."""
+
+import logging
+
+import pytest
+
+from paystream.logs import SensitiveDataFilter, redact, register_secret
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ("declined card 4111 1111 1111 1111 at checkout", "4111 1111 1111 1111"),
+        ("cannot reach postgresql://paystream:s3cr3t-pass@db:5432/paystream", "s3cr3t-pass"),
+        ("retrying redis://:hunter2hunter2@cache:6379/0", "hunter2hunter2"),
+        ("a key sk_aB3dE5fG7hI9jK1lM3nO5pQ7 was used", "sk_aB3dE5fG7hI9jK1lM3nO5pQ7"),
+        (
+            "signed with whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+    ],
+)
+def test_secrets_and_card_numbers_are_masked_in_log_lines(line: str, secret: str) -> None:
+    assert secret not in redact(line)
+
+
+def test_a_registered_secret_setting_is_masked_wherever_it_appears() -> None:
+    register_secret("0123456789abcdef-pepper")
+    assert "0123456789abcdef" not in redact("pepper is 0123456789abcdef-pepper, oops")
+
+
+def test_the_filter_masks_the_message_and_the_traceback() -> None:
+    try:
+        raise ValueError("bad card 4111111111111111")
+    except ValueError:
+        record = logging.LogRecord(
+            "t",
+            logging.ERROR,
+            __file__,
+            1,
+            "charging %s",
+            ("5555555555554444",),
+            exc_info=__import__("sys").exc_info(),
+        )
+    SensitiveDataFilter().filter(record)
+    assert "5555555555554444" not in record.getMessage()
+    assert record.exc_text is not None and "4111111111111111" not in record.exc_text
+
+
+def test_settings_read_secrets_and_urls_from_files_and_mask_them(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from paystream import settings as module
+
+    (tmp_path / "pepper").write_text("file-pepper-0123456789\n")
+    (tmp_path / "db").write_text("postgresql://ps:db-password-from-file@db:5432/ps\n")
+    monkeypatch.setenv("PAYSTREAM_KEY_PEPPER_FILE", str(tmp_path / "pepper"))
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "db"))
+    module.settings.cache_clear()
+    try:
+        loaded = module.settings()
+        assert loaded.key_pepper.get_secret_value() == "file-pepper-0123456789"
+        assert loaded.database_url.endswith("@db:5432/ps")
+        assert "file-pepper-0123456789" not in repr(loaded)
+        line = redact("pepper file-pepper-0123456789, password db-password-from-file")
+        assert "file-pepper" not in line and "db-password-from-file" not in line
+    finally:
+        module.settings.cache_clear()
