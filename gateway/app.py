@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -79,12 +80,17 @@ async def _psp_not_watched(redis: Redis) -> str:
     return "unknown"
 
 
+def openapi_document() -> dict[str, Any]:
+    """The document served at /openapi.json."""
+    return build_document(ENDPOINTS, title="paystream", version=API_VERSION)
+
+
 def create_app(
     config: GatewayConfig,
     make_work_queue: Callable[[Redis], WorkQueue],
     psp_health: PspHealth = _psp_not_watched,
 ) -> Starlette:
-    document = build_document(ENDPOINTS, title="paystream", version=API_VERSION)
+    document = openapi_document()
 
     async def openapi(request: Request) -> Response:
         return json_response(document)

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Role, authenticate
-from gateway.http import page_response, validate
+from gateway.http import page_response, validate_query
 from gateway.openapi import Endpoint
 from gateway.schemas import AuditList, ListAuditQuery
 from gateway.types import Services
@@ -17,7 +17,7 @@ from store.db import connection
 
 async def read_audit(request: Request) -> Response:
     principal = await authenticate(request, Role.AUDIT_READ)
-    query = validate(ListAuditQuery, dict(request.query_params))
+    query = validate_query(ListAuditQuery, request)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         rows = await list_audit(

@@ -57,5 +57,13 @@ async def readyz(request: Request) -> Response:
 
 ENDPOINTS = (
     Endpoint("GET", "/healthz", healthz, "Liveness", "operations", response=Health),
-    Endpoint("GET", "/readyz", readyz, "Readiness", "operations", response=Health),
+    Endpoint(
+        "GET",
+        "/readyz",
+        readyz,
+        "Readiness",
+        "operations",
+        response=Health,
+        other_responses=((503, Health),),
+    ),
 )

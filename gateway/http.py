@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.problems import Problem
-from payments.card_data import find_pan_path, mask_pans
+from payments.card_data import find_pan_path, find_path, mask_pans
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -80,7 +81,20 @@ async def read_json_object(
         )
     if not isinstance(document, dict):
         raise Problem("validation_error", "the body must be a JSON object")
+    refuse_nul_characters(document)
     return document
+
+
+def refuse_nul_characters(document: Any) -> None:
+    """Postgres stores no NUL character in text or JSON: refuse one up front
+    rather than fail on the write."""
+    pointer = find_path(document, lambda text: "\x00" in text)
+    if pointer is not None:
+        raise Problem(
+            "validation_error",
+            "NUL characters are not accepted",
+            errors=[{"pointer": mask_pans(pointer), "detail": "contains a NUL character"}],
+        )
 
 
 def validate(model: type[M], document: dict[str, Any]) -> M:
@@ -99,6 +113,20 @@ def validate(model: type[M], document: dict[str, Any]) -> M:
                 for item in error.errors(include_url=False, include_input=False)
             ],
         ) from None
+
+
+def validate_query(model: type[M], request: Request) -> M:
+    """Validate the query string; a parameter given twice is refused rather
+    than one of its values silently dropped."""
+    counts = Counter(name for name, _ in request.query_params.multi_items())
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        raise Problem(
+            "validation_error",
+            "a query parameter may be given once",
+            errors=[{"pointer": f"/{name}", "detail": "given more than once"} for name in repeated],
+        )
+    return validate(model, dict(request.query_params))
 
 
 def canonical_json(document: Any) -> bytes:

@@ -1,11 +1,12 @@
 """What every request goes through before its route: a request id (taken from
 X-Request-Id when sane, else made), a refusal of anything card-like in the
-query string or the headers, and on TLS, HSTS on every answer."""
+query string or the headers and of NUL characters in the path or the query
+(Postgres cannot store them), and on TLS, HSTS on every answer."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,7 +41,7 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        problem = _card_data_outside_the_body(scope)
+        problem = _nul_in_path_or_query(scope) or _card_data_outside_the_body(scope)
         if problem is not None:
             await problem.response()(scope, receive, send_with_headers)
             return
@@ -57,9 +58,20 @@ def _request_id(scope: Scope) -> str:
     return new_id("req")
 
 
+def _query_bytes(scope: Scope) -> bytes:
+    query: bytes = scope.get("query_string", b"")
+    return unquote_to_bytes(query.replace(b"+", b" "))
+
+
+def _nul_in_path_or_query(scope: Scope) -> Problem | None:
+    if "\x00" in scope["path"] or b"\x00" in _query_bytes(scope):
+        return Problem("validation_error", "NUL characters are not accepted in the URL")
+    return None
+
+
 def _card_data_outside_the_body(scope: Scope) -> Problem | None:
-    query = unquote_plus(scope.get("query_string", b"").decode("latin-1"))
-    if _THIRTEEN_DIGITS.search(query.encode("latin-1")) and contains_pan(query):
+    query = _query_bytes(scope)
+    if _THIRTEEN_DIGITS.search(query) and contains_pan(query.decode("utf-8", "replace")):
         return Problem(
             "raw_card_data_forbidden", "the query string carries what looks like a card number"
         )

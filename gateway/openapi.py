@@ -3,6 +3,7 @@ Starlette routes and the OpenAPI 3.1 document are both built from that list."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ class Endpoint:
     problems: tuple[str, ...] = ()
     # Also accepts a CSV upload (text/csv) in place of the JSON body.
     csv_upload: bool = False
+    # OpenAPI links from the answer: (link name, the target's summary, its
+    # parameter, the JSON pointer in this answer that fills it).
+    links: tuple[tuple[str, str, str, str], ...] = ()
+    # Answers besides the success and the problems: (status, model).
+    other_responses: tuple[tuple[int, type[BaseModel]], ...] = ()
     # "webhook-signature" for callbacks signed the Standard Webhooks way.
     security: Literal["webhook-signature"] | None = None
 
@@ -77,6 +83,7 @@ def build_document(endpoints: Sequence[Endpoint], *, title: str, version: str) -
     models: set[type[BaseModel]] = {ProblemDetail}
     for endpoint in endpoints:
         models.update(m for m in (endpoint.body, endpoint.response) if m is not None)
+        models.update(model for _, model in endpoint.other_responses)
     _, definitions = models_json_schema(
         [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
@@ -107,7 +114,7 @@ def build_document(endpoints: Sequence[Endpoint], *, title: str, version: str) -
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
-        "operationId": endpoint.summary.replace(" ", "_").lower(),
+        "operationId": operation_id(endpoint.summary),
         "tags": [endpoint.tag],
         "parameters": _parameters(endpoint),
         "responses": _responses(endpoint),
@@ -140,15 +147,16 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             )
     if endpoint.query is not None:
-        schema = endpoint.query.model_json_schema(by_alias=True)
+        schema = endpoint.query.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
         for name, prop in schema["properties"].items():
-            prop.pop("title", None)
             parameters.append(
                 {
                     "name": name,
                     "in": "query",
                     "required": name in schema.get("required", []),
-                    "schema": prop,
+                    "schema": _query_schema(prop),
                 }
             )
     if endpoint.idempotency is not None:
@@ -165,21 +173,55 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     return parameters
 
 
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a value, never null: `X | None` in the
+    model documents as X."""
+    prop = {key: value for key, value in prop.items() if key != "title"}
+    members = [member for member in prop.pop("anyOf", []) if member != {"type": "null"}]
+    if len(members) == 1:
+        prop = {**members[0], **prop}
+    elif members:
+        prop["anyOf"] = members
+    if prop.get("default", ...) is None:
+        del prop["default"]
+    return prop
+
+
 def _responses(endpoint: Endpoint) -> dict[str, Any]:
     descriptions = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
     ok: dict[str, Any] = {"description": descriptions[endpoint.ok_status]}
     if endpoint.response is not None:
         ok["content"] = {"application/json": {"schema": _ref(endpoint.response)}}
+    if endpoint.links:
+        ok["links"] = {
+            name: {
+                "operationId": operation_id(target),
+                "parameters": {parameter: f"$response.body#{pointer}"},
+            }
+            for name, target, parameter, pointer in endpoint.links
+        }
     responses: dict[str, Any] = {str(endpoint.ok_status): ok}
+    for status, model in endpoint.other_responses:
+        responses[str(status)] = {
+            "description": "See the body",
+            "content": {"application/json": {"schema": _ref(model)}},
+        }
     by_status: dict[int, list[str]] = defaultdict(list)
     for code in endpoint.problem_codes():
         by_status[CATALOGUE[code].status].append(code)
     for status, codes in sorted(by_status.items()):
+        if str(status) in responses:
+            continue
         responses[str(status)] = {
             "description": "; ".join(f"`{code}`: {CATALOGUE[code].title}" for code in codes),
             "content": {"application/problem+json": {"schema": _ref(ProblemDetail)}},
         }
     return responses
+
+
+def operation_id(summary: str) -> str:
+    """ "Get a payment's timeline" -> "get_a_payment_s_timeline"."""
+    return re.sub(r"[^a-z0-9]+", "_", summary.lower()).strip("_")
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

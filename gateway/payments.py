@@ -18,6 +18,7 @@ from gateway.http import (
     page_response,
     read_json_object,
     validate,
+    validate_query,
 )
 from gateway.idempotency import Outcome, idempotent, request_fingerprint, validate_key
 from gateway.limits import Limits
@@ -174,7 +175,7 @@ async def read_payment(request: Request) -> Response:
 
 async def list_payments_page(request: Request) -> Response:
     principal = await authenticate(request, Role.PAYMENTS_READ)
-    query = validate(ListPaymentsQuery, dict(request.query_params))
+    query = validate_query(ListPaymentsQuery, request)
     async with connection(_services(request).pool) as conn:
         rows = await list_payments(
             conn,
@@ -211,6 +212,14 @@ ENDPOINTS = (
         body=CreatePaymentRequest,
         idempotency="required",
         problems=("order_already_exists", "card_testing_suspected"),
+        links=(
+            ("GetPayment", "Get a payment", "paymentId", "/paymentId"),
+            ("GetTimeline", "Get a payment's timeline", "paymentId", "/paymentId"),
+            ("CapturePayment", "Capture a payment", "paymentId", "/paymentId"),
+            ("CancelPayment", "Cancel a payment", "paymentId", "/paymentId"),
+            ("RefundPayment", "Refund a payment", "paymentId", "/paymentId"),
+            ("ListRefunds", "List a payment's refunds", "paymentId", "/paymentId"),
+        ),
     ),
     Endpoint(
         "GET",

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.claims import Claims
-from gateway.http import json_response, read_body
+from gateway.http import json_response, read_body, refuse_nul_characters
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import WebhookReceipt
@@ -116,6 +116,7 @@ def _decode(body: bytes) -> dict[str, Any]:
         raise Problem(
             "raw_card_data_forbidden", "the webhook carries what looks like a card number"
         )
+    refuse_nul_characters(event)
     return event
 
 

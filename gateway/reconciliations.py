@@ -18,7 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Role, authenticate
-from gateway.http import json_response, page_response, read_json_object, validate
+from gateway.http import (
+    json_response,
+    page_response,
+    read_json_object,
+    validate,
+    validate_query,
+)
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import (
@@ -140,7 +146,7 @@ async def read_reconciliation(request: Request) -> Response:
 
 async def reconciliation_breaks(request: Request) -> Response:
     principal = await authenticate(request, Role.RECONCILIATION)
-    query = validate(ListBreaksQuery, dict(request.query_params))
+    query = validate_query(ListBreaksQuery, request)
     services: Services = request.app.state.services
     run_id = request.path_params["reconciliationId"]
     async with connection(services.pool) as conn:
@@ -181,7 +187,7 @@ async def ledger_accounts(request: Request) -> Response:
 
 async def ledger_entries(request: Request) -> Response:
     principal = await authenticate(request, Role.RECONCILIATION)
-    query = validate(ListEntriesQuery, dict(request.query_params))
+    query = validate_query(ListEntriesQuery, request)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         rows = await entries(

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+)
 from pydantic.alias_generators import to_camel
 
 from gateway.auth import ALL_ROLES
@@ -381,12 +389,29 @@ class ApiKeyList(ApiModel):
     data: list[ApiKey]
 
 
+def _iso_datetime(value: Any) -> Any:
+    # Pydantic would also read "0.5" as seconds since 1970; the API says ISO 8601.
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-24T12:00:00Z") from None
+    return value
+
+
+IsoDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_datetime),
+    Field(examples=["2026-11-24T12:00:00Z"], description="ISO 8601, with a time zone"),
+]
+
+
 class ListAuditQuery(ApiModel):
     object_id: str | None = None
     action: str | None = None
     actor: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: IsoDatetime | None = None
+    until: IsoDatetime | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     starting_after: Annotated[int, Field(ge=1)] | None = None
 

@@ -15,7 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Role, authenticate
-from gateway.http import json_response, page_response, read_json_object, validate
+from gateway.http import (
+    json_response,
+    page_response,
+    read_json_object,
+    validate,
+    validate_query,
+)
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import (
@@ -202,7 +208,7 @@ async def enable_webhook_endpoint(request: Request) -> Response:
 
 async def list_webhook_deliveries(request: Request) -> Response:
     principal = await authenticate(request, Role.ADMIN)
-    query = validate(ListDeliveriesQuery, dict(request.query_params))
+    query = validate_query(ListDeliveriesQuery, request)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         rows = await list_deliveries(

@@ -10,7 +10,7 @@ the matched value is never echoed, stored or logged.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # Runs of digits joined by up to three spaces, tabs or dashes; each run is split into its
@@ -86,28 +86,34 @@ def mask_pans(text: str) -> str:
     return text
 
 
-def find_pan_path(value: Any, path: str = "") -> str | None:
+def find_pan_path(value: Any) -> str | None:
     """Return the JSON pointer of the first value (or key) in a decoded JSON
     document that carries a PAN, or None. Numbers count: a card number sent
     as a JSON integer is still a card number."""
+    return find_path(value, contains_pan)
+
+
+def find_path(value: Any, test: Callable[[str], bool], path: str = "") -> str | None:
+    """The JSON pointer of the first key, string or number (as its repr) in a
+    decoded JSON document for which `test` is true, or None."""
     if isinstance(value, str):
-        return path or "/" if contains_pan(value) else None
+        return path or "/" if test(value) else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return path or "/" if contains_pan(repr(value)) else None
+        return path or "/" if test(repr(value)) else None
     if isinstance(value, dict):
         for key, item in value.items():
             pointer = f"{path}/{_escape(str(key))}"
-            if contains_pan(str(key)):
+            if test(str(key)):
                 return pointer
-            found = find_pan_path(item, pointer)
+            found = find_path(item, test, pointer)
             if found is not None:
                 return found
         return None
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = find_pan_path(item, f"{path}/{index}")
+            found = find_path(item, test, f"{path}/{index}")
             if found is not None:
                 return found
     return None

@@ -21,6 +21,7 @@ from psp.simulator.app import SimulatorConfig
 from psp.simulator.app import create_app as create_simulator_app
 from psp.simulator.faults import FaultSettings
 from psp.simulator.webhooks import WebhookKnobs
+from store.errors import StoreUnavailable
 from store.pool import open_pool
 
 
@@ -60,10 +61,13 @@ def configure_actors(settings: Settings) -> None:
 
 def _retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
     """Retry only what an actor asks to retry (`actors.errors.TryAgain`, a
-    Dramatiq `Retry`): a bug fails loudly and its operation waits for the janitor."""
+    Dramatiq `Retry`) and a lost database connection: a bug fails loudly and
+    its operation waits for the janitor."""
 
     def retry_when(retries: int, error: BaseException) -> bool:
-        return isinstance(error, dramatiq.Retry) and retries < max_retries
+        # A database that dropped the connection will take the next one.
+        retryable = isinstance(error, dramatiq.Retry | StoreUnavailable)
+        return retryable and retries < max_retries
 
     return retry_when
 

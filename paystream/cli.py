@@ -418,14 +418,11 @@ def drill(
 ) -> None:
     """Run payments through a faulty PSP on a stack of its own, then check every
     money invariant against the PSP's book. Exit code 1 on any violation."""
-    import tempfile
-
     from rich.progress import Progress
 
     from paystream.drill.report import print_report
     from paystream.drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
-    from paystream.stack.launcher import Stack, StackOptions
-    from paystream.stack.ports import free_ports
+    from paystream.stack.scratch import scratch_stack
 
     options = DrillOptions(
         payments=payments,
@@ -439,29 +436,12 @@ def drill(
         webhook_reorder_rate=webhook_reorder_rate,
         endpoint_failures=endpoint_failures,
     )
-    with tempfile.TemporaryDirectory(prefix="paystream-drill-") as folder:
-        os.chmod(folder, 0o755)  # noqa: S103  (the postgres user must reach its cluster)
-        port, simulator_port, pg_port, redis_port = free_ports(4)
-        stack = Stack(
-            StackOptions(
-                data_dir=Path(folder),
-                port=port,
-                simulator_port=simulator_port,
-                pg_port=pg_port,
-                redis_port=redis_port,
-                workers=workers,
-                threads=16,
-                env=DRILL_SETTINGS,
-            )
-        )
+    with scratch_stack("paystream-drill-", workers=workers, env=DRILL_SETTINGS) as stack:
         with console.status("starting a stack for the drill"):
             info = stack.start()
-        try:
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task(f"drill, seed {seed}", total=payments)
-                result = run_drill(info, options, lambda: progress.advance(task))
-        finally:
-            stack.stop()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"drill, seed {seed}", total=payments)
+            result = run_drill(info, options, lambda: progress.advance(task))
     report.write_text(json.dumps(result.to_json(), indent=2))
     print_report(console, result)
     console.print(f"report written to {report}")
@@ -662,6 +642,44 @@ def _print_key(row: Any, key: str | None = None) -> None:
             }
         )
     )
+
+
+@app.command()
+def chaos(
+    payments: Annotated[int, typer.Option(help="How many payments.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the workload and the fault schedule.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Payments in flight at once.")] = 32,
+    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
+        "chaos-report.json"
+    ),
+) -> None:
+    """Run payments on a stack of its own while killing its processes, restarting
+    and flushing Redis, cutting Postgres connections and failing the PSP and the
+    merchant's endpoint; then check every money invariant. Exit code 1 on any
+    violation."""
+    from rich.progress import Progress
+
+    from paystream.drill.chaos import ChaosOptions, dump_json, fault_schedule, run_chaos
+    from paystream.drill.report import print_checks
+    from paystream.drill.runner import DRILL_SETTINGS
+    from paystream.stack.scratch import scratch_stack
+
+    options = ChaosOptions(payments=payments, seed=seed, concurrency=concurrency)
+    schedule = fault_schedule(options)
+    console.print(f"chaos: {payments} payments, seed {seed}; replay with --seed {seed}")
+    console.print("fault schedule (share of payments done: fault, seconds):")
+    console.print("  " + "; ".join(f"{f.at:.0%} {f.kind} {f.seconds}s" for f in schedule))
+    with scratch_stack("paystream-chaos-", env=DRILL_SETTINGS) as stack:
+        with console.status("starting a stack for the chaos run"):
+            stack.start()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"chaos, seed {seed}", total=payments)
+            result = run_chaos(stack, options, lambda: progress.advance(task))
+    report.write_text(dump_json(result))
+    console.print("PSP faults: " + ", ".join(f"{k} {v}" for k, v in result.psp_faults.items()))
+    print_checks(console, result.checks, title=f"chaos, seed {seed}: {result.seconds:.0f} s")
+    console.print(f"report written to {report}")
+    raise typer.Exit(0 if result.passed else 1)
 
 
 @keys_app.command("create")

@@ -30,6 +30,14 @@ class Check:
     def fail(self, message: str) -> None:
         self.failures.append(message)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "counts": self.counts,
+            "failures": self.failures,
+        }
+
 
 def every_payment_exists_once(runs: list[PaymentRun], by_order: dict[str, list[str]]) -> Check:
     check = Check("every accepted payment exists once")

@@ -18,7 +18,8 @@ class PaymentPlan:
     capture_amount: int | None = None
     # Refunds once CAPTURED, in order; None refunds whatever is left.
     refunds: tuple[int | None, ...] = field(default_factory=tuple)
-    # Send the create request twice with one key and expect the same answer.
+    # Send the create request twice at once with one key, then once more, and
+    # expect the same answer every time.
     resend: bool = False
 
 

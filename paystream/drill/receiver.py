@@ -36,6 +36,8 @@ class Receiver:
     secret: str | None = None
     fail_first: int = 0
     gone: bool = False
+    # Answer 503 to everything until this time.monotonic() (an endpoint outage).
+    down_until: float = 0.0
     deliveries: list[Delivery] = field(default_factory=list)
     tries: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,6 +80,8 @@ def serving_receiver() -> Iterator[Receiver]:
             receiver.tries[event_id] += 1
             if receiver.gone:
                 return Response(status_code=410)
+            if time.monotonic() < receiver.down_until:
+                return Response(status_code=503)
             if receiver.tries[event_id] <= receiver.fail_first:
                 return Response(status_code=500)
             receiver.deliveries.append(Delivery(headers, body, receiver._verify(body, headers)))

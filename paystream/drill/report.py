@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from paystream.drill.checks import Check
 from paystream.drill.runner import DrillReport
 
 
@@ -23,8 +24,14 @@ def print_report(console: Console, report: DrillReport) -> None:
         "faults injected: "
         + ", ".join(f"{name} {count}" for name, count in report.injected.items())
     )
-    table = Table("invariant", "result", "counts")
-    for check in report.checks:
+    print_checks(console, report.checks)
+
+
+def print_checks(console: Console, checks: list[Check], title: str | None = None) -> None:
+    """A line per invariant with the counts behind it, then every violation
+    and the verdict."""
+    table = Table("invariant", "result", "counts", title=title)
+    for check in checks:
         counts = ", ".join(f"{name} {value}" for name, value in check.counts.items())
         result = (
             "[green]ok[/green]"
@@ -33,10 +40,8 @@ def print_report(console: Console, report: DrillReport) -> None:
         )
         table.add_row(check.name, result, counts)
     console.print(table)
-    for check in report.checks:
+    for check in checks:
         for failure in check.failures:
             console.print(f"[red]✗[/red] {check.name}: {failure}")
-    verdict = (
-        "[green]all invariants hold[/green]" if report.passed else "[red]violations found[/red]"
-    )
-    console.print(verdict)
+    passed = all(check.passed for check in checks)
+    console.print("[green]all invariants hold[/green]" if passed else "[red]violations found[/red]")

@@ -77,10 +77,7 @@ class DrillReport:
             "options": asdict(self.options),
             "seconds": round(self.seconds, 1),
             "faultsInjected": self.injected,
-            "checks": [
-                {"name": c.name, "passed": c.passed, "counts": c.counts, "failures": c.failures}
-                for c in self.checks
-            ],
+            "checks": [check.to_json() for check in self.checks],
         }
 
 

@@ -88,15 +88,26 @@ async def run_payment(merchant: Merchant, plan: PaymentPlan, settle_timeout: flo
         "captureMethod": plan.capture_method,
     }
     key = f"{plan.order_id}-create"
-    created = await merchant.post("/payments", body, key)
+    if plan.resend:
+        # Two clients racing with one key: one creates, the other must get
+        # the very same answer, whichever of them wins.
+        created, again = await asyncio.gather(
+            merchant.post("/payments", body, key), merchant.post("/payments", body, key)
+        )
+    else:
+        created = await merchant.post("/payments", body, key)
     if created.status_code != 201:
         run.problems.append(f"create answered {created.status_code}: {created.text[:200]}")
         return run
     run.payment_id = created.json()["paymentId"]
     run.first_answer = created.content
     if plan.resend:
-        again = await merchant.post("/payments", body, key)
-        run.resend_matched = again.status_code == 201 and again.content == created.content
+        # And a third, later, as a client retrying after a lost answer.
+        later = await merchant.post("/payments", body, key)
+        run.resend_matched = all(
+            answer.status_code == 201 and answer.content == created.content
+            for answer in (again, later)
+        )
     path = f"/payments/{run.payment_id}"
     payment = await merchant.wait_for(path, lambda p: p["status"] != "PENDING", settle_timeout)
     if payment["status"] == "AUTHORIZED":

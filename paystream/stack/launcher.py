@@ -287,6 +287,12 @@ class Stack:
         spec.start()
         self.processes[name] = spec
 
+    def restart_redis(self) -> None:
+        """Stop the stack's Redis and start it again: everything in it is gone."""
+        assert self.redis is not None, "this stack uses a Redis of its own"
+        self.redis.stop()
+        self.redis.start()
+
     def exited(self) -> list[ManagedProcess]:
         return [p for p in self.processes.values() if not p.running()]
 

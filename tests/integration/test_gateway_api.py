@@ -167,6 +167,39 @@ async def test_a_card_number_in_the_query_or_idempotency_key_is_refused(
         assert PAN not in response.text
 
 
+async def test_a_nul_character_anywhere_is_400_and_nothing_is_stored(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    headers = gateway.headers(merchant.api_key)
+    in_body = await gateway.create_payment(merchant.api_key, metadata={"note": "a\x00b"})
+    in_query = await gateway.client.get("/audit?actor=%0A%00", headers=headers)
+    in_path = await gateway.client.get("/payments/pay_%00/events", headers=headers)
+    for response in (in_body, in_query, in_path):
+        assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert in_body.json()["errors"] == [
+        {"pointer": "/metadata/note", "detail": "contains a NUL character"}
+    ]
+    count = db.execute("SELECT count(*) FROM payments WHERE merchant_id = %s", (merchant.id,))
+    assert count.fetchone() == (0,)
+
+
+async def test_a_query_with_characters_beyond_latin_1_is_read_not_a_500(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    response = await gateway.client.get(
+        "/payments",
+        params={"startingAfter": "\U0001b244"},
+        headers=gateway.headers(merchant.api_key),
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    listed = await gateway.client.get(
+        "/ledger/entries",
+        params={"paymentId": "pay_\u00e9\U0001b244"},
+        headers=gateway.headers(merchant.api_key),
+    )
+    assert listed.status_code == 200 and listed.json()["data"] == []
+
+
 async def test_lists_page_newest_first_with_a_cursor(gateway: Gateway, merchant: Merchant) -> None:
     created = [
         (await gateway.create_payment(merchant.api_key)).json()["paymentId"] for _ in range(5)
@@ -239,3 +272,13 @@ async def test_readiness_is_degraded_while_the_psp_circuit_is_open(
     ready = await gateway.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "degraded" and ready.json()["checks"]["psp"] == "circuit_open"
+
+
+async def test_a_query_parameter_given_twice_is_400_naming_it(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    response = await gateway.client.get(
+        "/payments?limit=5&limit=50&status=FAILED", headers=gateway.headers(merchant.api_key)
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert response.json()["errors"] == [{"pointer": "/limit", "detail": "given more than once"}]

@@ -1,8 +1,10 @@
 """The API's documented shapes match what it actually answers."""
 
+import json
+import re
 from datetime import UTC, datetime
 
-from gateway.app import ENDPOINTS
+from gateway.app import ENDPOINTS, openapi_document
 from gateway.openapi import build_document
 from gateway.problems import CATALOGUE, Problem
 from gateway.schemas import Payment, PaymentEvent
@@ -68,3 +70,30 @@ def test_a_problem_is_rfc_9457_with_a_stable_code() -> None:
     assert body["code"] == "invalid_state" and body["status"] == 409
     assert body["type"] == "urn:paystream:problem:invalid_state"
     assert body["paymentId"] == "pay_1"
+
+
+def test_links_point_at_operations_that_exist() -> None:
+    document = build_document(ENDPOINTS, title="paystream", version="test")
+    operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    create = document["paths"]["/payments"]["post"]["responses"]["201"]
+    assert (
+        create["links"] and {link["operationId"] for link in create["links"].values()} <= operations
+    )
+
+
+def test_every_reference_in_the_document_resolves() -> None:
+    document = openapi_document()
+    text = json.dumps(document)
+    references = set(re.findall(r'"\$ref": "([^"]+)"', text))
+    assert references and "$defs" not in text
+    for reference in references:
+        prefix, name = reference.rsplit("/", 1)
+        assert prefix == "#/components/schemas" and name in document["components"]["schemas"]
+
+
+def test_query_parameters_are_documented_as_values_never_null() -> None:
+    for path in openapi_document()["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    assert "null" not in json.dumps(parameter["schema"]), parameter

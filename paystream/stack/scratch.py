@@ -1,0 +1,39 @@
+"""A stack of its own for a run (drill, chaos, bench): a temporary folder,
+free ports, stopped and removed at the end whatever happens."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from paystream.stack.launcher import Stack, StackOptions
+from paystream.stack.ports import free_ports
+
+
+@contextmanager
+def scratch_stack(
+    prefix: str, *, workers: int = 2, threads: int = 16, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """A stack, not yet started (so the caller can say so while it starts)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        os.chmod(folder, 0o755)  # noqa: S103  (the postgres user must reach its cluster)
+        port, simulator_port, pg_port, redis_port = free_ports(4)
+        stack = Stack(
+            StackOptions(
+                data_dir=Path(folder),
+                port=port,
+                simulator_port=simulator_port,
+                pg_port=pg_port,
+                redis_port=redis_port,
+                workers=workers,
+                threads=threads,
+                env=env or {},
+            )
+        )
+        try:
+            yield stack
+        finally:
+            stack.stop()
