@@ -20,6 +20,7 @@ from actors.queues import (
     RECONCILE,
     WEBHOOKS_QUEUE,
 )
+from paystream.message_context import OPTION, outgoing
 
 logger = logging.getLogger("paystream.dispatch")
 
@@ -29,6 +30,7 @@ _NAMESPACE = "dramatiq"
 _HEARTBEAT_TIMEOUT_MS = 60_000
 _DEAD_MESSAGE_TTL_MS = 86_400_000 * 7
 _MAX_UNPACK_SIZE = 4_000
+_QUEUES = (PAYMENTS_QUEUE, WEBHOOKS_QUEUE)
 
 
 class AsyncDispatcher:
@@ -36,6 +38,7 @@ class AsyncDispatcher:
     re-drives anything left PENDING from Postgres."""
 
     def __init__(self, redis: Redis) -> None:
+        self._redis = redis
         self._dispatch = redis.register_script(_DISPATCH_LUA)
         self._producer_id = str(uuid.uuid4())
 
@@ -48,6 +51,21 @@ class AsyncDispatcher:
     async def nudge_reconciliation(self, run_id: str) -> None:
         await self._enqueue(PAYMENTS_QUEUE, RECONCILE, run_id)
 
+    async def depths(self) -> dict[tuple[str, str], int]:
+        """Messages in each queue, in the broker's own keys: ready, delayed
+        (a retry waiting for its time) and dead (Dramatiq's dead letters)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for queue in _QUEUES:
+            pipe.llen(f"{_NAMESPACE}:{queue}")
+            pipe.hlen(f"{_NAMESPACE}:{queue}.DQ.msgs")
+            pipe.hlen(f"{_NAMESPACE}:{queue}.XQ.msgs")
+        counts = iter(await pipe.execute())
+        return {
+            (queue, state): int(next(counts))
+            for queue in _QUEUES
+            for state in ("ready", "delayed", "dead")
+        }
+
     async def _enqueue(self, queue_name: str, actor_name: str, object_id: str) -> None:
         redis_message_id = str(uuid.uuid4())
         message: Message[None] = Message(
@@ -55,7 +73,7 @@ class AsyncDispatcher:
             actor_name=actor_name,
             args=(object_id,),
             kwargs={},
-            options={"redis_message_id": redis_message_id},
+            options={"redis_message_id": redis_message_id, OPTION: outgoing()},
         )
         try:
             await self._dispatch(

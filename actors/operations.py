@@ -26,6 +26,7 @@ from actors.runtime import Runtime, runtime
 from payments.lifecycle import Captured, Declined, Voided
 from payments.operations import OperationKind, OperationStatus
 from payments.status import CaptureMethod, EventSource, RefundStatus
+from paystream.logs import bind_context
 from psp.facts import payment_fact
 from psp.protocol import (
     Answered,
@@ -73,6 +74,8 @@ def drive_operation(operation_id: str, nudged_by: str = "api") -> None:
     assert payment is not None
     source = EventSource.JANITOR if nudged_by == "janitor" else EventSource.PSP
     kind = OperationKind(operation.kind)
+    bind_context(payment_id=payment.id, operation_id=operation_id)
+    logger.info("driving %s (nudged by %s), payment %s", kind, nudged_by, payment.status)
     if kind is OperationKind.AUTHORIZE:
         _authorize(rt, operation, payment, source)
     elif kind is OperationKind.REFUND:

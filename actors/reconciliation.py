@@ -25,6 +25,7 @@ from actors.runtime import runtime
 from payments.ledger import settlement_entry
 from payments.lifecycle import Captured
 from payments.status import EventSource, RefundStatus
+from paystream.metrics import reconciliation_lines
 from psp.protocol import ReportUnavailable
 from store.audit import acting, record, system
 from store.db import sync_connection
@@ -74,6 +75,9 @@ def run_reconciliation(pool: ConnectionPool[Any], run_id: str) -> dict[str, int]
         raise
     with sync_connection(pool) as conn:
         mark_run(conn, run_id, "completed", counts=counts)
+    for result, count in counts.items():
+        if result != "resolved":  # a subset of the classes, not a class
+            reconciliation_lines.labels(result).inc(count)
     return counts
 
 

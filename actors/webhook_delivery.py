@@ -35,6 +35,7 @@ from standardwebhooks import Webhook
 from actors.relay import STREAM
 from payments.events import subscribes
 from payments.webhooks import address_allowed, check_endpoint_url
+from paystream.metrics import webhook_dead_letters, webhook_delivery_failures
 from store.audit import acting, record, system
 from store.db import sync_connection
 from store.errors import StoreUnavailable
@@ -221,6 +222,15 @@ def _attempt(
     return _Outcome(response.status_code, f"the endpoint answered {response.status_code}")
 
 
+def _reason(outcome: _Outcome) -> str:
+    """A failure's kind, for the metrics: few values, never a URL."""
+    if outcome.gone:
+        return "gone"
+    if outcome.status is not None:
+        return f"http_{outcome.status}"
+    return "endpoint_unusable" if outcome.final else "network_or_address"
+
+
 def _record(conn: Any, delivery: DeliveryRow, outcome: _Outcome, policy: DeliveryPolicy) -> None:
     if outcome.error is None:
         assert outcome.status is not None
@@ -242,7 +252,9 @@ def _record(conn: Any, delivery: DeliveryRow, outcome: _Outcome, policy: Deliver
         delay = policy.schedule[delivery.attempts].total_seconds()
         retry_in = timedelta(seconds=delay * random.uniform(1 - policy.jitter, 1 + policy.jitter))
     record_failure(conn, delivery.id, status=outcome.status, error=outcome.error, retry_in=retry_in)
+    webhook_delivery_failures.labels(_reason(outcome)).inc()
     if retry_in is None:
+        webhook_dead_letters.inc()
         record(
             conn,
             merchant_id=delivery.merchant_id,

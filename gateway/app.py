@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway import (
@@ -26,10 +26,12 @@ from gateway import (
     webhook_endpoints,
 )
 from gateway.claims import Claims
+from gateway.console import CONSOLE
 from gateway.http import json_response
 from gateway.idempotency import Idempotency
 from gateway.limits import Limits
-from gateway.middleware import RequestContext
+from gateway.metrics import metrics
+from gateway.middleware import RequestContext, RequestMetrics
 from gateway.openapi import Endpoint, build_document, build_routes
 from gateway.problems import Problem
 from gateway.types import GatewayConfig, PspHealth, Services, WorkQueue
@@ -68,6 +70,12 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
     return Problem(
         "service_unavailable", "the database is unavailable", headers={"Retry-After": "1"}
     ).response()
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up before its body arrived: nobody to answer, nothing done.
+    logger.info("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=499)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -125,15 +133,22 @@ def create_app(
             await pool.close()
 
     routes = build_routes(ENDPOINTS)
-    routes.append(build_routes([Endpoint("GET", "/openapi.json", openapi, "OpenAPI", "ops")])[0])
+    # Served beside the API, not part of its document.
+    routes += build_routes(
+        [
+            Endpoint("GET", "/openapi.json", openapi, "OpenAPI", "ops"),
+            Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "ops"),
+        ]
+    )
     return Starlette(
-        routes=routes,
+        routes=[*routes, CONSOLE],  # the console: pages, not in the OpenAPI document
         lifespan=lifespan,
-        middleware=[Middleware(RequestContext, hsts=config.hsts)],
+        middleware=[Middleware(RequestMetrics), Middleware(RequestContext, hsts=config.hsts)],
         exception_handlers={
             Problem: _problem,
             HTTPException: _http_error,
             StoreUnavailable: _store_unavailable,
+            ClientDisconnect: _client_gone,
             Exception: _unexpected,
         },
     )

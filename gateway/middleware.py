@@ -1,18 +1,23 @@
 """What every request goes through before its route: a request id (taken from
 X-Request-Id when sane, else made), a refusal of anything card-like in the
 query string or the headers and of NUL characters in the path or the query
-(Postgres cannot store them), and on TLS, HSTS on every answer."""
+(Postgres cannot store them), and on TLS, HSTS on every answer. Then, apart,
+the request's duration for the metrics."""
 
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import unquote_to_bytes
 
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import Problem
 from payments.card_data import contains_pan
 from payments.ids import new_id
+from paystream.logs import bind_context, clear_context
+from paystream.metrics import http_request_seconds
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # A run of 13 digits, maybe grouped: the only kind of header worth a Luhn check.
@@ -32,6 +37,8 @@ class RequestContext:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        clear_context()
+        bind_context(request_id=request_id)
         extra = [(b"x-request-id", request_id.encode())]
         if self.hsts:
             extra.append(_HSTS)
@@ -83,3 +90,35 @@ def _card_data_outside_the_body(scope: Scope) -> Problem | None:
                 f"the {header} header carries what looks like a card number",
             )
     return None
+
+
+class RequestMetrics:
+    """Each API request's duration, by route template (never the raw path:
+    ids would make a series per payment), method and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        began = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            if isinstance(route, Mount):
+                template += "/…"
+            http_request_seconds.labels(template, scope["method"], str(status)).observe(
+                time.perf_counter() - began
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,7 @@ from payments.errors import DomainError
 from payments.lifecycle import capture_amount, check_cancelable
 from payments.operations import OperationKind
 from payments.resources import payment_resource, timeline_event_resource
+from paystream.logs import bind_context
 from store.db import connection
 from store.payments import (
     find_payment_id_for_order,
@@ -49,6 +51,8 @@ from store.payments import (
     request_action,
 )
 from store.rows import PaymentRow
+
+logger = logging.getLogger("paystream.gateway.payments")
 
 
 def _services(request: Request) -> Services:
@@ -81,6 +85,7 @@ async def create_payment(request: Request) -> Response:
         )
         operation_id = await insert_payment(conn, payment, principal.key_id)
         if operation_id is not None:
+            bind_context(payment_id=payment.id)
             body = orjson.dumps(payment_resource(payment))
             return Outcome(201, body, after_commit=(nudge(services, operation_id),))
         existing = await find_payment_id_for_order(conn, principal.merchant_id, command.order_id)
@@ -91,7 +96,10 @@ async def create_payment(request: Request) -> Response:
         )
         return Outcome(problem.status, problem.body())
 
-    return await idempotent(request, principal, key, fingerprint, work)
+    response = await idempotent(request, principal, key, fingerprint, work)
+    if response.status_code == 201 and "idempotent-replayed" not in response.headers:
+        logger.info("payment created: %d %s", command.amount, command.currency)
+    return response
 
 
 def nudge(services: Services, operation_id: str) -> Callable[[], Awaitable[None]]:
@@ -122,6 +130,7 @@ async def capture_payment(request: Request) -> Response:
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
     command = validate(CaptureRequest, document)
     payment_id = request.path_params["paymentId"]
+    bind_context(payment_id=payment_id)
     fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
 
     async def work(conn: AsyncConnection[Any]) -> Outcome:
@@ -144,6 +153,7 @@ async def cancel_payment(request: Request) -> Response:
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
     validate(CancelRequest, document)
     payment_id = request.path_params["paymentId"]
+    bind_context(payment_id=payment_id)
     fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
 
     async def work(conn: AsyncConnection[Any]) -> Outcome:
@@ -191,6 +201,7 @@ async def list_payments_page(request: Request) -> Response:
 async def payment_timeline(request: Request) -> Response:
     principal = await authenticate(request, Role.PAYMENTS_READ)
     payment_id = request.path_params["paymentId"]
+    bind_context(payment_id=payment_id)
     async with connection(_services(request).pool) as conn:
         payment = await get_payment(conn, principal.merchant_id, payment_id)
         if payment is None:

@@ -22,6 +22,7 @@ from gateway.types import Services
 from payments.errors import AmountTooLarge, DomainError
 from payments.lifecycle import refund_amount
 from payments.resources import refund_resource
+from paystream.logs import bind_context
 from store.db import connection
 from store.payments import get_payment
 from store.refunds import create_refund, get_refund, list_refunds
@@ -34,6 +35,7 @@ async def refund_payment(request: Request) -> Response:
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
     command = validate(CreateRefundRequest, document)
     payment_id = request.path_params["paymentId"]
+    bind_context(payment_id=payment_id)
     fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
 
     async def work(conn: AsyncConnection[Any]) -> Outcome:

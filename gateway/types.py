@@ -58,6 +58,9 @@ class GatewayConfig:
     hsts: bool = False
     # Settlement reports are uploaded whole; a million lines is about 120 MB.
     max_report_bytes: int = 1024 * 1024 * 1024
+    # /metrics wants this bearer token when set; open otherwise (keep it on a
+    # private network then).
+    metrics_token: str | None = None
 
 
 class WorkQueue(Protocol):
@@ -69,6 +72,10 @@ class WorkQueue(Protocol):
     async def nudge_webhook(self, inbox_id: str) -> None: ...
 
     async def nudge_reconciliation(self, run_id: str) -> None: ...
+
+    async def depths(self) -> dict[tuple[str, str], int]:
+        """Messages by (queue, state), for the metrics."""
+        ...
 
 
 # How the PSP looks from here: `ok`, `circuit_open` or `unknown`.

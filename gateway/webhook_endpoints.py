@@ -161,10 +161,17 @@ async def read_webhook_endpoint(request: Request) -> Response:
 async def delete_webhook_endpoint(request: Request) -> Response:
     principal = await authenticate(request, Role.ADMIN)
     services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        deleted = await delete_endpoint(
-            conn, principal.merchant_id, request.path_params["endpointId"]
-        )
+    endpoint_id = request.path_params["endpointId"]
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+        deleted = await delete_endpoint(conn, principal.merchant_id, endpoint_id)
+        if deleted:
+            await record_async(
+                conn,
+                merchant_id=principal.merchant_id,
+                action="webhook_endpoint.deleted",
+                object_type="webhook_endpoint",
+                object_id=endpoint_id,
+            )
     if not deleted:
         raise Problem("not_found", "no such webhook endpoint")
     return Response(status_code=204)
@@ -197,10 +204,12 @@ async def rotate_webhook_secret(request: Request) -> Response:
 async def enable_webhook_endpoint(request: Request) -> Response:
     principal = await authenticate(request, Role.ADMIN)
     services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
         endpoint = await enable_endpoint(
             conn, principal.merchant_id, request.path_params["endpointId"]
         )
+        if endpoint is not None:
+            await _audit(conn, endpoint, "webhook_endpoint.enabled")
     if endpoint is None:
         raise Problem("not_found", "no such webhook endpoint")
     return json_response(endpoint_resource(endpoint))
@@ -225,10 +234,19 @@ async def list_webhook_deliveries(request: Request) -> Response:
 async def replay_webhook_delivery(request: Request) -> Response:
     principal = await authenticate(request, Role.ADMIN)
     services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
+    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
         delivery = await replay_delivery(
             conn, principal.merchant_id, request.path_params["deliveryId"]
         )
+        if delivery is not None:
+            await record_async(
+                conn,
+                merchant_id=principal.merchant_id,
+                action="webhook_delivery.replayed",
+                object_type="webhook_delivery",
+                object_id=delivery.id,
+                after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
+            )
     if delivery is None:
         raise Problem("not_found", "no such delivery")
     return json_response(delivery_resource(delivery), 202)

@@ -11,5 +11,5 @@ from paystream.settings import settings
 
 
 def gateway() -> Starlette:
-    configure_logging(settings().log_level)
+    configure_logging(settings().log_level, settings().log_format)
     return gateway_app(settings())

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, timedelta
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Retries, default_middleware
+from dramatiq.middleware import Middleware, Retries, default_middleware
 from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.types import GatewayConfig, WebhookSecret
 from payments.card_testing import CardTestingPolicy
+from paystream import tracing
+from paystream.message_context import MessageContext
+from paystream.metrics import MULTIPROCESS_DIR
 from paystream.settings import Settings, require_secret
+from paystream.tracing import configure_tracing
 from psp.breaker import CircuitBreaker, breaker_state
 from psp.http_client import HttpPsp, PspClientConfig
 from psp.simulator.app import SimulatorConfig
@@ -25,7 +30,7 @@ from store.errors import StoreUnavailable
 from store.pool import open_pool
 
 
-def configure_actors(settings: Settings) -> None:
+def configure_actors(settings: Settings, role: str = "worker") -> None:
     """Set the broker, then register the actors on it, then tell them how to
     build their runtime (lazily, in each worker process). Every process that
     runs or enqueues actors calls this once, before importing `actors`."""
@@ -38,6 +43,11 @@ def configure_actors(settings: Settings) -> None:
         retry_when=_retry_when(settings.retry_max_attempts),
     )
     middleware = [retries if m is Retries else m() for m in default_middleware]
+    # The request id, payment id and trace travel with each message.
+    middleware.append(MessageContext())
+    configure_tracing(f"paystream-{role}", enabled=settings.tracing)
+    if os.environ.get(MULTIPROCESS_DIR):
+        middleware.append(_prometheus_middleware())
     dramatiq.set_broker(RedisBroker(url=settings.redis_url, middleware=middleware))
     import actors  # noqa: F401  (registers every actor with the broker above)
     from actors.card_testing import CardTestingCounter
@@ -57,6 +67,25 @@ def configure_actors(settings: Settings) -> None:
         )
 
     install(build_runtime)
+
+
+def _prometheus_middleware() -> Middleware:
+    """Dramatiq's own metrics (messages, errors, retries, durations by actor),
+    written where every paystream process writes its metrics; the gateway's
+    /metrics serves them."""
+    os.environ.setdefault("dramatiq_prom_db", os.environ[MULTIPROCESS_DIR])
+    from dramatiq.middleware.prometheus import Prometheus
+
+    class SharedPrometheus(Prometheus):
+        @property
+        def forks(self) -> list[Callable[[], int]]:
+            # Its own HTTP server only where a port is set for it (a worker
+            # in a container of its own); otherwise the gateway serves these.
+            exported: list[Callable[[], int]] = super().forks
+            return exported if "dramatiq_prom_port" in os.environ else []
+
+    middleware: Middleware = SharedPrometheus()
+    return middleware
 
 
 def _retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
@@ -91,7 +120,7 @@ def psp_client_config(settings: Settings) -> PspClientConfig:
 
 
 def gateway_app(settings: Settings) -> Starlette:
-    configure_actors(settings)
+    configure_actors(settings, role="gateway")
     from actors.dispatch import AsyncDispatcher
 
     config = GatewayConfig(
@@ -106,8 +135,14 @@ def gateway_app(settings: Settings) -> Starlette:
         rate_limit_per_second=settings.rate_limit_per_second,
         hsts=bool(settings.tls_cert_file),
         card_testing=card_testing_policy(settings),
+        metrics_token=settings.metrics_token.get_secret_value() or None,
     )
-    return create_app(config, AsyncDispatcher, breaker_state)
+    app = create_app(config, AsyncDispatcher, breaker_state)
+    if tracing.enabled():
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(OpenTelemetryMiddleware)
+    return app
 
 
 def psp_webhook_secrets(settings: Settings) -> tuple[WebhookSecret, ...]:

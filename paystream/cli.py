@@ -54,7 +54,7 @@ def up(
     from paystream.logs import configure_logging
     from paystream.stack.launcher import Stack, StackOptions
 
-    configure_logging("WARNING")
+    configure_logging("WARNING", "console")
     stack = Stack(
         StackOptions(
             data_dir=data_dir,
@@ -112,6 +112,8 @@ def _print_stack(info: dict[str, str | None], logs: Path) -> None:
 
     rows = [
         ("gateway", f"{info['gatewayUrl']}  (OpenAPI at /openapi.json)"),
+        ("console", f"{info['consoleUrl']}  (sign in with the api key)"),
+        ("metrics", f"{info['gatewayUrl']}/metrics  (Prometheus: every process of the stack)"),
         ("psp simulator", f"{info['simulatorUrl']}  (its book at /_book)"),
         ("api key", f"{info['apiKey']}  (merchant {DEMO_MERCHANT}, all roles)"),
         ("postgres", _without_password(str(info["databaseUrl"]))),
@@ -168,21 +170,14 @@ def gateway(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
     """Serve the merchant API (uvicorn, uvloop, httptools)."""
-    import uvicorn
-
+    from paystream.serving import serve
     from paystream.settings import settings
 
-    uvicorn.run(
+    serve(
         "paystream.asgi:gateway",
-        factory=True,
         host=host,
         port=port,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
         ssl_certfile=settings().tls_cert_file,
         ssl_keyfile=settings().tls_key_file,
     )
@@ -224,7 +219,7 @@ def janitor() -> None:
     from paystream.settings import schedule_seconds, settings
     from store.pool import open_pool
 
-    configure_logging(settings().log_level)
+    configure_logging(settings().log_level, settings().log_format)
     configure_actors(settings())  # before anything imports `actors`
     from actors.janitor import JanitorPolicy, Nudges, run
     from actors.operations import drive_operation
@@ -263,7 +258,7 @@ def relay() -> None:
     from paystream.settings import settings
     from store.pool import open_pool
 
-    configure_logging(settings().log_level)
+    configure_logging(settings().log_level, settings().log_format)
     configure_actors(settings())  # before anything imports `actors`
     from actors.relay import run
 
@@ -290,7 +285,7 @@ def webhooks() -> None:
     from store.pool import open_pool
 
     s = settings()
-    configure_logging(s.log_level)
+    configure_logging(s.log_level, s.log_format)
     configure_actors(s)  # before anything imports `actors`
     from actors.webhook_delivery import DeliveryPolicy, run
 
@@ -349,15 +344,14 @@ def psp_simulator(
     ] = 0.0,
 ) -> None:
     """Run the PSP simulator (a bank with fault knobs)."""
-    import uvicorn
-
     from paystream.bootstrap import simulator_app
     from paystream.logs import configure_logging
+    from paystream.serving import serve
     from paystream.settings import settings
     from psp.simulator.faults import FaultSettings, outage_windows
     from psp.simulator.webhooks import WebhookKnobs
 
-    configure_logging(settings().log_level)
+    configure_logging(settings().log_level, settings().log_format)
     faults = FaultSettings(
         latency_ms=latency_ms,
         jitter_ms=jitter_ms,
@@ -375,17 +369,13 @@ def psp_simulator(
         reorder_rate=webhook_reorder_rate,
     )
     webhooks.validate()
-    uvicorn.run(
+    serve(
         simulator_app(settings(), faults, webhooks),
         host=host,
         port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=5,
         ssl_certfile=settings().tls_cert_file,
         ssl_keyfile=settings().tls_key_file,
+        graceful_seconds=5,
     )
 
 
@@ -472,7 +462,7 @@ def reconcile(
     if (report is None) == (psp_batch is None):
         console.print("[red]give a report file, or --psp-batch[/red]")
         raise typer.Exit(2)
-    configure_logging("WARNING")
+    configure_logging("WARNING", "console")
     configure_actors(settings())  # before anything imports `actors`
     from actors.reconciliation import run_reconciliation
     from store.reconciliation import BadReport, copy_report_sync, create_run_sync
@@ -528,16 +518,10 @@ def _print_reconciliation(
 ) -> None:
     from rich.table import Table
 
-    classes = [
-        "matched",
-        "missing_internally",
-        "missing_at_psp",
-        "amount_mismatch",
-        "currency_mismatch",
-        "duplicate",
-    ]
+    from payments.reconciliation import FINAL_CLASSES
+
     table = Table("class", "count", title=f"reconciliation {run_id}: {lines} lines")
-    for name in classes:
+    for name in FINAL_CLASSES:
         table.add_row(name, str(counts.get(name, 0)))
     table.add_row("(resolved from PENDING)", str(counts.get("resolved", 0)))
     console.print(table)
@@ -680,6 +664,74 @@ def chaos(
     print_checks(console, result.checks, title=f"chaos, seed {seed}: {result.seconds:.0f} s")
     console.print(f"report written to {report}")
     raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option(help="Seconds, not minutes: small sizes (the suite runs this).")
+    ] = False,
+    out: Annotated[
+        Path, typer.Option(help="Folder for results.json, results.md and chart.png.")
+    ] = Path("bench-results"),
+    gateway_workers: Annotated[int, typer.Option(help="Gateway (uvicorn) processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
+    profile: Annotated[
+        bool, typer.Option(help="Record py-spy profiles of the gateway and the workers.")
+    ] = False,
+) -> None:
+    """Measure paystream on a stack of its own, each figure next to a ceiling or
+    a peer measured in the same run: ingress against bare Starlette, end to end
+    against a Dramatiq no-op, reconciliation against DuckDB; idempotency and
+    the ledger too. Prints a table, writes JSON and a chart."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from bench.report import print_results, write
+    from bench.run import BenchOptions, planned_steps, run_bench
+    from bench.wrk import WrkMissing
+
+    options = BenchOptions(
+        quick=quick,
+        gateway_workers=gateway_workers,
+        workers=workers,
+        threads=threads,
+        profile=profile,
+    )
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting a stack for the benchmark", total=planned_steps(options))
+        begun = False
+
+        def say(text: str) -> None:
+            nonlocal begun
+            console.log(text)
+            progress.update(task, description=text, advance=1 if begun else 0)
+            begun = True
+
+        try:
+            results = run_bench(options, out, say, lambda info: console.log("the stack is up"))
+        except WrkMissing as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+        progress.update(task, completed=planned_steps(options))
+    print_results(console, results)
+    written = write(results, out)
+    console.print("written: " + ", ".join(str(path) for path in written))
 
 
 @keys_app.command("create")

@@ -12,6 +12,7 @@ import os
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -25,6 +26,7 @@ _SECRET_FIELDS = (
     "psp_webhook_secret",
     "psp_webhook_secret_previous",
     "simulator_webhook_secret",
+    "metrics_token",
 )
 
 
@@ -96,6 +98,14 @@ class Settings(BaseSettings):
     idempotency_retention_seconds: int = 86_400
     db_pool_max: int = 16
     log_level: str = "INFO"
+    # Log lines as JSON (one object per line) or as text for a terminal;
+    # `paystream up` chooses text unless this is set.
+    log_format: Literal["json", "console"] = "json"
+    # /metrics wants `Authorization: Bearer <this>` when set; open otherwise.
+    metrics_token: SecretStr = SecretStr("")
+    # OpenTelemetry traces (OTLP over HTTP), off by default; the endpoint comes
+    # from OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4318).
+    tracing: bool = False
 
     # The simulator's own settings: its book, and where and how it signs webhooks.
     simulator_book: str = ".paystream/psp-simulator.sqlite3"

@@ -5,5 +5,5 @@ from paystream.bootstrap import configure_actors
 from paystream.logs import configure_logging
 from paystream.settings import settings
 
-configure_logging(settings().log_level)
+configure_logging(settings().log_level, settings().log_format)
 configure_actors(settings())

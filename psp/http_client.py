@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+from opentelemetry.trace import SpanKind
 
+from paystream import tracing
+from paystream.logs import context
+from paystream.metrics import psp_call_seconds, timed
 from psp.protocol import (
     Answered,
     AuthorizeRequest,
@@ -42,6 +47,13 @@ _PAYMENT_STATUSES = {
 _REFUND_STATUSES = {"succeeded": PspRefundStatus.SUCCEEDED, "failed": PspRefundStatus.FAILED}
 # Answers that say "not now" rather than "no": retrying later is safe.
 _RETRYABLE_STATUS_CODES = frozenset({408, 409, 425, 429})
+_OUTCOMES: dict[type, str] = {
+    Answered: "answered",
+    Rejected: "rejected",
+    Retryable: "retryable",
+    Unknown: "unknown",
+    NotFound: "not_found",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,30 +126,34 @@ class HttpPsp:
             "token": request.token,
             "capture": request.capture,
         }
-        return self._call("POST", "/v1/payments", body, idempotency_key, payment_from_json)
+        return self._call(
+            "authorize", "POST", "/v1/payments", body, idempotency_key, payment_from_json
+        )
 
     def capture(
         self, psp_reference: str, amount: int, *, idempotency_key: str
     ) -> CallResult[PspPayment]:
         path = f"/v1/payments/{psp_reference}/captures"
-        return self._call("POST", path, {"amount": amount}, idempotency_key, payment_from_json)
+        return self._call(
+            "capture", "POST", path, {"amount": amount}, idempotency_key, payment_from_json
+        )
 
     def void(self, psp_reference: str, *, idempotency_key: str) -> CallResult[PspPayment]:
         path = f"/v1/payments/{psp_reference}/voids"
-        return self._call("POST", path, {}, idempotency_key, payment_from_json)
+        return self._call("void", "POST", path, {}, idempotency_key, payment_from_json)
 
     def refund(
         self, psp_reference: str, amount: int, reference: str, *, idempotency_key: str
     ) -> CallResult[PspRefund]:
         path = f"/v1/payments/{psp_reference}/refunds"
         body = {"amount": amount, "reference": reference}
-        return self._call("POST", path, body, idempotency_key, refund_from_json)
+        return self._call("refund", "POST", path, body, idempotency_key, refund_from_json)
 
     def find_payment(self, reference: str) -> InquiryResult[PspPayment]:
-        return self._inquire("/v1/payments", reference, payment_from_json)
+        return self._inquire("find_payment", "/v1/payments", reference, payment_from_json)
 
     def find_refund(self, reference: str) -> InquiryResult[PspRefund]:
-        return self._inquire("/v1/refunds", reference, refund_from_json)
+        return self._inquire("find_refund", "/v1/refunds", reference, refund_from_json)
 
     def settlement_report(self, batch: str) -> Iterator[bytes]:
         try:
@@ -150,6 +166,20 @@ class HttpPsp:
 
     def _call(
         self,
+        operation: str,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        idempotency_key: str,
+        parse: Callable[[dict[str, Any]], T],
+    ) -> CallResult[T]:
+        with _observed(operation) as labels:
+            result = self._send(method, path, body, idempotency_key, parse)
+            labels["outcome"] = _OUTCOMES[type(result)]
+        return result
+
+    def _send(
+        self,
         method: str,
         path: str,
         body: dict[str, Any],
@@ -158,7 +188,10 @@ class HttpPsp:
     ) -> CallResult[T]:
         try:
             response = self._client.request(
-                method, path, json=body, headers={"Idempotency-Key": idempotency_key}
+                method,
+                path,
+                json=body,
+                headers={"Idempotency-Key": idempotency_key, **_correlation()},
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             return Retryable(f"not sent: {type(error).__name__}")
@@ -167,10 +200,20 @@ class HttpPsp:
         return _classify(response, parse)
 
     def _inquire(
+        self, operation: str, path: str, reference: str, parse: Callable[[dict[str, Any]], T]
+    ) -> InquiryResult[T]:
+        with _observed(operation) as labels:
+            result = self._ask(path, reference, parse)
+            labels["outcome"] = _OUTCOMES[type(result)]
+        return result
+
+    def _ask(
         self, path: str, reference: str, parse: Callable[[dict[str, Any]], T]
     ) -> InquiryResult[T]:
         try:
-            response = self._client.get(path, params={"reference": reference})
+            response = self._client.get(
+                path, params={"reference": reference}, headers=_correlation()
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             return Retryable(f"not sent: {type(error).__name__}")
         except httpx.TransportError as error:
@@ -184,6 +227,27 @@ class HttpPsp:
             return Answered(parse(items[0]))
         except (ValueError, KeyError, TypeError, IndexError):
             return Unknown("inquiry answer could not be read")
+
+
+@contextmanager
+def _observed(operation: str) -> Iterator[dict[str, str]]:
+    """A PSP call's span and its latency histogram; the caller sets `outcome`."""
+    with (
+        tracing.span(f"psp {operation}", SpanKind.CLIENT, **{"psp.operation": operation}),
+        timed(psp_call_seconds, operation=operation) as labels,
+    ):
+        yield labels
+
+
+def _correlation() -> dict[str, str]:
+    """Headers that let the PSP's side of a call be found from ours: the
+    request and payment it serves (from the log context), the trace."""
+    bound = context()
+    headers = tracing.inject()
+    for name, header in (("request_id", "X-Request-Id"), ("payment_id", "X-Payment-Id")):
+        if isinstance(value := bound.get(name), str):
+            headers[header] = value
+    return headers
 
 
 def _classify(response: httpx.Response, parse: Callable[[dict[str, Any]], T]) -> CallResult[T]:

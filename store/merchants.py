@@ -8,7 +8,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import AsyncConnection, Connection
 from psycopg.rows import class_row
@@ -145,9 +145,21 @@ def key_is_active(conn: Connection[Any], key: str, pepper: bytes) -> bool:
 
 
 async def find_principal(conn: AsyncConnection[Any], key: str, pepper: bytes) -> Principal | None:
+    return await _principal(conn, "key_hash", hash_key(key, pepper))
+
+
+async def find_principal_by_key_id(conn: AsyncConnection[Any], key_id: str) -> Principal | None:
+    """The key as it is now (the console's sessions hold its id, never the
+    key): None once it is revoked or its grace is over."""
+    return await _principal(conn, "id", key_id)
+
+
+async def _principal(
+    conn: AsyncConnection[Any], column: Literal["key_hash", "id"], value: str | bytes
+) -> Principal | None:
     cursor = await conn.execute(
-        f"SELECT id, merchant_id, roles FROM api_keys WHERE key_hash = %s AND {_ACTIVE}",
-        (hash_key(key, pepper),),
+        f"SELECT id, merchant_id, roles FROM api_keys WHERE {column} = %s AND {_ACTIVE}",
+        (value,),
     )
     row = await cursor.fetchone()
     if row is None:

@@ -19,6 +19,7 @@ from payments.lifecycle import Change
 from payments.operations import OperationKind, psp_key
 from payments.resources import event_envelope, payment_resource
 from payments.status import EventSource, PaymentStatus
+from paystream.metrics import payment_transitions
 from store.operations import insert_operation_async
 from store.rows import PAYMENT_COLUMNS, PaymentEventRow, PaymentRow
 
@@ -138,7 +139,10 @@ async def insert_payment(
         },
     )
     row = await cursor.fetchone()
-    return operation_id if row is not None and row[0] == 1 else None
+    if row is None or row[0] != 1:
+        return None
+    payment_transitions.labels("payment.created", payment.status, EventSource.API).inc()
+    return operation_id
 
 
 async def find_payment_id_for_order(
@@ -403,6 +407,9 @@ def _event_params(
     source: EventSource,
     detail: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """The parameters of `_APPEND_EVENT`; the event is counted for the metrics
+    here, the one place every appended event passes."""
+    payment_transitions.labels(event_type, payment.status, source).inc()
     event_id = new_id("evt")
     data = payment_resource(payment)
     if detail:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import ssl
 import sys
 import time
@@ -22,6 +23,7 @@ import psycopg
 import redis
 
 from gateway.auth import ALL_ROLES
+from paystream.metrics import MULTIPROCESS_DIR
 from paystream.stack import secrets as stack_secrets
 from paystream.stack.ports import port_is_free, wait_until
 from paystream.stack.postgres import PostgresServer, cluster_folder
@@ -67,6 +69,7 @@ class StackInfo:
     def to_json(self) -> dict[str, str | None]:
         return {
             "gatewayUrl": self.gateway_url,
+            "consoleUrl": f"{self.gateway_url}/console",
             "simulatorUrl": self.simulator_url,
             "apiKey": self.api_key,
             "databaseUrl": self.database_url,
@@ -81,6 +84,7 @@ class Stack:
         self.options = options
         self.data_dir = options.data_dir.resolve()
         self.logs = self.data_dir / "logs"
+        self.metrics_dir = self.data_dir / "metrics"
         self.postgres: PostgresServer | None = None
         self.redis: RedisServer | None = None
         self.processes: dict[str, ManagedProcess] = {}
@@ -106,6 +110,9 @@ class Stack:
             migrate(database_url)
             api_key = self._demo_key(database_url, secrets["key_pepper"].encode())
             self._env = self._process_env(database_url, redis_url, secrets)
+            # The metrics of the processes of a previous run are not this run's.
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir.mkdir()
             self._start_processes(self._env, say)
         except BaseException:
             self.stop()
@@ -201,6 +208,10 @@ class Stack:
             "PAYSTREAM_SIMULATOR_WEBHOOK_URL": f"{self.gateway_url}/webhooks/simulator",
             # A local stack delivers merchant webhooks to local receivers.
             "PAYSTREAM_WEBHOOKS_ALLOW_PRIVATE": "true",
+            # Every process records its metrics here; the gateway serves the sum.
+            MULTIPROCESS_DIR: str(self.metrics_dir),
+            # Lines for people in <data-dir>/logs, unless JSON was asked for.
+            "PAYSTREAM_LOG_FORMAT": os.environ.get("PAYSTREAM_LOG_FORMAT", "console"),
             **self._tls_env(),
             **self.options.env,
         }

@@ -56,6 +56,7 @@ class ManagedProcess:
         if self.popen is None:
             return
         if self.running():
+            self.resume()  # a paused process would not see the stop signal
             self.popen.send_signal(self.stop_signal)
             try:
                 self.popen.wait(self.stop_timeout)
@@ -70,6 +71,17 @@ class ManagedProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP the whole process group: it keeps its state and uses no CPU."""
+        if self.running():
+            assert self.popen is not None
+            os.killpg(self.popen.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.running():
+            assert self.popen is not None
+            os.killpg(self.popen.pid, signal.SIGCONT)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

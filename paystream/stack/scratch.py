@@ -15,7 +15,12 @@ from paystream.stack.ports import free_ports
 
 @contextmanager
 def scratch_stack(
-    prefix: str, *, workers: int = 2, threads: int = 16, env: dict[str, str] | None = None
+    prefix: str,
+    *,
+    workers: int = 2,
+    threads: int = 16,
+    gateway_workers: int = 1,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """A stack, not yet started (so the caller can say so while it starts)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
@@ -30,6 +35,7 @@ def scratch_stack(
                 redis_port=redis_port,
                 workers=workers,
                 threads=threads,
+                gateway_workers=gateway_workers,
                 env=env or {},
             )
         )

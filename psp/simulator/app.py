@@ -32,6 +32,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from paystream.logs import bind_context, clear_context
 from psp.simulator.book import Book, BookError, StoredResponse
 from psp.simulator.faults import Fate, Faults, FaultSettings
 from psp.simulator.settlement import SettlementKnobs, build_report, render_csv
@@ -151,6 +152,11 @@ class Simulator:
         """Run one idempotent operation under the fault knobs."""
         if not self.authorized(request):
             return error_response(401, "unauthorized", "missing or wrong API key")
+        clear_context()
+        bind_context(
+            request_id=request.headers.get("x-request-id"),
+            payment_id=request.headers.get("x-payment-id"),
+        )
         key = request.headers.get("idempotency-key")
         if not key:
             return error_response(400, "idempotency_key_missing", "Idempotency-Key is required")
@@ -207,6 +213,7 @@ class Simulator:
             status, body = 400, {"code": "invalid_request", "message": f"bad field: {error}"}
         encoded = orjson.dumps(body)
         self.book.store_response(key, StoredResponse(request_hash, status, encoded))
+        logger.info("booked: %d %s, fate %s", status, event_type or body.get("code"), fate.value)
         if event_type is not None and fate is not Fate.SILENT:
             self.webhooks.emit(event_type, body)
         if fate is Fate.LOST_RESPONSE:

@@ -23,6 +23,9 @@ logger = logging.getLogger("paystream.psp_simulator.webhooks")
 # A PSP keeps trying for a long while (Stripe: days); this one for about ten
 # minutes, enough to outlast a gateway restart in a drill.
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60, 120, 180, 240)
+# Callbacks on the wire at once. The rest wait their turn here: left to queue
+# in the HTTP client's pool, thousands of them cost a scan each per request.
+IN_FLIGHT = 32
 
 
 @dataclass
@@ -54,6 +57,7 @@ class WebhookSender:
         self._random = random.Random(seed)
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
         self.sent = 0
         self.duplicated = 0
         self.reordered = 0
@@ -106,7 +110,17 @@ class WebhookSender:
 
     async def _post(self, url: str, secret: str, message_id: str, body: str) -> bool:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=self._verify)
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(5.0),
+                verify=self._verify,
+                limits=httpx.Limits(max_connections=IN_FLIGHT),
+            )
+        async with self._in_flight:
+            return await self._send(self._client, url, secret, message_id, body)
+
+    async def _send(
+        self, client: httpx.AsyncClient, url: str, secret: str, message_id: str, body: str
+    ) -> bool:
         now = datetime.now(UTC)
         headers = {
             "webhook-id": message_id,
@@ -115,7 +129,7 @@ class WebhookSender:
             "content-type": "application/json",
         }
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError:
             return False
         return 200 <= response.status_code < 300

@@ -22,6 +22,19 @@ def stack() -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
+def short_retries_stack() -> Iterator[RunningStack]:
+    """A `paystream up` whose merchant webhooks retry once, 0.2 s after the
+    first failure, then dead-letter: seconds, not the day the default takes."""
+    root = make_root("paystream-short-retries-")
+    env = {"PAYSTREAM_WEBHOOK_RETRY_SCHEDULE": "0.2", "PAYSTREAM_RATE_LIMIT_PER_SECOND": "0"}
+    running = start_stack(root, workers=1, threads=4, env=env)
+    yield running
+    exit_code = running.stop()
+    remove(root)
+    assert exit_code == 0, "paystream up did not stop cleanly on Ctrl-C"
+
+
+@pytest.fixture(scope="session")
 def faulty_stack() -> Iterator[Stack]:
     """A stack for fault tests: processes a test can kill, fast retries."""
     stack = start_faulty_stack()

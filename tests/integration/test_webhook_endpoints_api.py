@@ -164,3 +164,42 @@ async def test_dead_letters_are_listed_and_replayed(
     replayed = await dev_gateway.client.post("/webhook-deliveries/wd_dead1/replay", headers=headers)
     assert replayed.status_code == 202 and replayed.json()["status"] == "pending"
     assert replayed.json()["attempts"] == 0
+
+
+async def test_deleting_enabling_and_replaying_are_audited_as_the_key_that_did_it(
+    dev_gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    headers = dev_gateway.headers(merchant.api_key)
+    first = (await register(dev_gateway, merchant)).json()
+    second = (await register(dev_gateway, merchant)).json()
+    db.execute(
+        "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = 'test' WHERE id = %s",
+        (second["endpointId"],),
+    )
+    db.execute(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, merchant_id, event_id, event_type, payload,"
+        " status, attempts, last_status) VALUES ('wd_dead2', %s, %s, 'evt_2', 'payment.captured',"
+        " '{}', 'dead', 9, 500)",
+        (second["endpointId"], merchant.id),
+    )
+    await dev_gateway.client.delete(f"/webhook-endpoints/{first['endpointId']}", headers=headers)
+    await dev_gateway.client.post(
+        f"/webhook-endpoints/{second['endpointId']}/enable", headers=headers
+    )
+    await dev_gateway.client.post("/webhook-deliveries/wd_dead2/replay", headers=headers)
+
+    rows = db.execute(
+        "SELECT action, object_id, actor FROM audit_log WHERE merchant_id = %s"
+        " AND action IN ('webhook_endpoint.deleted', 'webhook_endpoint.enabled',"
+        " 'webhook_delivery.replayed') ORDER BY seq",
+        (merchant.id,),
+    ).fetchall()
+    assert [(action, object_id) for action, object_id, _ in rows] == [
+        ("webhook_endpoint.deleted", first["endpointId"]),
+        ("webhook_endpoint.enabled", second["endpointId"]),
+        ("webhook_delivery.replayed", "wd_dead2"),
+    ]
+    [(key_id,)] = db.execute(
+        "SELECT id FROM api_keys WHERE merchant_id = %s", (merchant.id,)
+    ).fetchall()
+    assert {actor for _, _, actor in rows} == {key_id}

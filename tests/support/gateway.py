@@ -32,6 +32,9 @@ class RecordingWorkQueue:
     async def nudge_reconciliation(self, run_id: str) -> None:
         self.reconciliations.append(run_id)
 
+    async def depths(self) -> dict[tuple[str, str], int]:
+        return {("payments", "ready"): len(self.nudged)}
+
 
 @dataclass
 class Gateway:

@@ -64,3 +64,64 @@ def test_settings_read_secrets_and_urls_from_files_and_mask_them(tmp_path, monke
         assert "file-pepper" not in line and "db-password-from-file" not in line
     finally:
         module.settings.cache_clear()
+
+
+def _render(fmt: str, emit: object) -> str:
+    import io
+
+    from paystream.logs import clear_context, configure_logging
+
+    configure_logging("INFO", fmt)
+    stream = io.StringIO()
+    handler = logging.getLogger().handlers[0]
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        emit()  # type: ignore[operator]
+    finally:
+        clear_context()
+        logging.getLogger().handlers.clear()
+    return stream.getvalue()
+
+
+def test_a_json_line_carries_the_bound_request_and_payment_ids() -> None:
+    import json
+
+    from paystream.logs import bind_context
+
+    def emit() -> None:
+        bind_context(request_id="req_1", payment_id="pay_1")
+        logging.getLogger("paystream.test").info("captured %d", 1250)
+
+    line = json.loads(_render("json", emit))
+    assert line["event"] == "captured 1250" and line["level"] == "info"
+    assert line["request_id"] == "req_1" and line["payment_id"] == "pay_1"
+    assert line["logger"] == "paystream.test" and "timestamp" in line and "pid" in line
+
+
+def test_a_card_number_is_masked_in_the_message_in_bound_values_and_in_tracebacks() -> None:
+    from paystream.logs import bind_context
+
+    def emit() -> None:
+        bind_context(request_id="4111 1111 1111 1111")
+        try:
+            raise ValueError("card 5555555555554444")
+        except ValueError:
+            logging.getLogger("paystream.test").exception("charging 4012888888881881")
+
+    for fmt in ("json", "console"):
+        text = _render(fmt, emit)
+        assert "ValueError" in text
+        for pan in ("4111 1111 1111 1111", "5555555555554444", "4012888888881881"):
+            assert pan not in text, (fmt, text)
+
+
+def test_the_console_format_is_one_readable_line_with_the_context_as_key_values() -> None:
+    from paystream.logs import bind_context
+
+    def emit() -> None:
+        bind_context(request_id="req_2")
+        logging.getLogger("paystream.test").warning("slow PSP")
+
+    text = _render("console", emit)
+    assert text.count("\n") == 1
+    assert "[warning" in text and "slow PSP" in text and "request_id=req_2" in text

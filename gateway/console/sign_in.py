@@ -1,0 +1,109 @@
+"""Signing in to the console with an API key (checked as the API checks it,
+then forgotten), and signing out. The sign-in form carries a token of its own,
+matched against a cookie, so no other site can sign a browser in (login CSRF)."""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Role
+from gateway.console.render import page, see_other
+from gateway.console.session import (
+    COOKIE,
+    PATH,
+    SESSION_TTL,
+    SIGN_IN_COOKIE,
+    SIGN_IN_TTL,
+    Operator,
+    clear_cookie,
+    close_session,
+    console_page,
+    current_operator,
+    new_token,
+    open_session,
+    read_form,
+    same_token,
+    set_cookie,
+    unavailable,
+)
+from gateway.types import Services
+from store.audit import acting_async, record_async
+from store.db import connection
+from store.errors import StoreUnavailable
+from store.merchants import find_principal
+
+logger = logging.getLogger("paystream.console")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a console page, never another site."""
+    if target and target.startswith(f"{PATH}/") and target.isprintable() and " " not in target:
+        return target
+    return f"{PATH}/"
+
+
+def _form(request: Request, status: int, next_page: str, error: str | None = None) -> Response:
+    token = new_token()
+    response = page(
+        request, "sign_in.html", status, sign_in_token=token, next_page=next_page, error=error
+    )
+    set_cookie(request, response, SIGN_IN_COOKIE, token, SIGN_IN_TTL)
+    return response
+
+
+async def sign_in_form(request: Request) -> Response:
+    next_page = safe_next(request.query_params.get("next"))
+    try:
+        if await current_operator(request) is not None:
+            return see_other(next_page)
+    except (RedisError, StoreUnavailable):
+        return unavailable(request)
+    return _form(request, 200, next_page)
+
+
+async def sign_in(request: Request) -> Response:
+    form = await read_form(request)
+    next_page = safe_next(form.get("next"))
+    if not same_token(form.get("csrf"), request.cookies.get(SIGN_IN_COOKIE)):
+        return _form(request, 403, next_page, "The form had expired: please sign in again.")
+    services: Services = request.app.state.services
+    key = form.get("api_key", "").strip()
+    try:
+        async with connection(services.pool) as conn:
+            principal = await find_principal(conn, key, services.config.key_pepper) if key else None
+        if principal is None:
+            logger.info("console sign-in refused: unknown or revoked key")
+            return _form(request, 401, next_page, "This API key is unknown or revoked.")
+        if Role.PAYMENTS_READ not in principal.roles:
+            return _form(request, 403, next_page, "This API key lacks the role payments:read.")
+        previous = request.cookies.get(COOKIE)
+        if previous:  # a new sign-in is a new session, never the old token kept
+            await close_session(services.redis, previous)
+        token = await open_session(services.redis, principal)
+        async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+            await record_async(
+                conn,
+                merchant_id=principal.merchant_id,
+                action="console.signed_in",
+                object_type="api_key",
+                object_id=principal.key_id,
+            )
+    except (RedisError, StoreUnavailable):
+        return unavailable(request)
+    response = see_other(next_page)
+    set_cookie(request, response, COOKIE, token, SESSION_TTL)
+    clear_cookie(request, response, SIGN_IN_COOKIE)
+    return response
+
+
+@console_page(Role.PAYMENTS_READ)
+async def sign_out(request: Request, operator: Operator) -> Response:
+    services: Services = request.app.state.services
+    await close_session(services.redis, request.cookies[COOKIE])
+    response = see_other(f"{PATH}/sign-in")
+    clear_cookie(request, response, COOKIE)
+    return response

@@ -1,0 +1,84 @@
+"""Webhooks in the console: the PSP callbacks about the merchant's payments,
+the merchant's own deliveries, and a replay of a dead letter. Deliveries and
+replays need the `admin` role, as in the API; a replay is the API's own store
+call, audited under the signed-in key."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Role
+from gateway.console.render import error_page, page, see_other
+from gateway.console.session import PATH, Operator, console_page
+from gateway.types import Services
+from payments.ids import is_id
+from store.audit import acting_async, record_async
+from store.console import merchant_inbox
+from store.db import connection
+from store.webhook_deliveries import list_deliveries, replay_delivery
+
+PAGE_SIZE = 50
+INBOX_SIZE = 50
+DELIVERY_STATUSES = ("dead", "pending", "delivered")
+
+
+@console_page(Role.PAYMENTS_READ)
+async def webhooks(request: Request, operator: Operator) -> Response:
+    services: Services = request.app.state.services
+    merchant_id = operator.principal.merchant_id
+    status = request.query_params.get("status", "")
+    status = status if status in DELIVERY_STATUSES else ""
+    cursor = request.query_params.get("starting_after", "")
+    replayed = request.query_params.get("replayed", "")
+    deliveries = None
+    async with connection(services.pool) as conn:
+        inbox = await merchant_inbox(conn, merchant_id, INBOX_SIZE)
+        if operator.can(Role.ADMIN):
+            deliveries = await list_deliveries(
+                conn,
+                merchant_id,
+                status=status or None,
+                endpoint_id=None,
+                limit=PAGE_SIZE + 1,
+                starting_after=cursor if is_id(cursor, "wd") else None,
+            )
+    older = None
+    if deliveries is not None and len(deliveries) > PAGE_SIZE:
+        older, deliveries = deliveries[PAGE_SIZE - 1].id, deliveries[:PAGE_SIZE]
+    flash = (
+        f"Delivery {replayed} is queued again: the webhooks process sends it within"
+        " moments. Reload to see its status."
+        if is_id(replayed, "wd")
+        else None
+    )
+    return page(
+        request,
+        "webhooks.html",
+        inbox=inbox,
+        deliveries=deliveries,
+        status_filter=status,
+        statuses=DELIVERY_STATUSES,
+        older=older,
+        flash=flash,
+    )
+
+
+@console_page(Role.ADMIN)
+async def replay(request: Request, operator: Operator) -> Response:
+    services: Services = request.app.state.services
+    merchant_id, key_id = operator.principal.merchant_id, operator.principal.key_id
+    async with acting_async(services.pool, key_id, request.state.request_id) as conn:
+        delivery = await replay_delivery(conn, merchant_id, request.path_params["deliveryId"])
+        if delivery is not None:
+            await record_async(
+                conn,
+                merchant_id=merchant_id,
+                action="webhook_delivery.replayed",
+                object_type="webhook_delivery",
+                object_id=delivery.id,
+                after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
+            )
+    if delivery is None:
+        return error_page(request, 404, "No such delivery", "There is no delivery with this id.")
+    return see_other(f"{PATH}/webhooks?replayed={delivery.id}")
