@@ -22,6 +22,7 @@ from actors.runtime import Runtime, runtime
 from payments.lifecycle import Declined
 from payments.operations import OperationStatus
 from payments.status import EventSource, RefundStatus
+from paystream.logs import bind_context
 from psp.facts import payment_fact
 from psp.protocol import PspRefundStatus
 from psp.webhooks import PaymentEvent, RefundEvent, parse_event
@@ -64,6 +65,8 @@ def _apply_payment_event(rt: Runtime, inbox: InboxRow, event: PaymentEvent) -> N
     if payment is None:
         _not_known_yet(rt, inbox, payment_id)
         return
+    bind_context(payment_id=payment_id)
+    logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
     fact = payment_fact(event.payment)
     if fact is None:
         _settle(rt, inbox, "ignored", f"PSP status {event.payment.status} is not acted on")
@@ -90,6 +93,8 @@ def _apply_refund_event(rt: Runtime, inbox: InboxRow, event: RefundEvent) -> Non
     if refund is None:
         _not_known_yet(rt, inbox, refund_id)
         return
+    bind_context(payment_id=refund.payment_id)
+    logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
     if event.refund.status is PspRefundStatus.UNKNOWN:
         _settle(rt, inbox, "ignored", "refund status not acted on")
         return
