@@ -27,15 +27,22 @@ ALL_ROLES = tuple(role.value for role in Role)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="paystream"'}
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`, if that is what was sent."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 async def authenticate(request: Request, role: Role) -> Principal:
     services: Services = request.app.state.services
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = bearer_token(request)
+    if key is None:
         raise Problem(
             "authentication_required", "send Authorization: Bearer <api key>", headers=_CHALLENGE
         )
     async with connection(services.pool) as conn:
-        principal = await find_principal(conn, key.strip(), services.config.key_pepper)
+        principal = await find_principal(conn, key, services.config.key_pepper)
     if principal is None:
         raise Problem("invalid_api_key", "the API key is unknown or revoked", headers=_CHALLENGE)
     if role not in principal.roles:

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.auth import bearer_token
 from gateway.problems import Problem
 from gateway.types import Services
 from paystream.metrics import exposition
@@ -87,8 +88,8 @@ async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
     token = services.config.metrics_token
     if token:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        given = bearer_token(request) or ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
             raise Problem(
                 "authentication_required",
                 "send Authorization: Bearer <metrics token>",

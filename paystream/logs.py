@@ -1,6 +1,6 @@
 """Logging for every paystream process: structured lines (structlog, JSON or
 text), the context that lets one payment be followed across processes, and
-a filter that masks what must never be written down before a line is:
+the masking, on the whole rendered line, of what must never be written down:
 anything card-like (PCI DSS 3.5.1: no readable PAN anywhere it is stored,
 logs included), credentials in URLs, API keys and webhook secrets, and the
 secret settings themselves."""
@@ -42,20 +42,10 @@ def redact(text: str) -> str:
     return text
 
 
-class SensitiveDataFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        return True
-
-
 class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
     """structlog's formatter for every stdlib logger, with the whole line
-    redacted last: whatever a processor or a bound value added is covered."""
+    redacted last: the message with its arguments, the bound values and the
+    traceback are all covered, in one pass."""
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -88,7 +78,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
-    handler.addFilter(SensitiveDataFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

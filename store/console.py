@@ -1,27 +1,19 @@
-"""What the operator console reads besides the API's own queries: a key by
-its id (re-checked on every console request), payments by creation date, the
-PSP callbacks about a merchant's objects, and the last hour's figures.
-
-Payments have no index on their creation time, but their ids are ULIDs
-(`payments.ids`): a time bound is also an id bound, which the
-(merchant_id, id) index serves. The created_at test stays, for precision."""
+"""What the operator console reads besides the API's own queries: the PSP
+callbacks about a merchant's objects, and the last hour's figures (bounded on
+the id as well as the creation time: see `store.payments.list_payments`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
-from payments.ids import new_id
-from store.rows import PAYMENT_COLUMNS, PaymentRow
+from payments.ids import ID_CLOCK_MARGIN, id_at
 from store.webhook_inbox import InboxRow
 
-# An id and its created_at are both taken from the gateway's clock within a
-# moment of each other; a minute either way is a margin, not a tolerance.
-_ID_MARGIN = timedelta(minutes=1)
 _INBOX_COLUMNS = ", ".join(
     f"i.{column}"
     for column in (
@@ -38,53 +30,6 @@ _INBOX_COLUMNS = ", ".join(
         "updated_at",
     )
 )
-
-
-def id_at(prefix: str, moment: datetime) -> str:
-    """The smallest id of this prefix that can be made at `moment`."""
-    made = new_id(prefix, now_ms=int(moment.timestamp() * 1000))
-    return made[: len(prefix) + 11] + "0" * 16
-
-
-async def search_payments(
-    conn: AsyncConnection[Any],
-    merchant_id: str,
-    *,
-    order_id: str | None,
-    status: str | None,
-    created_from: datetime | None,
-    created_before: datetime | None,
-    limit: int,
-    starting_after: str | None,
-) -> list[PaymentRow]:
-    """A page of the merchant's payments, newest first, paged on the id."""
-    clauses = ["merchant_id = %(merchant_id)s"]
-    params: dict[str, Any] = {"merchant_id": merchant_id, "limit": limit}
-    if order_id is not None:
-        clauses.append("order_id = %(order_id)s")
-        params["order_id"] = order_id
-    if status is not None:
-        clauses.append("status = %(status)s")
-        params["status"] = status
-    if created_from is not None:
-        clauses += ["id >= %(id_from)s", "created_at >= %(created_from)s"]
-        params |= {"id_from": id_at("pay", created_from - _ID_MARGIN), "created_from": created_from}
-    if created_before is not None:
-        clauses += ["id < %(id_before)s", "created_at < %(created_before)s"]
-        params |= {
-            "id_before": id_at("pay", created_before + _ID_MARGIN),
-            "created_before": created_before,
-        }
-    if starting_after is not None:
-        clauses.append("id < %(starting_after)s")
-        params["starting_after"] = starting_after
-    async with conn.cursor(row_factory=class_row(PaymentRow)) as cursor:
-        await cursor.execute(
-            f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE {' AND '.join(clauses)}"
-            " ORDER BY id DESC LIMIT %(limit)s",
-            params,
-        )
-        return await cursor.fetchall()
 
 
 async def merchant_inbox(
@@ -131,7 +76,11 @@ async def minute_figures(
             " WHERE p.merchant_id = %(merchant)s AND p.id >= %(id_from)s"
             " AND p.created_at >= %(since)s"
             " GROUP BY 1 ORDER BY 1",
-            {"merchant": merchant_id, "id_from": id_at("pay", since - _ID_MARGIN), "since": since},
+            {
+                "merchant": merchant_id,
+                "id_from": id_at("pay", since - ID_CLOCK_MARGIN),
+                "since": since,
+            },
         )
         return await cursor.fetchall()
 
@@ -143,6 +92,6 @@ async def status_mix(
     cursor = await conn.execute(
         "SELECT status, count(*) FROM payments WHERE merchant_id = %s AND id >= %s"
         " AND created_at >= %s GROUP BY status ORDER BY status",
-        (merchant_id, id_at("pay", since - _ID_MARGIN), since),
+        (merchant_id, id_at("pay", since - ID_CLOCK_MARGIN), since),
     )
     return {str(status): int(count) for status, count in await cursor.fetchall()}

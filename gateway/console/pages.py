@@ -18,10 +18,9 @@ from gateway.types import Services
 from payments.ids import is_id
 from payments.reconciliation import LineClass
 from payments.status import PaymentStatus
-from store.console import search_payments
 from store.db import connection
 from store.ledger import balances, entries
-from store.payments import get_payment, list_events
+from store.payments import get_payment, list_events, list_payments
 from store.reconciliation import get_run, list_breaks, list_runs
 from store.refunds import list_refunds
 
@@ -89,7 +88,7 @@ async def payments(request: Request, operator: Operator) -> Response:
     created_from = search.day(search.created_from, "From")
     created_to = search.day(search.created_to, "To")
     async with connection(_services(request).pool) as conn:
-        rows = await search_payments(
+        rows = await list_payments(
             conn,
             operator.principal.merchant_id,
             order_id=search.order_id or None,

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from paystream.logs import SensitiveDataFilter, redact, register_secret
+from paystream.logs import redact, register_secret
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,9 @@ def test_a_registered_secret_setting_is_masked_wherever_it_appears() -> None:
     assert "0123456789abcdef" not in redact("pepper is 0123456789abcdef-pepper, oops")
 
 
-def test_the_filter_masks_the_message_and_the_traceback() -> None:
+def test_the_log_handler_masks_the_message_arguments_and_the_traceback() -> None:
+    from paystream.logs import configure_logging
+
     try:
         raise ValueError("bad card 4111111111111111")
     except ValueError:
@@ -42,9 +44,13 @@ def test_the_filter_masks_the_message_and_the_traceback() -> None:
             ("5555555555554444",),
             exc_info=__import__("sys").exc_info(),
         )
-    SensitiveDataFilter().filter(record)
-    assert "5555555555554444" not in record.getMessage()
-    assert record.exc_text is not None and "4111111111111111" not in record.exc_text
+    configure_logging("INFO", "json")
+    try:
+        line = logging.getLogger().handlers[0].format(record)
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "charging" in line and "5555555555554444" not in line
+    assert "ValueError" in line and "4111111111111111" not in line
 
 
 def test_settings_read_secrets_and_urls_from_files_and_mask_them(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
