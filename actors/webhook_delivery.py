@@ -10,14 +10,14 @@ The sender posts due deliveries, signed the Standard Webhooks way with the
 endpoint's secret (and its previous one during a rotation's grace), and
 retries failures on the schedule from the settings, with jitter; after the
 last try a delivery is dead, kept for replay. A 410 disables the endpoint.
-Requests go only to public addresses unless private ones are allowed.
+Requests go only to public addresses unless private ones are allowed, and connect
+only to the address that was checked (`actors.pinned`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import socket
 import threading
 import uuid
 from collections.abc import Sequence
@@ -32,9 +32,9 @@ import redis
 from psycopg_pool import ConnectionPool
 from standardwebhooks import Webhook
 
+from actors.pinned import Refused, Resolver, pin, post_pinned, system_resolver
 from actors.relay import STREAM
 from payments.events import subscribes
-from payments.webhooks import address_allowed, check_endpoint_url
 from paystream.metrics import webhook_dead_letters, webhook_delivery_failures
 from store.audit import acting, record, system
 from store.db import sync_connection
@@ -70,6 +70,9 @@ class DeliveryPolicy:
     # ±20 % around each delay, so endpoints that failed together do not
     # all come back at the same second.
     jitter: float = 0.2
+    # How endpoint names become addresses (the system's DNS; tests answer
+    # themselves). Asked once per attempt: the connection goes where it said.
+    resolve: Resolver = system_resolver
 
 
 # --- the fan-out: stream entries to deliveries ----------------------------------
@@ -187,12 +190,9 @@ def _attempt(
     if endpoint.status != "enabled":
         return _Outcome(None, f"the endpoint is disabled: {endpoint.disabled_reason}", final=True)
     try:
-        host, port = check_endpoint_url(endpoint.url, allow_private=policy.allow_private)
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
-    except (ValueError, OSError) as error:
-        return _Outcome(None, f"the URL cannot be used: {error}")
-    if not all(address_allowed(str(a), allow_private=policy.allow_private) for a in addresses):
-        return _Outcome(None, "the URL resolves to a private or reserved address")
+        target = pin(endpoint.url, allow_private=policy.allow_private, resolve=policy.resolve)
+    except Refused as refused:
+        return _Outcome(None, str(refused))
     now = datetime.now(UTC)
     body = orjson.dumps(delivery.payload).decode()
     signatures = " ".join(
@@ -206,13 +206,7 @@ def _attempt(
         "user-agent": "paystream-webhooks/1",
     }
     try:
-        response = http.post(
-            endpoint.url,
-            content=body,
-            headers=headers,
-            timeout=policy.timeout,
-            follow_redirects=False,
-        )
+        response = post_pinned(http, target, content=body, headers=headers, timeout=policy.timeout)
     except httpx.HTTPError as error:
         return _Outcome(None, f"{type(error).__name__}: {error}"[:300])
     if 200 <= response.status_code < 300:

@@ -68,9 +68,11 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def serving_receiver() -> Iterator[Receiver]:
+def serving_receiver(tls: tuple[str, str] | None = None) -> Iterator[Receiver]:
+    """A receiver on loopback; with `tls` (certificate and key files), over HTTPS."""
     port = free_port()
-    receiver = Receiver(url=f"http://127.0.0.1:{port}/hooks")
+    scheme = "https" if tls else "http"
+    receiver = Receiver(url=f"{scheme}://127.0.0.1:{port}/hooks")
 
     async def hook(request: Request) -> Response:
         body = await request.body()
@@ -91,13 +93,24 @@ def serving_receiver() -> Iterator[Receiver]:
         return Response(status_code=204)
 
     app = Starlette(routes=[Route("/hooks", hook, methods=["POST"]), Route("/ready", ready)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    certificate, key = tls or (None, None)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            ssl_certfile=certificate,
+            ssl_keyfile=key,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            httpx.get(f"http://127.0.0.1:{port}/ready")
+            # Up or not is all this asks: the certificate is the test's business.
+            httpx.get(f"{scheme}://127.0.0.1:{port}/ready", verify=False)  # noqa: S501
             break
         time.sleep(0.02)
     try:

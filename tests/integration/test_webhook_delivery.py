@@ -4,6 +4,8 @@ Postgres, and a receiver that verifies with the official standardwebhooks librar
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -15,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 import redis
+import trustme
 from psycopg_pool import ConnectionPool
 from standardwebhooks import Webhook
 
@@ -347,3 +350,99 @@ def test_nothing_is_published_again_while_no_consumer_group_reads_the_stream(
     publish(db, pool, redis_client, merchant)
     redis_client.flushall()
     assert republish_lost(pool, redis_client, older_than=timedelta(0)) == 0
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Any) -> Iterator[tuple[Receiver, ssl.SSLContext]]:
+    """A receiver over HTTPS on 127.0.0.1 with a certificate for the names
+    the tests below give it, and a client context that trusts it."""
+    authority = trustme.CA()
+    issued = authority.issue_cert("hooks.rebind.test", "hooks.pinned.test")
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(certificate))
+    issued.private_key_pem.write_to_path(str(key))
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+    with serving_receiver(tls=(str(certificate), str(key))) as running:
+        yield running, trusting
+
+
+def send_with(
+    pool: ConnectionPool, policy: DeliveryPolicy, trusting: ssl.SSLContext, seconds: float
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    deadline = time.monotonic() + seconds
+    with httpx.Client(verify=trusting) as http, ThreadPoolExecutor(2) as executor:
+        while time.monotonic() < deadline:
+            send_due(pool, policy, http, executor)
+            time.sleep(0.02)
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_gets_nothing(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    tls_receiver: tuple[Receiver, ssl.SSLContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a name whose first answer is a public address and every later
+    # one loopback, where a receiver with a valid certificate for it listens
+    receiver, trusting = tls_receiver
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    answers: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.rebind.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        address = "93.184.215.14" if not answers else "127.0.0.1"
+        answers.append(address)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, args[0] if args else 443))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    endpoint_id, _ = endpoint(db, merchant, f"https://hooks.rebind.test:{port}/hooks")
+    publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    # When the sender delivers without permission for private addresses
+    strict = DeliveryPolicy(schedule=[timedelta(milliseconds=20)], timeout=1, allow_private=False)
+    send_with(pool, strict, trusting, seconds=1.0)
+    # Then it connected only to the address it checked: loopback got nothing
+    assert receiver.tries == {} and receiver.deliveries == []
+    # (the retry resolved anew, got loopback and refused before connecting)
+    [(_, status, attempts, _)] = deliveries(db, endpoint_id)
+    assert (status, attempts) == ("dead", 2) and len(answers) == attempts
+
+
+def test_a_delivery_connects_to_the_checked_address_under_the_endpoint_s_name(
+    pool: ConnectionPool,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    tls_receiver: tuple[Receiver, ssl.SSLContext],
+) -> None:
+    # Given an endpoint whose name resolves (once) to the receiver's address
+    receiver, trusting = tls_receiver
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    asked: list[tuple[str, int]] = []
+
+    def resolve(host: str, port_: int) -> list[str]:
+        asked.append((host, port_))
+        return ["127.0.0.1"]
+
+    endpoint_id, secret = endpoint(db, merchant, f"https://hooks.pinned.test:{port}/hooks")
+    receiver.secret = secret
+    publish(db, pool, stream, merchant)
+    consume_once(pool, stream, "c1", block_ms=100)
+    # When it is delivered
+    policy = DeliveryPolicy(
+        schedule=[timedelta(milliseconds=20)], timeout=2, allow_private=True, resolve=resolve
+    )
+    send_with(pool, policy, trusting, seconds=0.5)
+    # Then the request went to that address, named as the endpoint (Host and
+    # the TLS server name its certificate was checked against)
+    [delivery] = receiver.wait_for(1)
+    assert delivery.verified and delivery.headers["host"] == f"hooks.pinned.test:{port}"
+    assert asked == [("hooks.pinned.test", port)]
+    assert [status for _, status, _, _ in deliveries(db, endpoint_id)] == ["delivered"]
