@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-# Active ISO 4217 codes with their minor-unit exponent (ISO 4217 list one,
-# as published by the maintenance agency). Codes missing here are refused.
-_TWO_DECIMALS = """
-    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD
-    FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR
-    KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR
-    MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR
-    SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS
-    UAH USD UYU UZS VES WST XCD YER ZAR ZMW ZWG
-"""
-_NO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
-_THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND"
-_EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(_TWO_DECIMALS.split(), 2),
-    **dict.fromkeys(_NO_DECIMALS.split(), 0),
-    **dict.fromkeys(_THREE_DECIMALS.split(), 3),
-    "CLF": 4,
-    "UYW": 4,
-}
+from iso4217 import Currency
 
 # Largest amount accepted in minor units: 12 digits keeps any currency's
 # largest realistic card payment and stays far inside Postgres bigint.
 MAX_AMOUNT = 999_999_999_999
 
 
+@cache
+def _exponents() -> dict[str, int]:
+    """Active ISO 4217 codes and their minor-unit exponents, from the `iso4217`
+    package (the maintenance agency's list one, as published; upgrading the
+    package brings new codes such as VED or XCG). Codes without a minor unit
+    (gold, SDR, the testing and "no currency" codes) are not money one can
+    charge a card in, so they are left out. Loaded on first use: parsing the
+    list costs about 0.1 s, which no process should pay at import."""
+    return {c.code: c.exponent for c in Currency if c.exponent is not None}
+
+
 def is_currency(code: str) -> bool:
-    return code in _EXPONENTS
+    return code in _exponents()
 
 
 def exponent(code: str) -> int:
-    return _EXPONENTS[code]
+    return _exponents()[code]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,15 @@ async def test_a_created_payment_is_pending_and_readable(
     )
 
 
+@pytest.mark.parametrize(("currency", "amount"), [("MGA", 50_000), ("VED", 1_999), ("XCG", 2_500)])
+async def test_a_payment_in_a_recent_iso_4217_currency_is_accepted(
+    gateway: Gateway, merchant: Merchant, currency: str, amount: int
+) -> None:
+    created = await gateway.create_payment(merchant.api_key, currency=currency, amount=amount)
+    assert created.status_code == 201, created.text
+    assert (created.json()["currency"], created.json()["amount"]) == (currency, amount)
+
+
 async def test_no_key_is_401_with_a_bearer_challenge(gateway: Gateway) -> None:
     response = await gateway.client.get("/payments")
     assert response.status_code == 401
@@ -91,6 +100,7 @@ async def test_another_merchants_payment_is_404_everywhere(
         ({"amount": 10**13}, "/amount"),
         ({"currency": "eur"}, "/currency"),
         ({"currency": "XYZ"}, "/currency"),
+        ({"currency": "XAU"}, "/currency"),
         ({"captureMethod": "later"}, "/captureMethod"),
         ({"methodToken": "tok visa"}, "/methodToken"),
         ({"orderId": ""}, "/orderId"),

@@ -10,10 +10,19 @@ def test_currencies_are_iso_4217_codes_in_upper_case_with_their_minor_units() ->
     assert (exponent("EUR"), exponent("JPY"), exponent("KWD")) == (2, 0, 3)
 
 
+def test_recent_iso_4217_codes_are_currencies_and_units_without_minor_units_are_not() -> None:
+    # Madagascar's ariary, Venezuela's digital bolívar (2021), the Caribbean guilder (2025)
+    assert all(is_currency(code) for code in ("MGA", "VED", "XCG"))
+    assert (exponent("VED"), exponent("XCG"), exponent("CLF")) == (2, 2, 4)
+    # Gold, the "no currency" code and the testing code have no minor unit to charge in
+    assert not any(is_currency(code) for code in ("XAU", "XXX", "XTS"))
+
+
 def test_money_prints_in_major_units_per_currency() -> None:
     assert str(Money(1999, "EUR")) == "19.99 EUR"
     assert str(Money(1999, "JPY")) == "1999 JPY"
     assert str(Money(1005, "KWD")) == "1.005 KWD"
+    assert str(Money(12345, "CLF")) == "1.2345 CLF"
 
 
 def test_money_refuses_unknown_currencies_and_negative_amounts() -> None:
