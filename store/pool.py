@@ -1,14 +1,16 @@
 """Connection pools. Opened by the process that uses them, never at import.
 
-No health check on checkout: it would cost a round trip per request. A
-connection that breaks is discarded by the pool when it comes back, and the
-request that met it answers 503 (the gateway) or is retried (the actors).
+Connections are checked when they are lent (`store.db.connection`), so a
+Postgres restart costs no request that could have succeeded.
 """
 
 from __future__ import annotations
 
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+# How paystream's connections show in pg_stat_activity.
+APPLICATION_NAME = "paystream"
 
 
 async def open_async_pool(
@@ -19,7 +21,7 @@ async def open_async_pool(
         min_size=min_size,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
         # A request waiting longer than this for a connection is better answered 503.
         timeout=5.0,
     )
@@ -33,7 +35,7 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionP
         min_size=min_size,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
         timeout=30.0,
     )
     pool.open(wait=True, timeout=30.0)
