@@ -1,4 +1,4 @@
-"""The operator console at /console: server-rendered pages over the same
+"""The signed_in console at /console: server-rendered pages over the same
 store as the API, signed in with an API key that has `payments:read`."""
 
 from gateway.console.routes import CONSOLE
