@@ -8,42 +8,73 @@ PSP's word, and is written as such (timeline source `reconciliation`). Then
 the newly settled items are posted to the ledger, one entry per merchant,
 currency and batch, each item once ever. A report run twice gives the same
 classes and posts nothing new.
+
+A report fetched from the PSP is trusted. An uploaded one (API or `paystream
+reconcile FILE`) is an operator's claim about every merchant's money, so it
+is held to the PSP's own word first: the PSP's report of each batch it names
+is fetched and every line compared with it (set-wise, as matching), and a
+PENDING item is resolved only from the PSP's answer to a status inquiry. A
+PSP that cannot be asked now means a retry later, never a decision.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 from psycopg_pool import ConnectionPool
 
 from actors.errors import TryAgain
-from actors.outcomes import apply_payment_fact, apply_refund_outcome
+from actors.outcomes import Detail, apply_payment_fact, apply_refund_outcome
 from actors.queues import PAYMENTS_QUEUE, RECONCILE
 from actors.runtime import runtime
 from payments.ledger import settlement_entry
-from payments.lifecycle import Captured
+from payments.lifecycle import Captured, PspFact
 from payments.status import EventSource, RefundStatus
 from paystream.metrics import reconciliation_lines
-from psp.protocol import ReportUnavailable
+from psp.facts import payment_fact
+from psp.protocol import (
+    Answered,
+    NotFound,
+    PaymentServiceProvider,
+    PspPayment,
+    PspPaymentStatus,
+    PspRefund,
+    PspRefundStatus,
+    ReportUnavailable,
+    Retryable,
+    Unknown,
+)
 from store.audit import acting, record, system
 from store.db import sync_connection
 from store.ledger import post_entry
 from store.reconciliation import (
+    Resolvable,
     claim_settlements,
     classify_lines,
     copy_report_sync,
     load_run,
     mark_resolved,
     mark_run,
+    mark_unconfirmed,
     record_missing_at_psp,
+    replace_psp_data,
+    report_batches,
     resolvable_lines,
     result_counts,
 )
 
 logger = logging.getLogger("paystream.reconciliation")
 ACTOR = system("reconciliation")
+# An upload is checked against the PSP's report of every batch it names: a
+# month of daily batches is as much as one report should span.
+MAX_UPLOAD_BATCHES = 31
+
+
+class UncheckableReport(Exception):
+    """An uploaded report that cannot be held to the PSP's own data."""
 
 
 @dramatiq.actor(queue_name=PAYMENTS_QUEUE, actor_name=RECONCILE, time_limit=3_600_000)
@@ -60,15 +91,28 @@ def reconcile(run_id: str) -> None:
                 copy_report_sync(conn, run_id, rt.psp.settlement_report(run.batch))
         except ReportUnavailable as error:
             raise TryAgain(f"settlement report {run.batch}: {error}") from None
-    run_reconciliation(rt.pool, run_id)
+    run_reconciliation(rt.pool, rt.psp, run_id)
 
 
-def run_reconciliation(pool: ConnectionPool[Any], run_id: str) -> dict[str, int]:
-    """Classify, resolve, settle and count; the run ends completed or failed."""
+def run_reconciliation(
+    pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str
+) -> dict[str, int]:
+    """Check, classify, resolve, settle and count. The run ends completed or
+    failed; or, when the PSP cannot be asked now, pending with the reason
+    (`TryAgain` is raised for a later try)."""
     with sync_connection(pool) as conn:
+        run = load_run(conn, run_id)
         mark_run(conn, run_id, "running")
+    assert run is not None
+    uploaded = run.source == "upload"
     try:
-        counts = _reconcile(pool, run_id)
+        if uploaded:
+            _fetch_psp_data(pool, psp, run_id)
+        counts = _reconcile(pool, psp, run_id, uploaded=uploaded)
+    except TryAgain as error:
+        with sync_connection(pool) as conn:
+            mark_run(conn, run_id, "pending", error=str(error)[:500])
+        raise
     except Exception as error:
         with sync_connection(pool) as conn:
             mark_run(conn, run_id, "failed", error=f"{type(error).__name__}: {error}"[:500])
@@ -81,31 +125,35 @@ def run_reconciliation(pool: ConnectionPool[Any], run_id: str) -> dict[str, int]
     return counts
 
 
-def _reconcile(pool: ConnectionPool[Any], run_id: str) -> dict[str, int]:
+def _fetch_psp_data(pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str) -> None:
+    """The PSP's own report of each batch the upload names, copied in beside it."""
     with sync_connection(pool) as conn, conn.transaction():
-        classify_lines(conn, run_id)
+        batches = report_batches(conn, run_id, MAX_UPLOAD_BATCHES + 1)
+        if len(batches) > MAX_UPLOAD_BATCHES:
+            raise UncheckableReport(
+                f"an uploaded report may name at most {MAX_UPLOAD_BATCHES} settlement batches"
+            )
+        try:
+            replace_psp_data(conn, run_id, (psp.settlement_report(b) for b in batches))
+        except ReportUnavailable as error:
+            raise TryAgain(f"the PSP's own settlement data: {error}") from None
+
+
+def _reconcile(
+    pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str, *, uploaded: bool
+) -> dict[str, int]:
+    with sync_connection(pool) as conn, conn.transaction():
+        classify_lines(conn, run_id, checked=uploaded)
         resolvable = resolvable_lines(conn, run_id)
     if resolvable:
-        detail = {"reconciliationId": run_id}
-        for line in resolvable:
-            if line.record_type == "capture":
-                fact = Captured(line.psp_reference, line.gross, line.gross)
-                apply_payment_fact(
-                    pool, line.reference, fact, source=EventSource.RECONCILIATION, detail=detail
-                )
-            else:
-                apply_refund_outcome(
-                    pool,
-                    line.reference,
-                    RefundStatus.SUCCEEDED,
-                    source=EventSource.RECONCILIATION,
-                    psp_reference=line.psp_reference,
-                    detail=detail,
-                )
-        logger.info("reconciliation %s resolved %d pending item(s)", run_id, len(resolvable))
+        resolved, denied, unanswered = _resolve(pool, psp, run_id, resolvable, uploaded=uploaded)
+        logger.info("reconciliation %s resolved %d pending item(s)", run_id, len(resolved))
+        if unanswered:
+            raise TryAgain(f"the PSP did not answer a status inquiry: {unanswered}")
         with acting(pool, ACTOR) as conn:
-            classify_lines(conn, run_id)
-            mark_resolved(conn, run_id, [line.reference for line in resolvable])
+            classify_lines(conn, run_id, checked=uploaded)
+            mark_resolved(conn, run_id, resolved)
+            mark_unconfirmed(conn, run_id, denied)
     with acting(pool, ACTOR) as conn:
         record_missing_at_psp(conn, run_id)
         for settlement in claim_settlements(conn, run_id):
@@ -128,3 +176,102 @@ def _reconcile(pool: ConnectionPool[Any], run_id: str) -> dict[str, int]:
             after=counts,
         )
         return counts
+
+
+def _resolve(
+    pool: ConnectionPool[Any],
+    psp: PaymentServiceProvider,
+    run_id: str,
+    lines: list[Resolvable],
+    *,
+    uploaded: bool,
+) -> tuple[list[str], dict[int, str], str | None]:
+    """Write what the PSP said of each PENDING item: the report's own line
+    when the PSP sent the report, its answer to a status inquiry for an
+    upload. Returns the references resolved, the lines the PSP did not bear
+    out (with what it said), and the first inquiry left unanswered, if any."""
+    resolved: list[str] = []
+    denied: dict[int, str] = {}
+    unanswered: str | None = None
+    for line in lines:
+        word = _inquire(psp, line) if uploaded else _reported(line)
+        if isinstance(word, Retryable | Unknown):
+            unanswered = unanswered or f"{line.reference}: {word.reason}"
+        elif isinstance(word, str):
+            denied[line.line_id] = f"the PSP's answer to a status inquiry: {word}"
+        else:
+            _write(pool, line, word, {"reconciliationId": run_id, **word.detail})
+            resolved.append(line.reference)
+    return resolved, denied, unanswered
+
+
+@dataclass(frozen=True, slots=True)
+class PspWord:
+    """What the PSP said of a PENDING item, to write: a payment's fact (none
+    for a refund, which can only have succeeded), its PSP reference, and how
+    it was learned."""
+
+    fact: PspFact | None
+    psp_reference: str
+    detail: dict[str, str]
+
+
+def _reported(line: Resolvable) -> PspWord:
+    fact = Captured(line.psp_reference, line.gross, line.gross)
+    return PspWord(fact if line.record_type == "capture" else None, line.psp_reference, {})
+
+
+def _inquire(psp: PaymentServiceProvider, line: Resolvable) -> PspWord | str | Retryable | Unknown:
+    """The PSP's answer, if it bears the line out; else what it said instead."""
+    how = {"learnedBy": "status_inquiry"}
+    if line.record_type == "refund":
+        refund = psp.find_refund(line.reference)
+        if not isinstance(refund, Answered):
+            return "no such refund" if isinstance(refund, NotFound) else refund
+        said = _refund_says(refund.value, line)
+        return said or PspWord(None, refund.value.psp_reference, how)
+    payment = psp.find_payment(line.reference)
+    if not isinstance(payment, Answered):
+        return "no such payment" if isinstance(payment, NotFound) else payment
+    said = _payment_says(payment.value, line)
+    return said or PspWord(payment_fact(payment.value), payment.value.psp_reference, how)
+
+
+def _payment_says(answer: PspPayment, line: Resolvable) -> str | None:
+    """None when the answer is the line's capture; else what it says."""
+    if (
+        answer.status is PspPaymentStatus.CAPTURED
+        and (answer.reference, answer.psp_reference) == (line.reference, line.psp_reference)
+        and (answer.captured_amount, answer.currency) == (line.gross, line.currency)
+    ):
+        return None
+    return (
+        f"{answer.status} as {answer.psp_reference},"
+        f" captured {answer.captured_amount} {answer.currency}"
+    )
+
+
+def _refund_says(answer: PspRefund, line: Resolvable) -> str | None:
+    if (
+        answer.status is PspRefundStatus.SUCCEEDED
+        and (answer.reference, answer.psp_reference) == (line.reference, line.psp_reference)
+        and answer.amount == line.gross
+    ):
+        return None
+    return f"{answer.status} as {answer.psp_reference}, {answer.amount}"
+
+
+def _write(pool: ConnectionPool[Any], line: Resolvable, word: PspWord, detail: Detail) -> None:
+    if line.record_type == "refund":
+        apply_refund_outcome(
+            pool,
+            line.reference,
+            RefundStatus.SUCCEEDED,
+            source=EventSource.RECONCILIATION,
+            psp_reference=word.psp_reference,
+            detail=detail,
+        )
+    elif word.fact is not None:
+        apply_payment_fact(
+            pool, line.reference, word.fact, source=EventSource.RECONCILIATION, detail=detail
+        )

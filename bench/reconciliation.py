@@ -3,8 +3,12 @@ report against N captured payments, next to DuckDB running the same matching
 join on the same data (the peer an analyst would reach for).
 
 The data is made for the run: N captured payments of merchant `mer_bench`
-written straight into Postgres with COPY (not measured), and a report with a
-few breaks of each kind, so both sides must find the same classes."""
+written straight into Postgres with COPY (not measured), the PSP's own report
+of them (pinned in the simulator, which serves it as the batch's report), and
+the file an operator uploads: the PSP's report with a few lines whose figures
+it does not bear out. Both have a few breaks of each kind, so both sides must
+find the same classes; both check the upload against the PSP's report, as an
+uploaded report is only an operator's claim."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from payments.reconciliation import FINAL_CLASSES
@@ -88,32 +93,43 @@ def load_payments(database_url: str, rows: int, run: str) -> None:
         conn.execute("ANALYZE payment_events")
 
 
-def write_report(path: Path, rows: int, run: str) -> None:
+def write_reports(path: Path, psp_path: Path, rows: int, run: str) -> None:
     """The PSP's report of those captures, with breaks: an amount off, a
     currency off, a line for a payment we never heard of, a duplicate, and a
-    capture left out."""
+    capture left out. `path` is the upload: the same, but for a line whose fee
+    the PSP's report does not bear out."""
     today = datetime.now(UTC).date().isoformat()
-    with path.open("w") as handle:
+    with path.open("w") as handle, psp_path.open("w") as psp_handle:
         handle.write(HEADER)
+        psp_handle.write(HEADER)
         for chunk in _chunks(rows):
-            lines = []
-            for i in chunk:
-                gross = _amount(i)
-                if i % BREAK_EVERY == 1:
-                    gross += 1
-                fee = gross * 29 // 1000 + 25
-                reference = f"pay_{run}_{i}" if i % BREAK_EVERY != 2 else f"pay_{run}_x{i}"
-                currency = "USD" if i % BREAK_EVERY == 5 else "EUR"
-                line = (
-                    f"{today},{today},capture,psp_{run}_{i},{reference},{reference},"
-                    f"{gross},{fee},{gross - fee},{currency}\n"
-                )
-                if i % BREAK_EVERY == 3:
-                    continue  # captured by us, missing from the report
-                lines.append(line)
-                if i % BREAK_EVERY == 4:
-                    lines.append(line)
-            handle.write("".join(lines))
+            lines = _report_lines(chunk, run, today)
+            psp_handle.write("".join(theirs for theirs, _ in lines))
+            handle.write("".join(claimed for _, claimed in lines))
+
+
+def _report_lines(chunk: range, run: str, today: str) -> list[tuple[str, str]]:
+    """Each line as the PSP has it, and as the upload claims it."""
+    lines = []
+    for i in chunk:
+        gross = _amount(i)
+        if i % BREAK_EVERY == 1:
+            gross += 1
+        fee = gross * 29 // 1000 + 25
+        reference = f"pay_{run}_{i}" if i % BREAK_EVERY != 2 else f"pay_{run}_x{i}"
+        currency = "USD" if i % BREAK_EVERY == 5 else "EUR"
+        if i % BREAK_EVERY == 3:
+            continue  # captured by us, missing from the report
+        head = f"{today},{today},capture,psp_{run}_{i},{reference},{reference},{gross},"
+        line = f"{head}{fee},{gross - fee},{currency}\n"
+        # The upload claims a fee the PSP did not charge: unconfirmed.
+        claimed = (
+            f"{head}{fee + 1},{gross - fee - 1},{currency}\n" if i % BREAK_EVERY == 6 else line
+        )
+        lines.append((line, claimed))
+        if i % BREAK_EVERY == 4:
+            lines.append((line, line))
+    return lines
 
 
 def export_ours(database_url: str, path: Path) -> None:
@@ -161,10 +177,11 @@ def run_paystream(report: Path, env: dict[str, str]) -> Measured:
 
 _DUCKDB = """
 import json, sys, duckdb
-report, ours = sys.argv[1], sys.argv[2]
+report, theirs, ours = sys.argv[1], sys.argv[2], sys.argv[3]
 db = duckdb.connect()
-db.execute(f'''
-CREATE TABLE lines AS SELECT row_number() OVER () AS id, * FROM read_csv('{report}', header = true,
+for name, path in (('lines', report), ('theirs', theirs)):
+    db.execute(f'''
+CREATE TABLE {name} AS SELECT row_number() OVER () AS id, * FROM read_csv('{path}', header = true,
     columns = {{'batch': 'VARCHAR', 'date': 'DATE', 'type': 'VARCHAR', 'psp_reference': 'VARCHAR',
                 'reference': 'VARCHAR', 'payment_reference': 'VARCHAR', 'gross': 'BIGINT',
                 'fee': 'BIGINT', 'net': 'BIGINT', 'currency': 'VARCHAR'}})''')
@@ -177,15 +194,22 @@ CREATE TABLE results AS
 WITH l AS (
     SELECT *, row_number() OVER (PARTITION BY type, psp_reference, reference ORDER BY id) AS nth
     FROM lines
+), t AS (
+    SELECT DISTINCT ON (batch, type, psp_reference, reference) * FROM theirs
+    ORDER BY batch, type, psp_reference, reference, id
 )
 SELECT l.id, CASE
     WHEN l.nth > 1 THEN 'duplicate'
+    WHEN t.id IS NULL OR (t.date, t.payment_reference, t.gross, t.fee, t.net, t.currency)
+        <> (l.date, l.payment_reference, l.gross, l.fee, l.net, l.currency) THEN 'unconfirmed'
     WHEN o.id IS NULL THEN 'missing_internally'
     WHEN o.status NOT IN ('CAPTURED', 'REFUNDED') THEN 'missing_internally'
     WHEN o.currency <> l.currency THEN 'currency_mismatch'
     WHEN o.captured_amount = l.gross THEN 'matched'
     ELSE 'amount_mismatch' END AS class
 FROM l LEFT JOIN ours o ON o.id = l.reference
+LEFT JOIN t ON (t.batch, t.type, t.psp_reference, t.reference)
+    = (l.batch, l.type, l.psp_reference, l.reference)
 UNION ALL
 SELECT NULL, 'missing_at_psp' FROM ours o
 WHERE o.captured_on IN (SELECT DISTINCT date FROM lines)
@@ -195,10 +219,10 @@ json.dump(counts, sys.stdout)
 """
 
 
-def run_duckdb(report: Path, ours: Path) -> Measured:
+def run_duckdb(report: Path, theirs: Path, ours: Path) -> Measured:
     began = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-c", _DUCKDB, str(report), str(ours)],
+        [sys.executable, "-c", _DUCKDB, str(report), str(theirs), str(ours)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -250,19 +274,35 @@ def _chunks(rows: int, size: int = 50_000) -> Iterator[range]:
         yield range(start, min(rows, start + size))
 
 
+def pin_psp_report(simulator_url: str, path: Path) -> None:
+    """The simulator serves the PSP's own report as the batch's, from now on."""
+    today = datetime.now(UTC).date().isoformat()
+    with path.open("rb") as handle:
+        httpx.put(
+            f"{simulator_url}/_admin/settlements/{today}", content=handle, timeout=300
+        ).raise_for_status()
+
+
 def measure(
-    database_url: str, env: dict[str, str], rows: int, folder: Path, run: str
+    database_url: str,
+    simulator_url: str,
+    env: dict[str, str],
+    rows: int,
+    folder: Path,
+    run: str,
 ) -> dict[str, Any]:
     """Load the data, then both sides on it; the class counts must agree."""
     load_payments(database_url, rows, run)
-    report, ours = folder / f"report-{rows}.csv", folder / f"ours-{rows}.csv"
-    write_report(report, rows, run)
+    report, theirs = folder / f"report-{rows}.csv", folder / f"psp-report-{rows}.csv"
+    ours = folder / f"ours-{rows}.csv"
+    write_reports(report, theirs, rows, run)
+    pin_psp_report(simulator_url, theirs)
     export_ours(database_url, ours)
     lines = sum(1 for _ in csv.reader(report.open())) - 1
     paystream = run_paystream(report, env)
-    duckdb = run_duckdb(report, ours)
-    report.unlink()
-    ours.unlink()
+    duckdb = run_duckdb(report, theirs, ours)
+    for path in (report, theirs, ours):
+        path.unlink()
     return {
         "rows": lines,
         "paystream": paystream.to_json(lines),

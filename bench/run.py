@@ -113,7 +113,12 @@ class Bench:
             self.say(f"reconciliation: {rows:,} rows, paystream and DuckDB")
             results["reconciliation"].append(
                 reconciliation.measure(
-                    self.info.database_url, self.stack.env, rows, self.folder, f"r{rows}"
+                    self.info.database_url,
+                    self.info.simulator_url,
+                    self.stack.env,
+                    rows,
+                    self.folder,
+                    f"r{rows}",
                 )
             )
         results["endToEnd"] = self.end_to_end()

@@ -1,6 +1,8 @@
-"""API key management (role `admin`): create, list, rotate, revoke. Keys are
-shown once and stored as an HMAC; a revoked key stops working at once (keys
-are looked up on every request, never cached)."""
+"""A merchant's API keys (merchant role `admin`): create, list, rotate,
+revoke. Keys are shown once and stored as an HMAC; a revoked key stops working
+at once (keys are looked up on every request, never cached). A merchant key
+grants only merchant roles: operators' keys are made elsewhere
+(`gateway.operators`, `paystream operators create`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role, authenticate
+from gateway.auth import MERCHANT_ROLES, MerchantRole, authenticate
 from gateway.http import json_response, read_json_object, validate
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
@@ -25,7 +27,13 @@ from gateway.types import Services
 from payments.resources import timestamp
 from store.audit import acting_async
 from store.db import connection
-from store.merchants import create_key_async, get_key_async, list_keys_async, revoke_key_async
+from store.keys import (
+    Owner,
+    create_key_async,
+    get_key_async,
+    list_keys_async,
+    revoke_key_async,
+)
 from store.rows import ApiKeyRow
 
 
@@ -44,7 +52,7 @@ def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
 
 
 async def create_api_key(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     command = validate(
         CreateApiKeyRequest, await read_json_object(request, services.config.max_body_bytes)
@@ -52,7 +60,7 @@ async def create_api_key(request: Request) -> Response:
     async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
         row, key = await create_key_async(
             conn,
-            principal.merchant_id,
+            Owner.merchant(principal.merchant_id),
             sorted(set(command.roles)),
             services.config.key_pepper,
             command.description,
@@ -61,33 +69,34 @@ async def create_api_key(request: Request) -> Response:
 
 
 async def list_api_keys(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
-        rows = await list_keys_async(conn, principal.merchant_id)
+        rows = await list_keys_async(conn, Owner.merchant(principal.merchant_id))
     return json_response({"data": [key_resource(row) for row in rows]})
 
 
 async def rotate_api_key(request: Request) -> Response:
-    """A new key with the same roles; the old one works `graceSeconds` more."""
-    principal = await authenticate(request, Role.ADMIN)
+    """A new key with the same roles; the old one works `graceSeconds` more.
+    Only merchant roles are carried over, whatever the old key held."""
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
     command = validate(RotateApiKeyRequest, document)
-    key_id = request.path_params["keyId"]
+    key_id, owner = request.path_params["keyId"], Owner.merchant(principal.merchant_id)
     async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-        old = await get_key_async(conn, principal.merchant_id, key_id)
+        old = await get_key_async(conn, owner, key_id)
         if old is None:
             raise Problem("not_found", "no such API key")
         revoked = await revoke_key_async(
-            conn, principal.merchant_id, key_id, timedelta(seconds=command.grace_seconds)
+            conn, owner, key_id, timedelta(seconds=command.grace_seconds)
         )
         if revoked is None:
             raise Problem("invalid_state", "the key is revoked already")
         row, key = await create_key_async(
             conn,
-            principal.merchant_id,
-            old.roles,
+            owner,
+            [role for role in old.roles if role in MERCHANT_ROLES],
             services.config.key_pepper,
             old.description,
         )
@@ -95,13 +104,13 @@ async def rotate_api_key(request: Request) -> Response:
 
 
 async def revoke_api_key(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
-    key_id = request.path_params["keyId"]
+    key_id, owner = request.path_params["keyId"], Owner.merchant(principal.merchant_id)
     async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-        if await get_key_async(conn, principal.merchant_id, key_id) is None:
+        if await get_key_async(conn, owner, key_id) is None:
             raise Problem("not_found", "no such API key")
-        row = await revoke_key_async(conn, principal.merchant_id, key_id)
+        row = await revoke_key_async(conn, owner, key_id)
     if row is None:
         raise Problem("invalid_state", "the key is revoked already")
     return json_response(key_resource(row))
@@ -117,7 +126,7 @@ ENDPOINTS = (
         "keys",
         ok_status=201,
         response=ApiKeyWithSecret,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
         body=CreateApiKeyRequest,
     ),
     Endpoint(
@@ -127,7 +136,7 @@ ENDPOINTS = (
         "List API keys",
         "keys",
         response=ApiKeyList,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
     ),
     Endpoint(
         "POST",
@@ -137,7 +146,7 @@ ENDPOINTS = (
         "keys",
         ok_status=201,
         response=ApiKeyWithSecret,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
         body=RotateApiKeyRequest,
         problems=("invalid_state",),
     ),
@@ -148,7 +157,7 @@ ENDPOINTS = (
         "Revoke an API key",
         "keys",
         response=ApiKey,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
         problems=("invalid_state",),
     ),
 )

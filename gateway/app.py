@@ -19,6 +19,7 @@ from gateway import (
     api_keys,
     audit,
     health,
+    operators,
     payments,
     psp_webhooks,
     reconciliations,
@@ -48,6 +49,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *webhook_endpoints.ENDPOINTS,
     *reconciliations.ENDPOINTS,
     *api_keys.ENDPOINTS,
+    *operators.ENDPOINTS,
     *audit.ENDPOINTS,
     *health.ENDPOINTS,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role, authenticate
+from gateway.auth import MerchantRole, authenticate
 from gateway.http import page_response, validate_query
 from gateway.openapi import Endpoint
 from gateway.schemas import AuditList, ListAuditQuery
@@ -16,7 +16,7 @@ from store.db import connection
 
 
 async def read_audit(request: Request) -> Response:
-    principal = await authenticate(request, Role.AUDIT_READ)
+    principal = await authenticate(request, MerchantRole.AUDIT_READ)
     query = validate_query(ListAuditQuery, request)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
@@ -57,7 +57,7 @@ ENDPOINTS = (
         "Read the audit log",
         "audit",
         response=AuditList,
-        role=Role.AUDIT_READ,
+        roles=(MerchantRole.AUDIT_READ,),
         query=ListAuditQuery,
     ),
 )

@@ -34,7 +34,7 @@ from payments.card_data import contains_pan
 from store.audit import as_actor_async
 from store.db import connection
 from store.idempotency import find_record, save_record
-from store.merchants import Principal
+from store.keys import Principal
 
 _MAX_KEY_LENGTH = 255
 _LOCK, _DONE = b"L", b"D"

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.auth import Role
+from gateway.auth import Role, needs
 from gateway.problems import CATALOGUE
 from gateway.schemas import ProblemDetail
 
@@ -31,7 +31,9 @@ class Endpoint:
     tag: str
     ok_status: int = 200
     response: type[BaseModel] | None = None
-    role: Role | None = None
+    # The roles that pass it, each of one kind of key (merchant or operator);
+    # none for a public route.
+    roles: tuple[Role, ...] = ()
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     idempotency: Literal["required", "optional"] | None = None
@@ -50,7 +52,7 @@ class Endpoint:
         """Every problem this endpoint can answer, its own and the shared ones."""
         # A card number in any header or the query string is refused anywhere.
         codes = ["internal_error", "raw_card_data_forbidden"]
-        if self.role is not None:
+        if self.roles:
             codes += ["authentication_required", "invalid_api_key", "insufficient_role"]
             codes += ["rate_limited", "service_unavailable"]
         if "{" in self.path:
@@ -119,9 +121,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "parameters": _parameters(endpoint),
         "responses": _responses(endpoint),
     }
-    if endpoint.role is not None:
+    if endpoint.roles:
         operation["security"] = [{"apiKey": []}]
-        operation["description"] = f"Requires the role `{endpoint.role.value}`."
+        operation["description"] = f"Requires {needs(endpoint.roles)}."
     elif endpoint.security == "webhook-signature":
         operation["security"] = [{"webhookSignature": []}]
         operation["description"] = (

@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role, authenticate
+from gateway.auth import MerchantRole, authenticate
 from gateway.http import (
     canonical_json,
     json_response,
@@ -61,7 +61,7 @@ def _services(request: Request) -> Services:
 
 
 async def create_payment(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_WRITE)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_WRITE)
     key = validate_key(request.headers.get("idempotency-key"), required=True)
     assert key is not None
     services = _services(request)
@@ -124,7 +124,7 @@ async def locked_payment(
 
 
 async def capture_payment(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_WRITE)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_WRITE)
     key = validate_key(request.headers.get("idempotency-key"), required=True)
     services = _services(request)
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
@@ -147,7 +147,7 @@ async def capture_payment(request: Request) -> Response:
 
 
 async def cancel_payment(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_WRITE)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_WRITE)
     key = validate_key(request.headers.get("idempotency-key"), required=False)
     services = _services(request)
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
@@ -175,7 +175,7 @@ async def cancel_payment(request: Request) -> Response:
 
 
 async def read_payment(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_READ)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
     async with connection(_services(request).pool) as conn:
         payment = await get_payment(conn, principal.merchant_id, request.path_params["paymentId"])
     if payment is None:
@@ -184,7 +184,7 @@ async def read_payment(request: Request) -> Response:
 
 
 async def list_payments_page(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_READ)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
     query = validate_query(ListPaymentsQuery, request)
     async with connection(_services(request).pool) as conn:
         rows = await list_payments(
@@ -199,7 +199,7 @@ async def list_payments_page(request: Request) -> Response:
 
 
 async def payment_timeline(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_READ)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
     payment_id = request.path_params["paymentId"]
     bind_context(payment_id=payment_id)
     async with connection(_services(request).pool) as conn:
@@ -219,7 +219,7 @@ ENDPOINTS = (
         "payments",
         ok_status=201,
         response=Payment,
-        role=Role.PAYMENTS_WRITE,
+        roles=(MerchantRole.PAYMENTS_WRITE,),
         body=CreatePaymentRequest,
         idempotency="required",
         problems=("order_already_exists", "card_testing_suspected"),
@@ -239,7 +239,7 @@ ENDPOINTS = (
         "List payments",
         "payments",
         response=PaymentList,
-        role=Role.PAYMENTS_READ,
+        roles=(MerchantRole.PAYMENTS_READ,),
         query=ListPaymentsQuery,
     ),
     Endpoint(
@@ -249,7 +249,7 @@ ENDPOINTS = (
         "Get a payment",
         "payments",
         response=Payment,
-        role=Role.PAYMENTS_READ,
+        roles=(MerchantRole.PAYMENTS_READ,),
     ),
     Endpoint(
         "POST",
@@ -259,7 +259,7 @@ ENDPOINTS = (
         "payments",
         ok_status=202,
         response=Payment,
-        role=Role.PAYMENTS_WRITE,
+        roles=(MerchantRole.PAYMENTS_WRITE,),
         body=CaptureRequest,
         idempotency="required",
         problems=("invalid_state", "amount_exceeds_available"),
@@ -272,7 +272,7 @@ ENDPOINTS = (
         "payments",
         ok_status=202,
         response=Payment,
-        role=Role.PAYMENTS_WRITE,
+        roles=(MerchantRole.PAYMENTS_WRITE,),
         body=CancelRequest,
         idempotency="optional",
         problems=("invalid_state",),
@@ -284,6 +284,6 @@ ENDPOINTS = (
         "Get a payment's timeline",
         "payments",
         response=PaymentEventList,
-        role=Role.PAYMENTS_READ,
+        roles=(MerchantRole.PAYMENTS_READ,),
     ),
 )

@@ -1,11 +1,12 @@
-"""Reconciliation and ledger endpoints (role `reconciliation`).
+"""Reconciliation endpoints (operator role `reconciliation`) and the ledger
+(a merchant's own with `ledger:read`; any merchant's for an operator).
 
 A settlement report is uploaded as CSV and streamed straight into Postgres
 with COPY (never whole in memory), or named as a PSP batch for the worker to
 fetch. Either way the answer is 202 with a run to poll; the worker matches.
-The PSP's report covers every merchant of this gateway, so give the role to
-operators' keys: a run belongs to the key's merchant, its breaks name any
-merchant's references.
+The PSP's report covers every merchant of this gateway, so only operators
+start and read runs. An uploaded report is the operator's claim: the worker
+checks it against the PSP's own data before it settles or resolves anything.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role, authenticate
+from gateway.auth import MerchantRole, OperatorRole, authenticate
 from gateway.http import (
     json_response,
     page_response,
@@ -31,6 +32,7 @@ from gateway.schemas import (
     CreateReconciliationRequest,
     LedgerBalances,
     LedgerEntryList,
+    LedgerQuery,
     ListBreaksQuery,
     ListEntriesQuery,
     Reconciliation,
@@ -42,10 +44,13 @@ from payments.card_data import contains_pan
 from payments.resources import timestamp
 from store.audit import acting_async, record_async
 from store.db import connection
+from store.keys import Principal, PrincipalKind
 from store.ledger import balances, entries
+from store.merchants import merchant_exists
 from store.reconciliation import (
     BadReport,
     ReconciliationRow,
+    Starter,
     card_number_suspects,
     copy_report,
     create_run,
@@ -80,11 +85,11 @@ async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
 
 
 async def _audit_start(
-    conn: AsyncConnection[Any], merchant_id: str, run_id: str, source: str, batch: str | None
+    conn: AsyncConnection[Any], run_id: str, source: str, batch: str | None
 ) -> None:
     await record_async(
         conn,
-        merchant_id=merchant_id,
+        merchant_id=None,
         action="reconciliation.started",
         object_type="reconciliation",
         object_id=run_id,
@@ -93,13 +98,15 @@ async def _audit_start(
 
 
 async def start_reconciliation(request: Request) -> Response:
-    principal = await authenticate(request, Role.RECONCILIATION)
+    principal = await authenticate(request, OperatorRole.RECONCILIATION)
     services: Services = request.app.state.services
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     actor, request_id = principal.key_id, request.state.request_id
+    by = Starter(principal.operator_id, principal.key_id)
     if media_type == "text/csv":
         async with acting_async(services.pool, actor, request_id) as conn:
-            run_id = await create_run(conn, principal.merchant_id, "upload", None)
+            run_id = await create_run(conn, by, "upload", None)
+            await _audit_start(conn, run_id, "upload", None)
             try:
                 await copy_report(conn, run_id, _limited(request, services.config.max_report_bytes))
             except BadReport as error:
@@ -112,8 +119,8 @@ async def start_reconciliation(request: Request) -> Response:
         document = await read_json_object(request, services.config.max_body_bytes)
         command = validate(CreateReconciliationRequest, document)
         async with acting_async(services.pool, actor, request_id) as conn:
-            run_id = await create_run(conn, principal.merchant_id, "psp", command.psp_batch)
-            await _audit_start(conn, principal.merchant_id, run_id, "psp", command.psp_batch)
+            run_id = await create_run(conn, by, "psp", command.psp_batch)
+            await _audit_start(conn, run_id, "psp", command.psp_batch)
     else:
         raise Problem(
             "unsupported_media_type",
@@ -121,36 +128,37 @@ async def start_reconciliation(request: Request) -> Response:
         )
     await services.work.nudge_reconciliation(run_id)
     async with connection(services.pool) as conn:
-        run = await get_run(conn, principal.merchant_id, run_id)
+        run = await get_run(conn, run_id)
     assert run is not None
     return json_response(run_resource(run), 202)
 
 
 async def list_reconciliations(request: Request) -> Response:
-    principal = await authenticate(request, Role.RECONCILIATION)
+    """Every run: operators answer for the whole platform's books."""
+    await authenticate(request, OperatorRole.RECONCILIATION)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
-        runs = await list_runs(conn, principal.merchant_id, 100)
+        runs = await list_runs(conn, 100)
     return json_response({"data": [run_resource(run) for run in runs]})
 
 
 async def read_reconciliation(request: Request) -> Response:
-    principal = await authenticate(request, Role.RECONCILIATION)
+    await authenticate(request, OperatorRole.RECONCILIATION)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
-        run = await get_run(conn, principal.merchant_id, request.path_params["reconciliationId"])
+        run = await get_run(conn, request.path_params["reconciliationId"])
     if run is None:
         raise Problem("not_found", "no such reconciliation")
     return json_response(run_resource(run))
 
 
 async def reconciliation_breaks(request: Request) -> Response:
-    principal = await authenticate(request, Role.RECONCILIATION)
+    await authenticate(request, OperatorRole.RECONCILIATION)
     query = validate_query(ListBreaksQuery, request)
     services: Services = request.app.state.services
     run_id = request.path_params["reconciliationId"]
     async with connection(services.pool) as conn:
-        if await get_run(conn, principal.merchant_id, run_id) is None:
+        if await get_run(conn, run_id) is None:
             raise Problem("not_found", "no such reconciliation")
         rows = await list_breaks(
             conn,
@@ -175,24 +183,46 @@ async def reconciliation_breaks(request: Request) -> Response:
     )
 
 
+_LEDGER_READERS = (MerchantRole.LEDGER_READ, OperatorRole.RECONCILIATION)
+
+
+async def _ledger_of(conn: AsyncConnection[Any], principal: Principal, asked: str | None) -> str:
+    """Whose ledger: a merchant reads its own (another's is 404, as if it did
+    not exist); an operator names the merchant."""
+    if principal.kind is PrincipalKind.MERCHANT:
+        if asked is not None and asked != principal.merchant_id:
+            raise Problem("not_found", "no such merchant")
+        return principal.merchant_id
+    if asked is None:
+        raise Problem(
+            "validation_error",
+            "an operator names the merchant whose ledger to read",
+            errors=[{"pointer": "/merchantId", "detail": "required for an operator key"}],
+        )
+    if not await merchant_exists(conn, asked):
+        raise Problem("not_found", "no such merchant")
+    return asked
+
+
 async def ledger_accounts(request: Request) -> Response:
-    principal = await authenticate(request, Role.RECONCILIATION)
+    principal = await authenticate(request, *_LEDGER_READERS)
+    query = validate_query(LedgerQuery, request)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
-        rows = await balances(conn, principal.merchant_id)
+        rows = await balances(conn, await _ledger_of(conn, principal, query.merchant_id))
     return json_response(
         {"data": [{"currency": r.currency, "account": r.kind, "balance": r.balance} for r in rows]}
     )
 
 
 async def ledger_entries(request: Request) -> Response:
-    principal = await authenticate(request, Role.RECONCILIATION)
+    principal = await authenticate(request, *_LEDGER_READERS)
     query = validate_query(ListEntriesQuery, request)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         rows = await entries(
             conn,
-            principal.merchant_id,
+            await _ledger_of(conn, principal, query.merchant_id),
             payment_id=query.payment_id,
             limit=query.limit + 1,
             starting_after=query.starting_after,
@@ -223,7 +253,7 @@ ENDPOINTS = (
         "reconciliation",
         ok_status=202,
         response=Reconciliation,
-        role=Role.RECONCILIATION,
+        roles=(OperatorRole.RECONCILIATION,),
         body=CreateReconciliationRequest,
         csv_upload=True,
     ),
@@ -234,7 +264,7 @@ ENDPOINTS = (
         "List reconciliations",
         "reconciliation",
         response=ReconciliationList,
-        role=Role.RECONCILIATION,
+        roles=(OperatorRole.RECONCILIATION,),
     ),
     Endpoint(
         "GET",
@@ -243,7 +273,7 @@ ENDPOINTS = (
         "Get a reconciliation",
         "reconciliation",
         response=Reconciliation,
-        role=Role.RECONCILIATION,
+        roles=(OperatorRole.RECONCILIATION,),
     ),
     Endpoint(
         "GET",
@@ -252,7 +282,7 @@ ENDPOINTS = (
         "List a reconciliation's breaks",
         "reconciliation",
         response=ReconciliationBreakList,
-        role=Role.RECONCILIATION,
+        roles=(OperatorRole.RECONCILIATION,),
         query=ListBreaksQuery,
     ),
     Endpoint(
@@ -262,7 +292,9 @@ ENDPOINTS = (
         "Ledger balances",
         "ledger",
         response=LedgerBalances,
-        role=Role.RECONCILIATION,
+        roles=_LEDGER_READERS,
+        query=LedgerQuery,
+        problems=("not_found",),
     ),
     Endpoint(
         "GET",
@@ -271,7 +303,8 @@ ENDPOINTS = (
         "Ledger entries",
         "ledger",
         response=LedgerEntryList,
-        role=Role.RECONCILIATION,
+        roles=_LEDGER_READERS,
         query=ListEntriesQuery,
+        problems=("not_found",),
     ),
 )

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role, authenticate
+from gateway.auth import MerchantRole, authenticate
 from gateway.http import canonical_json, json_response, read_json_object, validate
 from gateway.idempotency import Outcome, idempotent, request_fingerprint, validate_key
 from gateway.openapi import Endpoint
@@ -29,7 +29,7 @@ from store.refunds import create_refund, get_refund, list_refunds
 
 
 async def refund_payment(request: Request) -> Response:
-    principal = await authenticate(request, Role.REFUNDS_WRITE)
+    principal = await authenticate(request, MerchantRole.REFUNDS_WRITE)
     key = validate_key(request.headers.get("idempotency-key"), required=True)
     services: Services = request.app.state.services
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
@@ -57,7 +57,7 @@ async def refund_payment(request: Request) -> Response:
 
 
 async def payment_refunds(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_READ)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
     payment_id = request.path_params["paymentId"]
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
@@ -72,7 +72,7 @@ async def payment_refunds(request: Request) -> Response:
 
 
 async def read_refund(request: Request) -> Response:
-    principal = await authenticate(request, Role.PAYMENTS_READ)
+    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         refund = await get_refund(conn, principal.merchant_id, request.path_params["refundId"])
@@ -90,7 +90,7 @@ ENDPOINTS = (
         "refunds",
         ok_status=201,
         response=Refund,
-        role=Role.REFUNDS_WRITE,
+        roles=(MerchantRole.REFUNDS_WRITE,),
         body=CreateRefundRequest,
         idempotency="required",
         problems=("invalid_state", "amount_exceeds_available"),
@@ -102,7 +102,7 @@ ENDPOINTS = (
         "List a payment's refunds",
         "refunds",
         response=RefundList,
-        role=Role.PAYMENTS_READ,
+        roles=(MerchantRole.PAYMENTS_READ,),
     ),
     Endpoint(
         "GET",
@@ -111,6 +111,6 @@ ENDPOINTS = (
         "Get a refund",
         "refunds",
         response=Refund,
-        role=Role.PAYMENTS_READ,
+        roles=(MerchantRole.PAYMENTS_READ,),
     ),
 )

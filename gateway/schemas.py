@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from gateway.auth import ALL_ROLES
+from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
 from payments.events import ALL_EVENTS, EVENT_TYPES
 from payments.money import MAX_AMOUNT, is_currency
 from payments.status import CaptureMethod, EventSource, PaymentStatus, RefundStatus
@@ -269,7 +269,8 @@ class Reconciliation(ApiModel):
     line_count: int
     counts: dict[str, int] = Field(
         description="Lines per class (matched, missing_internally, amount_mismatch,"
-        " currency_mismatch, duplicate), missing_at_psp items, and how many were resolved"
+        " currency_mismatch, duplicate, unconfirmed), missing_at_psp items, and how many"
+        " were resolved"
     )
     error: str | None
     created_at: str
@@ -289,6 +290,7 @@ class ListBreaksQuery(ApiModel):
             "amount_mismatch",
             "currency_mismatch",
             "duplicate",
+            "unconfirmed",
         ]
         | None
     ) = Field(None, alias="class")
@@ -346,23 +348,47 @@ class LedgerEntryList(ApiModel):
     next_cursor: str | None
 
 
+LedgerMerchant = Annotated[
+    str,
+    Field(
+        max_length=255,
+        description="Whose ledger: an operator names the merchant; a merchant key reads its own",
+    ),
+]
+
+
+class LedgerQuery(ApiModel):
+    merchant_id: LedgerMerchant | None = None
+
+
 class ListEntriesQuery(ApiModel):
+    merchant_id: LedgerMerchant | None = None
     payment_id: str | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     starting_after: str | None = None
 
 
-def _role(value: str) -> str:
-    if value not in ALL_ROLES:
-        raise ValueError(f"unknown role; one of {', '.join(ALL_ROLES)}")
+def _merchant_role(value: str) -> str:
+    if value not in MERCHANT_ROLES:
+        whose = "an operator's role, not a merchant's" if value in OPERATOR_ROLES else "unknown"
+        raise ValueError(f"{whose}; a merchant key holds only {', '.join(MERCHANT_ROLES)}")
     return value
 
 
-RoleName = Annotated[str, AfterValidator(_role)]
+def _operator_role(value: str) -> str:
+    if value not in OPERATOR_ROLES:
+        raise ValueError(f"not an operator's role; one of {', '.join(OPERATOR_ROLES)}")
+    return value
+
+
+MerchantRoleName = Annotated[str, AfterValidator(_merchant_role)]
+OperatorRoleName = Annotated[str, AfterValidator(_operator_role)]
 
 
 class CreateApiKeyRequest(ApiModel):
-    roles: Annotated[list[RoleName], Field(min_length=1, max_length=6)]
+    roles: Annotated[
+        list[MerchantRoleName], Field(min_length=1, max_length=len(MERCHANT_ROLES))
+    ] = Field(description="Merchant roles only: a merchant key never holds an operator's")
     description: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
 
@@ -387,6 +413,31 @@ class ApiKeyWithSecret(ApiKey):
 
 class ApiKeyList(ApiModel):
     data: list[ApiKey]
+
+
+class CreateOperatorRequest(ApiModel):
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    roles: Annotated[
+        list[OperatorRoleName], Field(min_length=1, max_length=len(OPERATOR_ROLES))
+    ] = Field(description="The first key's roles: reconciliation, admin")
+
+
+class Operator(ApiModel):
+    operator_id: str
+    name: str
+    created_at: str
+    keys: list[ApiKey] = Field(description="Its keys, revoked ones included; never the keys")
+
+
+class CreatedOperator(ApiModel):
+    operator_id: str
+    name: str
+    created_at: str
+    key: ApiKeyWithSecret = Field(description="The operator's first key, shown once")
+
+
+class OperatorList(ApiModel):
+    data: list[Operator]
 
 
 def _iso_datetime(value: Any) -> Any:

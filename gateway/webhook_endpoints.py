@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role, authenticate
+from gateway.auth import MerchantRole, authenticate
 from gateway.http import (
     json_response,
     page_response,
@@ -122,7 +122,7 @@ def _bad_url(reason: str) -> Problem:
 
 
 async def create_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     command = validate(
         CreateWebhookEndpointRequest,
@@ -139,7 +139,7 @@ async def create_webhook_endpoint(request: Request) -> Response:
 
 
 async def list_webhook_endpoints(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         endpoints = await list_endpoints(conn, principal.merchant_id)
@@ -147,7 +147,7 @@ async def list_webhook_endpoints(request: Request) -> Response:
 
 
 async def read_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         endpoint = await get_endpoint(
@@ -159,7 +159,7 @@ async def read_webhook_endpoint(request: Request) -> Response:
 
 
 async def delete_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     endpoint_id = request.path_params["endpointId"]
     async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
@@ -178,7 +178,7 @@ async def delete_webhook_endpoint(request: Request) -> Response:
 
 
 async def rotate_webhook_secret(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
     command = validate(RotateSecretRequest, document)
@@ -202,7 +202,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
 
 
 async def enable_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
         endpoint = await enable_endpoint(
@@ -216,7 +216,7 @@ async def enable_webhook_endpoint(request: Request) -> Response:
 
 
 async def list_webhook_deliveries(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     query = validate_query(ListDeliveriesQuery, request)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
@@ -232,7 +232,7 @@ async def list_webhook_deliveries(request: Request) -> Response:
 
 
 async def replay_webhook_delivery(request: Request) -> Response:
-    principal = await authenticate(request, Role.ADMIN)
+    principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
         delivery = await replay_delivery(
@@ -262,7 +262,7 @@ ENDPOINTS = (
         "webhooks",
         ok_status=201,
         response=WebhookEndpointWithSecret,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
         body=CreateWebhookEndpointRequest,
     ),
     Endpoint(
@@ -272,7 +272,7 @@ ENDPOINTS = (
         "List webhook endpoints",
         "webhooks",
         response=WebhookEndpointList,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
     ),
     Endpoint(
         "GET",
@@ -281,7 +281,7 @@ ENDPOINTS = (
         "Get a webhook endpoint",
         "webhooks",
         response=WebhookEndpoint,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
     ),
     Endpoint(
         "DELETE",
@@ -290,7 +290,7 @@ ENDPOINTS = (
         "Delete a webhook endpoint",
         "webhooks",
         ok_status=204,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
     ),
     Endpoint(
         "POST",
@@ -299,7 +299,7 @@ ENDPOINTS = (
         "Rotate a webhook secret",
         "webhooks",
         response=WebhookEndpointWithSecret,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
         body=RotateSecretRequest,
     ),
     Endpoint(
@@ -309,7 +309,7 @@ ENDPOINTS = (
         "Enable a webhook endpoint",
         "webhooks",
         response=WebhookEndpoint,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
     ),
     Endpoint(
         "GET",
@@ -318,7 +318,7 @@ ENDPOINTS = (
         "List webhook deliveries",
         "webhooks",
         response=WebhookDeliveryList,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
         query=ListDeliveriesQuery,
     ),
     Endpoint(
@@ -329,6 +329,6 @@ ENDPOINTS = (
         "webhooks",
         ok_status=202,
         response=WebhookDelivery,
-        role=Role.ADMIN,
+        roles=(MerchantRole.ADMIN,),
     ),
 )

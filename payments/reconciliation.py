@@ -8,11 +8,19 @@ test holds the two to each other.
     amount_mismatch     same item, other amount
     currency_mismatch   same item, other currency
     duplicate           the same item twice in the report; the second is a break
+    unconfirmed         the PSP's own data does not confirm this line
+
+A report fetched from the PSP is the PSP's word. An uploaded one is an
+operator's claim about what the PSP said: each of its lines is held to the
+PSP's own settlement data for its batch, and a line that data does not carry
+with the same figures (gross, fee, net, currency, date) is `unconfirmed`,
+neither settled nor resolved.
 
 A capture line for a payment we still have PENDING (we never heard the PSP's
 answer nor its webhook) is the PSP's word that it captured: the payment is
 resolved to CAPTURED (`resolvable`), then matched. Likewise a refund line for
-a refund still PENDING.
+a refund still PENDING. From an upload, only once the PSP confirms it to a
+status inquiry; what the PSP answers otherwise leaves the line `unconfirmed`.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ class LineClass(StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
     CURRENCY_MISMATCH = "currency_mismatch"
     DUPLICATE = "duplicate"
+    UNCONFIRMED = "unconfirmed"
     # Not a final class: resolved first, then classified again.
     RESOLVABLE = "resolvable"
 
@@ -49,10 +58,20 @@ class Ours:
 
 
 def classify(
-    record_type: str, gross: int, currency: str, ours: Ours | None, *, first: bool
+    record_type: str,
+    gross: int,
+    currency: str,
+    ours: Ours | None,
+    *,
+    first: bool,
+    confirmed: bool = True,
 ) -> LineClass:
+    """`confirmed`: the PSP's own data carries the line with the same figures
+    (always so for a report fetched from the PSP)."""
     if not first:
         return LineClass.DUPLICATE
+    if not confirmed:
+        return LineClass.UNCONFIRMED
     if ours is None or record_type not in RECORD_TYPES:
         return LineClass.MISSING_INTERNALLY
     if ours.status == "PENDING":

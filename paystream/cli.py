@@ -22,8 +22,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage merchants' API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+operators_app = typer.Typer(
+    help="Manage platform operators (who reconcile) and their keys.", no_args_is_help=True
+)
+app.add_typer(operators_app, name="operators")
 
 console = Console(stderr=True)
 
@@ -112,10 +116,11 @@ def _print_stack(info: dict[str, str | None], logs: Path) -> None:
 
     rows = [
         ("gateway", f"{info['gatewayUrl']}  (OpenAPI at /openapi.json)"),
-        ("console", f"{info['consoleUrl']}  (sign in with the api key)"),
+        ("console", f"{info['consoleUrl']}  (sign in with either key)"),
         ("metrics", f"{info['gatewayUrl']}/metrics  (Prometheus: every process of the stack)"),
         ("psp simulator", f"{info['simulatorUrl']}  (its book at /_book)"),
-        ("api key", f"{info['apiKey']}  (merchant {DEMO_MERCHANT}, all roles)"),
+        ("api key", f"{info['apiKey']}  (merchant {DEMO_MERCHANT}, all merchant roles)"),
+        ("operator key", f"{info['operatorKey']}  (a local operator: reconciliation, admin)"),
         ("postgres", _without_password(str(info["databaseUrl"]))),
         ("redis", _without_password(str(info["redisUrl"]))),
         ("logs", str(logs)),
@@ -450,7 +455,9 @@ def reconcile(
         Path | None, typer.Option("--json", help="Also write the result as JSON.")
     ] = None,
 ) -> None:
-    """Reconcile a PSP settlement report against the books, and print the breaks."""
+    """Reconcile a PSP settlement report against the books, and print the breaks.
+    A report file is checked against the PSP's own data for its batches first:
+    only what the PSP bears out is settled or resolved."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from paystream.bootstrap import configure_actors, psp_client_config
@@ -464,10 +471,12 @@ def reconcile(
         raise typer.Exit(2)
     configure_logging("WARNING", "console")
     configure_actors(settings())  # before anything imports `actors`
-    from actors.reconciliation import run_reconciliation
-    from store.reconciliation import BadReport, copy_report_sync, create_run_sync
+    from actors.errors import TryAgain
+    from actors.reconciliation import UncheckableReport, run_reconciliation
+    from store.reconciliation import BadReport, copy_report_sync, create_run_sync, mark_run
 
     pool = open_pool(settings().database_url, max_size=4)
+    psp = HttpPsp(psp_client_config(settings()))
     try:
         with Progress(
             *Progress.get_default_columns()[:-1],
@@ -482,7 +491,6 @@ def reconcile(
                 chunks = _read_chunks(report, lambda n: progress.advance(task, n))
             else:
                 task = progress.add_task(f"fetching batch {psp_batch}", total=None)
-                psp = HttpPsp(psp_client_config(settings()))
                 chunks = _counted(
                     psp.settlement_report(str(psp_batch)), lambda n: progress.advance(task, n)
                 )
@@ -494,9 +502,22 @@ def reconcile(
                 console.print(f"[red]the report cannot be read:[/red] {error}")
                 raise typer.Exit(1) from None
             progress.update(task, description=f"matching {lines} lines")
-            counts = run_reconciliation(pool, run_id)
+            try:
+                counts = run_reconciliation(pool, psp, run_id)
+            except TryAgain as error:
+                # A worker would retry later; from here, the operator does.
+                with pool.connection() as conn:
+                    mark_run(conn, run_id, "failed", error=str(error)[:500])
+                console.print(
+                    f"[red]the PSP cannot be asked now; run it again later:[/red] {error}"
+                )
+                raise typer.Exit(1) from None
+            except (BadReport, UncheckableReport) as error:
+                console.print(f"[red]the report cannot be checked:[/red] {error}")
+                raise typer.Exit(1) from None
         _print_reconciliation(pool, run_id, lines, counts, output)
     finally:
+        psp.close()
         pool.close()
 
 
@@ -612,20 +633,21 @@ def _key_store() -> tuple[Any, bytes]:
 
 
 def _print_key(row: Any, key: str | None = None) -> None:
-    print(
-        json.dumps(
-            {
-                "keyId": row.id,
-                "merchantId": row.merchant_id,
-                "prefix": row.key_prefix,
-                "roles": row.roles,
-                "description": row.description,
-                "createdAt": str(row.created_at),
-                "revokedAt": str(row.revoked_at) if row.revoked_at else None,
-                **({"apiKey": key} if key else {}),
-            }
-        )
-    )
+    print(json.dumps(_key_json(row, key)))
+
+
+def _key_json(row: Any, key: str | None = None) -> dict[str, Any]:
+    owner = {"operatorId": row.operator_id} if row.operator_id else {"merchantId": row.merchant_id}
+    return {
+        "keyId": row.id,
+        **owner,
+        "prefix": row.key_prefix,
+        "roles": row.roles,
+        "description": row.description,
+        "createdAt": str(row.created_at),
+        "revokedAt": str(row.revoked_at) if row.revoked_at else None,
+        **({"apiKey": key} if key else {}),
+    }
 
 
 @app.command()
@@ -743,30 +765,48 @@ def keys_create(
     name: Annotated[str | None, typer.Option(help="Merchant name, when creating it.")] = None,
     description: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
 ) -> None:
-    """Create an API key. The key is printed once; only its HMAC is stored."""
-    from gateway.auth import ALL_ROLES
-    from store.merchants import create_key, ensure_merchant
+    """Create a merchant's API key. The key is printed once; only its HMAC is
+    stored. Merchant roles only: operators' keys come from `paystream operators`."""
+    from store.keys import Owner, create_key
+    from store.merchants import ensure_merchant
 
-    wanted = [role.strip() for role in roles.split(",") if role.strip()]
-    unknown = sorted(set(wanted) - set(ALL_ROLES))
-    if unknown or not wanted:
-        console.print(f"[red]unknown roles {unknown}[/red]; choose from {', '.join(ALL_ROLES)}")
-        raise typer.Exit(2)
+    wanted = _roles(roles, "merchant")
     conn, pepper = _key_store()
     with conn:
         ensure_merchant(conn, merchant, name or merchant)
-        row, key = create_key(conn, merchant, wanted, pepper, description)
+        row, key = create_key(conn, Owner.merchant(merchant), wanted, pepper, description)
     _print_key(row, key)
+
+
+def _roles(listed: str, kind: str) -> list[str]:
+    """Comma-separated roles of one kind of key; exit code 2 for any other."""
+    from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+
+    allowed = MERCHANT_ROLES if kind == "merchant" else OPERATOR_ROLES
+    wanted = [role.strip() for role in listed.split(",") if role.strip()]
+    foreign = sorted(set(wanted) & (set(OPERATOR_ROLES) - set(MERCHANT_ROLES)))
+    if kind == "merchant" and foreign:
+        console.print(
+            f"[red]{', '.join(foreign)} is an operator's role, and no merchant key holds one[/red];"
+            " make an operator key instead: paystream operators create NAME --roles "
+            + ",".join(foreign)
+        )
+        raise typer.Exit(2)
+    unknown = sorted(set(wanted) - set(allowed))
+    if unknown or not wanted:
+        console.print(f"[red]not {kind} roles: {unknown}[/red]; choose from {', '.join(allowed)}")
+        raise typer.Exit(2)
+    return wanted
 
 
 @keys_app.command("list")
 def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id.")]) -> None:
     """List a merchant's keys (never the keys themselves)."""
-    from store.merchants import list_keys
+    from store.keys import Owner, list_keys
 
     conn, _ = _key_store()
     with conn:
-        for row in list_keys(conn, merchant):
+        for row in list_keys(conn, Owner.merchant(merchant)):
             _print_key(row)
 
 
@@ -779,18 +819,18 @@ def keys_rotate(
     """Make a new key with the same roles; the old one stops after the grace."""
     from datetime import timedelta
 
-    from store.merchants import create_key, list_keys, revoke_key
+    from gateway.auth import MERCHANT_ROLES
+    from store.keys import Owner, create_key, list_keys, revoke_key
 
+    owner = Owner.merchant(merchant)
     conn, pepper = _key_store()
     with conn:
-        old = next((k for k in list_keys(conn, merchant) if k.id == key_id), None)
-        if (
-            old is None
-            or revoke_key(conn, merchant, key_id, timedelta(seconds=grace_seconds)) is None
-        ):
+        old = next((k for k in list_keys(conn, owner) if k.id == key_id), None)
+        if old is None or revoke_key(conn, owner, key_id, timedelta(seconds=grace_seconds)) is None:
             console.print(f"[red]no active key {key_id} for {merchant}[/red]")
             raise typer.Exit(1)
-        row, key = create_key(conn, merchant, old.roles, pepper, old.description)
+        roles = [role for role in old.roles if role in MERCHANT_ROLES]
+        row, key = create_key(conn, owner, roles, pepper, old.description)
     _print_key(row, key)
 
 
@@ -800,12 +840,64 @@ def keys_revoke(
     merchant: Annotated[str, typer.Option(help="Its merchant.")],
 ) -> None:
     """Revoke a key: it stops working at once."""
-    from store.merchants import revoke_key
+    from store.keys import Owner, revoke_key
 
     conn, _ = _key_store()
     with conn:
-        row = revoke_key(conn, merchant, key_id)
+        row = revoke_key(conn, Owner.merchant(merchant), key_id)
     if row is None:
         console.print(f"[red]no active key {key_id} for {merchant}[/red]")
+        raise typer.Exit(1)
+    _print_key(row)
+
+
+@operators_app.command("create")
+def operators_create(
+    name: Annotated[str, typer.Argument(help="Who the operator is, e.g. a person or a team.")],
+    roles: Annotated[
+        str, typer.Option(help="Comma-separated roles of its first key: reconciliation, admin.")
+    ] = "reconciliation",
+) -> None:
+    """Create a platform operator and its first key, printed once. Operators
+    reconcile the PSP's reports (which cover every merchant) and, with
+    `admin`, manage operators over the API."""
+    from store.operators import create_operator
+
+    wanted = _roles(roles, "operator")
+    conn, pepper = _key_store()
+    with conn:
+        operator, row, key = create_operator(conn, name, wanted, pepper)
+    print(json.dumps({"operatorId": operator.id, "name": operator.name, **_key_json(row, key)}))
+
+
+@operators_app.command("list")
+def operators_list() -> None:
+    """List operators, one a line, with their keys (never the keys themselves)."""
+    from store.operators import list_operator_keys, list_operators
+
+    conn, _ = _key_store()
+    with conn:
+        operators, keys = list_operators(conn), list_operator_keys(conn)
+    for operator in operators:
+        owned = [_key_json(row) for row in keys if row.operator_id == operator.id]
+        print(json.dumps({"operatorId": operator.id, "name": operator.name, "keys": owned}))
+
+
+@operators_app.command("revoke")
+def operators_revoke(key_id: Annotated[str, typer.Argument(help="The key to revoke.")]) -> None:
+    """Revoke an operator's key: it stops working at once."""
+    from store.keys import Owner, revoke_key
+    from store.operators import get_operator_key
+
+    conn, _ = _key_store()
+    with conn:
+        found = get_operator_key(conn, key_id)
+        row = (
+            revoke_key(conn, Owner.operator(found.operator_id), key_id)
+            if found and found.operator_id
+            else None
+        )
+    if row is None:
+        console.print(f"[red]no active operator key {key_id}[/red]")
         raise typer.Exit(1)
     _print_key(row)

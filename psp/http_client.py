@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from opentelemetry.trace import SpanKind
@@ -157,7 +158,9 @@ class HttpPsp:
 
     def settlement_report(self, batch: str) -> Iterator[bytes]:
         try:
-            with self._client.stream("GET", f"/v1/settlements/{batch}") as response:
+            # The batch may come from an uploaded report: never let it leave its segment.
+            path = f"/v1/settlements/{quote(batch, safe='')}"
+            with self._client.stream("GET", path) as response:
                 if response.status_code != 200:
                     raise ReportUnavailable(f"the PSP answered {response.status_code}")
                 yield from response.iter_bytes()

@@ -1,6 +1,11 @@
 """Reconciliation in Postgres: a report streamed in with COPY, its lines
 classified set-wise (the rules of `payments.reconciliation`, in SQL), the
-settlement of what matched, and the runs and breaks for the API."""
+settlement of what matched, and the runs and breaks for the API.
+
+An uploaded report is checked against the PSP's own data for its batches,
+copied in beside it (`psp_settlement_lines`): a line the PSP's data does not
+carry with the same figures is `unconfirmed`, and is neither settled nor
+resolved."""
 
 from __future__ import annotations
 
@@ -18,9 +23,11 @@ from payments.ids import new_id
 from store.errors import StoreError
 
 _COPY = (
-    "COPY settlement_lines (batch, settlement_date, record_type, psp_reference, reference,"
+    "COPY {table} (batch, settlement_date, record_type, psp_reference, reference,"
     " payment_reference, gross, fee, net, currency) FROM STDIN WITH (FORMAT csv, HEADER true)"
 )
+_COPY_REPORT = _COPY.format(table="settlement_lines")
+_COPY_PSP_DATA = _COPY.format(table="psp_settlement_lines")
 
 
 class BadReport(StoreError):
@@ -40,6 +47,15 @@ class ReconciliationRow:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Starter:
+    """Who started a run: an operator, through one of its keys. A run from the
+    command line has none: whoever runs it has the database already."""
+
+    operator_id: str
+    api_key_id: str
 
 
 _RUN_COLUMNS = (
@@ -64,26 +80,34 @@ class ResultRow:
 # --- runs ---------------------------------------------------------------------
 
 
+_CREATE_RUN = (
+    "INSERT INTO reconciliations (id, operator_id, api_key_id, source, batch)"
+    " VALUES (%s, %s, %s, %s, %s)"
+)
+
+
+def _run_params(
+    started_by: Starter | None, source: str, batch: str | None
+) -> tuple[str | None, ...]:
+    if started_by is None:
+        return (new_id("rec"), None, None, source, batch)
+    return (new_id("rec"), started_by.operator_id, started_by.api_key_id, source, batch)
+
+
 async def create_run(
-    conn: AsyncConnection[Any], merchant_id: str | None, source: str, batch: str | None
+    conn: AsyncConnection[Any], started_by: Starter | None, source: str, batch: str | None
 ) -> str:
-    run_id = new_id("rec")
-    await conn.execute(
-        "INSERT INTO reconciliations (id, merchant_id, source, batch) VALUES (%s, %s, %s, %s)",
-        (run_id, merchant_id, source, batch),
-    )
-    return run_id
+    params = _run_params(started_by, source, batch)
+    await conn.execute(_CREATE_RUN, params)
+    return str(params[0])
 
 
 def create_run_sync(
-    conn: Connection[Any], merchant_id: str | None, source: str, batch: str | None
+    conn: Connection[Any], started_by: Starter | None, source: str, batch: str | None
 ) -> str:
-    run_id = new_id("rec")
-    conn.execute(
-        "INSERT INTO reconciliations (id, merchant_id, source, batch) VALUES (%s, %s, %s, %s)",
-        (run_id, merchant_id, source, batch),
-    )
-    return run_id
+    params = _run_params(started_by, source, batch)
+    conn.execute(_CREATE_RUN, params)
+    return str(params[0])
 
 
 async def copy_report(conn: AsyncConnection[Any], run_id: str, chunks: AsyncIterator[bytes]) -> int:
@@ -91,7 +115,7 @@ async def copy_report(conn: AsyncConnection[Any], run_id: str, chunks: AsyncIter
     the CSV goes to Postgres untouched and never whole in memory."""
     try:
         await conn.execute("SELECT set_config('paystream.reconciliation_id', %s, true)", (run_id,))
-        async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+        async with conn.cursor() as cursor, cursor.copy(_COPY_REPORT) as copy:
             async for chunk in chunks:
                 await copy.write(chunk)
         return await _record_line_count(conn, run_id)
@@ -101,10 +125,7 @@ async def copy_report(conn: AsyncConnection[Any], run_id: str, chunks: AsyncIter
 
 def copy_report_sync(conn: Connection[Any], run_id: str, chunks: Iterable[bytes]) -> int:
     try:
-        conn.execute("SELECT set_config('paystream.reconciliation_id', %s, true)", (run_id,))
-        with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
-            for chunk in chunks:
-                copy.write(chunk)
+        _copy_sync(conn, run_id, chunks, _COPY_REPORT)
         row = conn.execute(
             "UPDATE reconciliations SET line_count = (SELECT count(*) FROM settlement_lines"
             " WHERE reconciliation_id = %s) WHERE id = %s RETURNING line_count",
@@ -113,6 +134,37 @@ def copy_report_sync(conn: Connection[Any], run_id: str, chunks: Iterable[bytes]
         return int(row[0]) if row else 0
     except (psycopg.DataError, psycopg.errors.BadCopyFileFormat, psycopg.IntegrityError) as error:
         raise BadReport(_copy_error(error)) from None
+
+
+def report_batches(conn: Connection[Any], run_id: str, limit: int) -> list[str]:
+    """The settlement batches a run's report names, at most `limit` of them."""
+    rows = conn.execute(
+        "SELECT DISTINCT batch FROM settlement_lines WHERE reconciliation_id = %s"
+        " ORDER BY batch LIMIT %s",
+        (run_id, limit),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def replace_psp_data(
+    conn: Connection[Any], run_id: str, reports: Iterable[Iterable[bytes]]
+) -> None:
+    """The PSP's own reports of a run's batches, in place of any copied by an
+    earlier try, in the caller's transaction."""
+    conn.execute("DELETE FROM psp_settlement_lines WHERE reconciliation_id = %s", (run_id,))
+    try:
+        for chunks in reports:
+            _copy_sync(conn, run_id, chunks, _COPY_PSP_DATA)
+    except (psycopg.DataError, psycopg.errors.BadCopyFileFormat, psycopg.IntegrityError) as error:
+        raise BadReport(f"the PSP's own report: {_copy_error(error)}") from None
+    conn.execute("ANALYZE psp_settlement_lines")
+
+
+def _copy_sync(conn: Connection[Any], run_id: str, chunks: Iterable[bytes], statement: str) -> None:
+    conn.execute("SELECT set_config('paystream.reconciliation_id', %s, true)", (run_id,))
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
 
 
 async def _record_line_count(conn: AsyncConnection[Any], run_id: str) -> int:
@@ -168,25 +220,17 @@ def mark_run(
     )
 
 
-async def get_run(
-    conn: AsyncConnection[Any], merchant_id: str, run_id: str
-) -> ReconciliationRow | None:
+async def get_run(conn: AsyncConnection[Any], run_id: str) -> ReconciliationRow | None:
+    """Any run: runs are the platform's, read by operators only."""
     async with conn.cursor(row_factory=class_row(ReconciliationRow)) as cursor:
-        await cursor.execute(
-            f"SELECT {_RUN_COLUMNS} FROM reconciliations WHERE id = %s AND merchant_id = %s",
-            (run_id, merchant_id),
-        )
+        await cursor.execute(f"SELECT {_RUN_COLUMNS} FROM reconciliations WHERE id = %s", (run_id,))
         return await cursor.fetchone()
 
 
-async def list_runs(
-    conn: AsyncConnection[Any], merchant_id: str, limit: int
-) -> list[ReconciliationRow]:
+async def list_runs(conn: AsyncConnection[Any], limit: int) -> list[ReconciliationRow]:
     async with conn.cursor(row_factory=class_row(ReconciliationRow)) as cursor:
         await cursor.execute(
-            f"SELECT {_RUN_COLUMNS} FROM reconciliations WHERE merchant_id = %s"
-            " ORDER BY id DESC LIMIT %s",
-            (merchant_id, limit),
+            f"SELECT {_RUN_COLUMNS} FROM reconciliations ORDER BY id DESC LIMIT %s", (limit,)
         )
         return await cursor.fetchall()
 
@@ -221,6 +265,11 @@ WITH lines AS (
                               ORDER BY l.id) AS nth,
            row_number() OVER (ORDER BY l.id) + 1 AS line_number
     FROM settlement_lines l WHERE l.reconciliation_id = %(run)s
+), theirs AS (
+    -- The PSP's own data for an uploaded report's batches; none for a PSP batch.
+    SELECT DISTINCT ON (x.batch, x.record_type, x.psp_reference, x.reference) x.*
+    FROM psp_settlement_lines x WHERE x.reconciliation_id = %(run)s
+    ORDER BY x.batch, x.record_type, x.psp_reference, x.reference, x.id
 ), ours AS (
     SELECT l.*,
            coalesce(p.merchant_id, r.merchant_id) AS merchant_id,
@@ -229,13 +278,22 @@ WITH lines AS (
            CASE WHEN l.record_type = 'refund' THEN r.amount ELSE p.captured_amount END
                AS our_amount,
            CASE WHEN l.record_type = 'refund' THEN r.currency ELSE p.currency END::text
-               AS our_currency
+               AS our_currency,
+           t.id IS NOT NULL AS psp_has_it,
+           NOT %(checked)s OR (t.id IS NOT NULL AND t.settlement_date = l.settlement_date
+               AND t.payment_reference = l.payment_reference AND t.gross = l.gross
+               AND t.fee = l.fee AND t.net = l.net AND t.currency = l.currency) AS confirmed,
+           t.settlement_date || ' gross ' || t.gross || ' fee ' || t.fee || ' net ' || t.net
+               || ' ' || t.currency AS psp_says
     FROM lines l
+    LEFT JOIN theirs t ON %(checked)s AND t.batch = l.batch AND t.record_type = l.record_type
+        AND t.psp_reference = l.psp_reference AND t.reference = l.reference
     LEFT JOIN payments p ON l.record_type IN ('capture', 'chargeback') AND p.id = l.reference
     LEFT JOIN refunds r ON l.record_type = 'refund' AND r.id = l.reference
 ), classified AS (
     SELECT o.*, CASE
         WHEN o.nth > 1 THEN 'duplicate'
+        WHEN NOT o.confirmed THEN 'unconfirmed'
         WHEN NOT o.found OR o.record_type NOT IN ('capture', 'refund', 'chargeback')
             THEN 'missing_internally'
         WHEN o.our_status = 'PENDING'
@@ -257,6 +315,10 @@ INSERT INTO reconciliation_results (reconciliation_id, line_id, line_number, cla
 SELECT %(run)s, id, line_number, class, record_type, reference, psp_reference, merchant_id,
     CASE class
         WHEN 'duplicate' THEN 'the same ' || record_type || ' appears ' || nth || ' times'
+        WHEN 'unconfirmed' THEN 'the PSP''s own data for batch ' || batch || CASE WHEN psp_has_it
+            THEN ' says ' || psp_says || '; the report says ' || settlement_date || ' gross '
+                || gross || ' fee ' || fee || ' net ' || net || ' ' || currency
+            ELSE ' has no such ' || record_type END
         WHEN 'missing_internally' THEN CASE WHEN found
             THEN 'we have it as ' || our_status || ', not as a settled ' || record_type
             ELSE 'we have no record of ' || reference END
@@ -319,32 +381,46 @@ ORDER BY m.settlement
 """
 
 
-def classify_lines(conn: Connection[Any], run_id: str) -> None:
+def classify_lines(conn: Connection[Any], run_id: str, *, checked: bool) -> None:
+    """`checked`: the report is an upload, held to the PSP's own data."""
     # Fresh statistics first and after: a report's lines were just copied in,
     # and a plan made on the empty tables' estimates nests loops over them
     # (minutes for 100,000 lines instead of a second).
     conn.execute("ANALYZE settlement_lines")
     conn.execute("DELETE FROM reconciliation_results WHERE reconciliation_id = %s", (run_id,))
-    conn.execute(_CLASSIFY, {"run": run_id})
+    conn.execute(_CLASSIFY, {"run": run_id, "checked": checked})
     conn.execute("ANALYZE reconciliation_results")
 
 
 @dataclass(frozen=True, slots=True)
 class Resolvable:
+    line_id: int
     record_type: str
     reference: str
     psp_reference: str
     gross: int
+    currency: str
 
 
 def resolvable_lines(conn: Connection[Any], run_id: str) -> list[Resolvable]:
     rows = conn.execute(
-        "SELECT l.record_type, l.reference, l.psp_reference, l.gross FROM reconciliation_results r"
-        " JOIN settlement_lines l ON l.id = r.line_id"
+        "SELECT l.id, l.record_type, l.reference, l.psp_reference, l.gross, l.currency"
+        " FROM reconciliation_results r JOIN settlement_lines l ON l.id = r.line_id"
         " WHERE r.reconciliation_id = %s AND r.class = 'resolvable'",
         (run_id,),
     ).fetchall()
     return [Resolvable(*row) for row in rows]
+
+
+def mark_unconfirmed(conn: Connection[Any], run_id: str, reasons: dict[int, str]) -> None:
+    """Lines the PSP's answer to a status inquiry did not bear out, by line id:
+    breaks, with what the PSP said."""
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE reconciliation_results SET class = 'unconfirmed', reason = %s"
+            " WHERE reconciliation_id = %s AND line_id = %s",
+            [(reason, run_id, line_id) for line_id, reason in reasons.items()],
+        )
 
 
 def mark_resolved(conn: Connection[Any], run_id: str, references: list[str]) -> None:

@@ -122,7 +122,8 @@ class PaymentEventRow:
 @dataclass(frozen=True, slots=True)
 class ApiKeyRow:
     id: str
-    merchant_id: str
+    merchant_id: str | None
+    operator_id: str | None
     key_prefix: str
     roles: list[str]
     description: str | None

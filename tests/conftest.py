@@ -1,4 +1,5 @@
-"""Session-wide fixtures: real servers, a migrated database, merchants with keys."""
+"""Session-wide fixtures: real servers, a migrated database, merchants and
+operators with keys."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import psycopg
 import pytest
 import redis
 
-from gateway.auth import ALL_ROLES
-from store.merchants import create_key, ensure_merchant
+from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+from store.keys import Owner, create_key
+from store.merchants import ensure_merchant
 from store.migrate import migrate
+from store.operators import create_operator
 from tests.support.servers import Servers, make_root
 
 PEPPER = b"test-pepper"
@@ -62,13 +65,36 @@ def new_merchant(database_url: str, roles: list[str] | None = None) -> Merchant:
     merchant_id = "mer_" + secrets.token_hex(6)
     with psycopg.connect(database_url, autocommit=True) as conn:
         ensure_merchant(conn, merchant_id, "Test merchant")
-        _, key = create_key(conn, merchant_id, roles or list(ALL_ROLES), PEPPER)
+        _, key = create_key(
+            conn, Owner.merchant(merchant_id), roles or list(MERCHANT_ROLES), PEPPER
+        )
     return Merchant(merchant_id, key)
 
 
 @pytest.fixture
 def merchant(database_url: str) -> Merchant:
     return new_merchant(database_url)
+
+
+@dataclass(frozen=True)
+class Operator:
+    id: str
+    key_id: str
+    api_key: str
+
+
+def new_operator(database_url: str, roles: list[str] | None = None) -> Operator:
+    """A platform operator, with every operator role unless told."""
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        made, row, key = create_operator(
+            conn, "Test operator", roles or list(OPERATOR_ROLES), PEPPER
+        )
+    return Operator(made.id, row.id, key)
+
+
+@pytest.fixture
+def operator(database_url: str) -> Operator:
+    return new_operator(database_url)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The console's read pages: the dashboard, payments (search and detail),
 reconciliation runs and their breaks, and ledger balances. Each asks the
-signed-in key for the role the API asks for the same data, and shows only
-that key's merchant: another merchant's object is a 404, as in the API."""
+signed-in key for the role the API asks for the same data. A merchant's key
+sees only its merchant (another merchant's object is a 404, as in the API);
+an operator's key sees reconciliation runs and any merchant's ledger, and
+none of the merchants' payment pages."""
 
 from __future__ import annotations
 
@@ -11,15 +13,17 @@ from datetime import UTC, date, datetime, timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role
-from gateway.console.render import error_page, page
-from gateway.console.session import Operator, console_page
+from gateway.auth import MerchantRole, OperatorRole
+from gateway.console.render import error_page, page, see_other
+from gateway.console.session import PATH, SignedIn, console_page
 from gateway.types import Services
 from payments.ids import is_id
 from payments.reconciliation import LineClass
 from payments.status import PaymentStatus
 from store.db import connection
+from store.keys import PrincipalKind
 from store.ledger import balances, entries
+from store.merchants import merchant_exists
 from store.payments import get_payment, list_events, list_payments
 from store.reconciliation import get_run, list_breaks, list_runs
 from store.refunds import list_refunds
@@ -36,8 +40,10 @@ def _services(request: Request) -> Services:
     return services
 
 
-@console_page(Role.PAYMENTS_READ)
-async def dashboard(request: Request, operator: Operator) -> Response:
+@console_page(MerchantRole.PAYMENTS_READ, OperatorRole.RECONCILIATION)
+async def dashboard(request: Request, signed_in: SignedIn) -> Response:
+    if signed_in.principal.kind is PrincipalKind.OPERATOR:
+        return see_other(f"{PATH}/reconciliations")  # the dashboard is a merchant's payments
     return page(request, "dashboard.html")
 
 
@@ -82,15 +88,15 @@ def read_search(request: Request) -> PaymentSearch:
     return search
 
 
-@console_page(Role.PAYMENTS_READ)
-async def payments(request: Request, operator: Operator) -> Response:
+@console_page(MerchantRole.PAYMENTS_READ)
+async def payments(request: Request, signed_in: SignedIn) -> Response:
     search = read_search(request)
     created_from = search.day(search.created_from, "From")
     created_to = search.day(search.created_to, "To")
     async with connection(_services(request).pool) as conn:
         rows = await list_payments(
             conn,
-            operator.principal.merchant_id,
+            signed_in.principal.merchant_id,
             order_id=search.order_id or None,
             status=search.status or None,
             created_from=created_from,
@@ -110,9 +116,9 @@ async def payments(request: Request, operator: Operator) -> Response:
     )
 
 
-@console_page(Role.PAYMENTS_READ)
-async def payment_detail(request: Request, operator: Operator) -> Response:
-    merchant_id, payment_id = operator.principal.merchant_id, request.path_params["paymentId"]
+@console_page(MerchantRole.PAYMENTS_READ)
+async def payment_detail(request: Request, signed_in: SignedIn) -> Response:
+    merchant_id, payment_id = signed_in.principal.merchant_id, request.path_params["paymentId"]
     async with connection(_services(request).pool) as conn:
         payment = await get_payment(conn, merchant_id, payment_id)
         if payment is None:
@@ -121,7 +127,7 @@ async def payment_detail(request: Request, operator: Operator) -> Response:
         refunds = await list_refunds(conn, merchant_id, payment_id)
         journal = (
             await entries(conn, merchant_id, payment_id=payment_id, limit=100, starting_after=None)
-            if operator.can(Role.RECONCILIATION)
+            if signed_in.can(MerchantRole.LEDGER_READ)
             else None
         )
     return page(
@@ -129,21 +135,21 @@ async def payment_detail(request: Request, operator: Operator) -> Response:
     )
 
 
-@console_page(Role.RECONCILIATION)
-async def reconciliations(request: Request, operator: Operator) -> Response:
+@console_page(OperatorRole.RECONCILIATION)
+async def reconciliations(request: Request, signed_in: SignedIn) -> Response:
     async with connection(_services(request).pool) as conn:
-        runs = await list_runs(conn, operator.principal.merchant_id, 100)
+        runs = await list_runs(conn, 100)
     return page(request, "reconciliations.html", runs=runs)
 
 
-@console_page(Role.RECONCILIATION)
-async def reconciliation_detail(request: Request, operator: Operator) -> Response:
+@console_page(OperatorRole.RECONCILIATION)
+async def reconciliation_detail(request: Request, signed_in: SignedIn) -> Response:
     run_id = request.path_params["reconciliationId"]
     class_ = request.query_params.get("class", "")
     class_ = class_ if class_ in BREAK_CLASSES else ""
     after = request.query_params.get("starting_after", "")
     async with connection(_services(request).pool) as conn:
-        run = await get_run(conn, operator.principal.merchant_id, run_id)
+        run = await get_run(conn, run_id)
         if run is None:
             return error_page(
                 request, 404, "No such reconciliation", "There is no run with this id."
@@ -167,14 +173,24 @@ async def reconciliation_detail(request: Request, operator: Operator) -> Respons
     )
 
 
-@console_page(Role.RECONCILIATION)
-async def ledger(request: Request, operator: Operator) -> Response:
+@console_page(MerchantRole.LEDGER_READ, OperatorRole.RECONCILIATION)
+async def ledger(request: Request, signed_in: SignedIn) -> Response:
+    """A merchant's own ledger; an operator names the merchant (`?merchant=`)."""
+    merchant_id: str | None = request.query_params.get("merchant", "").strip()[:255] or None
+    if signed_in.principal.kind is PrincipalKind.MERCHANT:
+        merchant_id = signed_in.principal.merchant_id
+    if merchant_id is None:
+        return page(request, "ledger.html", merchant_id=None, by_currency={}, recent=[])
     async with connection(_services(request).pool) as conn:
-        rows = await balances(conn, operator.principal.merchant_id)
-        recent = await entries(
-            conn, operator.principal.merchant_id, payment_id=None, limit=25, starting_after=None
-        )
+        if not await merchant_exists(conn, merchant_id):
+            return error_page(
+                request, 404, "No such merchant", "There is no merchant with this id."
+            )
+        rows = await balances(conn, merchant_id)
+        recent = await entries(conn, merchant_id, payment_id=None, limit=25, starting_after=None)
     by_currency: dict[str, list[tuple[str, int]]] = {}
     for row in rows:
         by_currency.setdefault(row.currency, []).append((row.kind, row.balance))
-    return page(request, "ledger.html", by_currency=by_currency, recent=recent)
+    return page(
+        request, "ledger.html", merchant_id=merchant_id, by_currency=by_currency, recent=recent
+    )

@@ -67,7 +67,7 @@ def page(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    context.setdefault("operator", getattr(request.state, "operator", None))
+    context.setdefault("signed_in", getattr(request.state, "signed_in", None))
     context.setdefault("flash", None)
     html = _templates.get_template(template).render(request=request, **context)
     return HTMLResponse(html, status, headers={**SECURITY_HEADERS, **(headers or {})})

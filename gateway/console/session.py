@@ -21,13 +21,13 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role
+from gateway.auth import MerchantRole, OperatorRole, Role, allows, needs
 from gateway.console.render import error_page, see_other
 from gateway.http import read_body
 from gateway.types import Services
 from store.db import connection
 from store.errors import StoreUnavailable
-from store.merchants import Principal, find_principal_by_key_id
+from store.keys import Principal, find_principal_by_key_id
 
 COOKIE = "paystream_console"
 # The sign-in form's own token, before there is a session (login CSRF).
@@ -37,22 +37,25 @@ PATH = "/console"
 # for an application used through a working day.
 SESSION_TTL = timedelta(hours=8)
 SIGN_IN_TTL = timedelta(hours=1)
-# 32 random bytes, as the API keys themselves (store.merchants).
+# Who may sign in: a merchant's key that reads payments (the merchant's
+# pages), or an operator's that reconciles (reconciliation and any ledger).
+SIGN_IN_ROLES: tuple[Role, ...] = (MerchantRole.PAYMENTS_READ, OperatorRole.RECONCILIATION)
+# 32 random bytes, as the API keys themselves (store.keys).
 _TOKEN_BYTES = 32
 # Console forms hold a token and a few words.
 _MAX_FORM_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class Operator:
+class SignedIn:
     """Who is signed in: the key as it is on this request, and the session's
     CSRF token."""
 
     principal: Principal
     csrf: str
 
-    def can(self, role: Role) -> bool:
-        return role.value in self.principal.roles
+    def can(self, *roles: Role) -> bool:
+        return allows(self.principal, roles)
 
 
 def _redis_key(token: str) -> str:
@@ -72,7 +75,12 @@ def same_token(given: str | None, expected: str | None) -> bool:
 async def open_session(redis: Redis, principal: Principal) -> str:
     """A new session for a verified key; returns the cookie's token."""
     token = new_token()
-    stored = {"keyId": principal.key_id, "merchantId": principal.merchant_id, "csrf": new_token()}
+    stored = {
+        "keyId": principal.key_id,
+        "kind": principal.owner.kind,
+        "ownerId": principal.owner.id,
+        "csrf": new_token(),
+    }
     await redis.set(_redis_key(token), orjson.dumps(stored), ex=SESSION_TTL)
     return token
 
@@ -81,9 +89,9 @@ async def close_session(redis: Redis, token: str) -> None:
     await redis.delete(_redis_key(token))
 
 
-async def current_operator(request: Request) -> Operator | None:
-    """The signed-in operator, or None: no cookie, an ended session, or a key
-    that was revoked or lost the read role since (its session ends too)."""
+async def current_session(request: Request) -> SignedIn | None:
+    """Who is signed in, or None: no cookie, an ended session, or a key that
+    was revoked or lost the role to sign in since (its session ends too)."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
@@ -96,14 +104,14 @@ async def current_operator(request: Request) -> Operator | None:
         principal = await find_principal_by_key_id(conn, stored["keyId"])
     if (
         principal is None
-        or principal.merchant_id != stored["merchantId"]
-        or Role.PAYMENTS_READ.value not in principal.roles
+        or (principal.owner.kind, principal.owner.id) != (stored["kind"], stored["ownerId"])
+        or not allows(principal, SIGN_IN_ROLES)
     ):
         await close_session(services.redis, token)
         return None
-    operator = Operator(principal, stored["csrf"])
-    request.state.operator = operator
-    return operator
+    signed_in = SignedIn(principal, stored["csrf"])
+    request.state.signed_in = signed_in
+    return signed_in
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, ttl: timedelta) -> None:
@@ -145,31 +153,31 @@ def sign_in_location(request: Request) -> str:
     return f"{PATH}/sign-in?next={quote(here, safe='')}"
 
 
-Page = Callable[[Request, Operator], Awaitable[Response]]
+Page = Callable[[Request, SignedIn], Awaitable[Response]]
 
 
-def console_page(role: Role) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
-    """A console page for operators whose key has `role`: the others are sent
-    to sign in, or told which role the page needs. A POST must carry the
-    session's CSRF token."""
+def console_page(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
+    """A console page for a key that passes one of `roles`, as the API asks
+    them: the others are sent to sign in, or told which key the page needs.
+    A POST must carry the session's CSRF token."""
 
     def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
-                operator = await current_operator(request)
-                if operator is None:
+                signed_in = await current_session(request)
+                if signed_in is None:
                     return see_other(sign_in_location(request))
-                if not operator.can(role):
+                if not signed_in.can(*roles):
                     return error_page(
-                        request, 403, "Not for this key", f"This page needs the role {role.value}."
+                        request, 403, "Not for this key", f"This page needs {needs(roles)}."
                     )
                 if request.method == "POST":
                     form = await read_form(request)
-                    if not same_token(form.get("csrf"), operator.csrf):
+                    if not same_token(form.get("csrf"), signed_in.csrf):
                         return error_page(
                             request, 403, "Form refused", "Its CSRF token is missing or wrong."
                         )
-                return await handler(request, operator)
+                return await handler(request, signed_in)
             except (RedisError, StoreUnavailable):
                 return unavailable(request)
 

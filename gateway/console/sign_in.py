@@ -10,19 +10,20 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role
+from gateway.auth import allows, needs
 from gateway.console.render import page, see_other
 from gateway.console.session import (
     COOKIE,
     PATH,
     SESSION_TTL,
     SIGN_IN_COOKIE,
+    SIGN_IN_ROLES,
     SIGN_IN_TTL,
-    Operator,
+    SignedIn,
     clear_cookie,
     close_session,
     console_page,
-    current_operator,
+    current_session,
     new_token,
     open_session,
     read_form,
@@ -34,7 +35,7 @@ from gateway.types import Services
 from store.audit import acting_async, record_async
 from store.db import connection
 from store.errors import StoreUnavailable
-from store.merchants import find_principal
+from store.keys import find_principal
 
 logger = logging.getLogger("paystream.console")
 
@@ -58,7 +59,7 @@ def _form(request: Request, status: int, next_page: str, error: str | None = Non
 async def sign_in_form(request: Request) -> Response:
     next_page = safe_next(request.query_params.get("next"))
     try:
-        if await current_operator(request) is not None:
+        if await current_session(request) is not None:
             return see_other(next_page)
     except (RedisError, StoreUnavailable):
         return unavailable(request)
@@ -78,8 +79,8 @@ async def sign_in(request: Request) -> Response:
         if principal is None:
             logger.info("console sign-in refused: unknown or revoked key")
             return _form(request, 401, next_page, "This API key is unknown or revoked.")
-        if Role.PAYMENTS_READ not in principal.roles:
-            return _form(request, 403, next_page, "This API key lacks the role payments:read.")
+        if not allows(principal, SIGN_IN_ROLES):
+            return _form(request, 403, next_page, f"Signing in needs {needs(SIGN_IN_ROLES)}.")
         previous = request.cookies.get(COOKIE)
         if previous:  # a new sign-in is a new session, never the old token kept
             await close_session(services.redis, previous)
@@ -87,7 +88,7 @@ async def sign_in(request: Request) -> Response:
         async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
             await record_async(
                 conn,
-                merchant_id=principal.merchant_id,
+                merchant_id=principal.owner.audited_merchant,
                 action="console.signed_in",
                 object_type="api_key",
                 object_id=principal.key_id,
@@ -100,8 +101,8 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-@console_page(Role.PAYMENTS_READ)
-async def sign_out(request: Request, operator: Operator) -> Response:
+@console_page(*SIGN_IN_ROLES)
+async def sign_out(request: Request, signed_in: SignedIn) -> Response:
     services: Services = request.app.state.services
     await close_session(services.redis, request.cookies[COOKIE])
     response = see_other(f"{PATH}/sign-in")

@@ -12,7 +12,8 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.console.session import current_operator
+from gateway.auth import MerchantRole
+from gateway.console.session import current_session
 from gateway.http import json_response
 from gateway.problems import Problem
 from gateway.types import Services
@@ -62,12 +63,14 @@ def stats_document(
 
 async def stats(request: Request) -> Response:
     try:
-        operator = await current_operator(request)
-        if operator is None:
+        signed_in = await current_session(request)
+        if signed_in is None:
             raise Problem("authentication_required", "sign in to the console")
+        if not signed_in.can(MerchantRole.PAYMENTS_READ):
+            raise Problem("insufficient_role", "the figures are a merchant's payments")
         services: Services = request.app.state.services
         start = window_start(datetime.now(UTC))
-        merchant_id = operator.principal.merchant_id
+        merchant_id = signed_in.principal.merchant_id
         async with connection(services.pool) as conn:
             figures = await minute_figures(conn, merchant_id, start)
             mix = await status_mix(conn, merchant_id, start)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Role
+from gateway.auth import MerchantRole
 from gateway.console.render import error_page, page, see_other
-from gateway.console.session import PATH, Operator, console_page
+from gateway.console.session import PATH, SignedIn, console_page
 from gateway.types import Services
 from payments.ids import is_id
 from store.audit import acting_async, record_async
@@ -23,10 +23,10 @@ INBOX_SIZE = 50
 DELIVERY_STATUSES = ("dead", "pending", "delivered")
 
 
-@console_page(Role.PAYMENTS_READ)
-async def webhooks(request: Request, operator: Operator) -> Response:
+@console_page(MerchantRole.PAYMENTS_READ)
+async def webhooks(request: Request, signed_in: SignedIn) -> Response:
     services: Services = request.app.state.services
-    merchant_id = operator.principal.merchant_id
+    merchant_id = signed_in.principal.merchant_id
     status = request.query_params.get("status", "")
     status = status if status in DELIVERY_STATUSES else ""
     cursor = request.query_params.get("starting_after", "")
@@ -34,7 +34,7 @@ async def webhooks(request: Request, operator: Operator) -> Response:
     deliveries = None
     async with connection(services.pool) as conn:
         inbox = await merchant_inbox(conn, merchant_id, INBOX_SIZE)
-        if operator.can(Role.ADMIN):
+        if signed_in.can(MerchantRole.ADMIN):
             deliveries = await list_deliveries(
                 conn,
                 merchant_id,
@@ -64,10 +64,10 @@ async def webhooks(request: Request, operator: Operator) -> Response:
     )
 
 
-@console_page(Role.ADMIN)
-async def replay(request: Request, operator: Operator) -> Response:
+@console_page(MerchantRole.ADMIN)
+async def replay(request: Request, signed_in: SignedIn) -> Response:
     services: Services = request.app.state.services
-    merchant_id, key_id = operator.principal.merchant_id, operator.principal.key_id
+    merchant_id, key_id = signed_in.principal.merchant_id, signed_in.principal.key_id
     async with acting_async(services.pool, key_id, request.state.request_id) as conn:
         delivery = await replay_delivery(conn, merchant_id, request.path_params["deliveryId"])
         if delivery is not None:

@@ -2,8 +2,8 @@
 
 Postgres and Redis are started as real servers with their data in the data
 folder (unless DATABASE_URL / REDIS_URL name servers to use), migrations are
-applied, a demo merchant and key are made, and the paystream processes are
-started. Everything is written to `<data-dir>/stack.json` for scripts.
+applied, a demo merchant and key and a local operator and key are made, and
+the paystream processes are started. Everything is written to `<data-dir>/stack.json` for scripts.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shutil
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import httpx
 import psycopg
 import redis
 
-from gateway.auth import ALL_ROLES
+from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
 from paystream.metrics import MULTIPROCESS_DIR
 from paystream.stack import secrets as stack_secrets
 from paystream.stack.ports import port_is_free, wait_until
@@ -30,8 +31,10 @@ from paystream.stack.postgres import PostgresServer, cluster_folder
 from paystream.stack.processes import ManagedProcess
 from paystream.stack.redis import RedisServer
 from paystream.stack.tls import local_tls
-from store.merchants import create_key, ensure_merchant, key_is_active
+from store.keys import Owner, create_key, key_is_active
+from store.merchants import ensure_merchant
 from store.migrate import migrate
+from store.operators import create_operator
 
 DEMO_MERCHANT = "mer_demo"
 
@@ -60,6 +63,8 @@ class StackInfo:
     gateway_url: str
     simulator_url: str
     api_key: str
+    # A platform operator's key (reconciliation, admin): what reconciles.
+    operator_key: str
     database_url: str
     redis_url: str
     data_dir: str
@@ -72,6 +77,7 @@ class StackInfo:
             "consoleUrl": f"{self.gateway_url}/console",
             "simulatorUrl": self.simulator_url,
             "apiKey": self.api_key,
+            "operatorKey": self.operator_key,
             "databaseUrl": self.database_url,
             "redisUrl": self.redis_url,
             "dataDir": self.data_dir,
@@ -109,6 +115,7 @@ class Stack:
             say("applying migrations")
             migrate(database_url)
             api_key = self._demo_key(database_url, secrets["key_pepper"].encode())
+            operator_key = self._operator_key(database_url, secrets["key_pepper"].encode())
             self._env = self._process_env(database_url, redis_url, secrets)
             # The metrics of the processes of a previous run are not this run's.
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
@@ -121,6 +128,7 @@ class Stack:
             gateway_url=self.gateway_url,
             simulator_url=self.simulator_url,
             api_key=api_key,
+            operator_key=operator_key,
             database_url=database_url,
             redis_url=redis_url,
             data_dir=str(self.data_dir),
@@ -179,15 +187,38 @@ class Stack:
         return self.redis.url(0)
 
     def _demo_key(self, database_url: str, pepper: bytes) -> str:
-        """The demo merchant's key: the one from the last `up` if still active."""
-        key_file = self.data_dir / "demo-api-key"
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        """The demo merchant's key, with every merchant role."""
+
+        def make(conn: psycopg.Connection[Any]) -> str:
             ensure_merchant(conn, DEMO_MERCHANT, "Demo merchant")
+            return create_key(conn, Owner.merchant(DEMO_MERCHANT), list(MERCHANT_ROLES), pepper)[1]
+
+        return self._kept_key(database_url, pepper, "demo-api-key", make)
+
+    def _operator_key(self, database_url: str, pepper: bytes) -> str:
+        """A local operator's key, with every operator role: reconciliation is theirs."""
+
+        def make(conn: psycopg.Connection[Any]) -> str:
+            return create_operator(conn, "Local operator", list(OPERATOR_ROLES), pepper)[2]
+
+        return self._kept_key(database_url, pepper, "operator-api-key", make)
+
+    def _kept_key(
+        self,
+        database_url: str,
+        pepper: bytes,
+        name: str,
+        make: Callable[[psycopg.Connection[Any]], str],
+    ) -> str:
+        """The key kept in `name` from the last `up` if still active, else a new one."""
+        key_file = self.data_dir / name
+        with psycopg.connect(database_url, autocommit=True) as conn:
             if key_file.exists():
                 key = key_file.read_text().strip()
                 if key_is_active(conn, key, pepper):
                     return key
-            _, key = create_key(conn, DEMO_MERCHANT, list(ALL_ROLES), pepper)
+            with conn.transaction():
+                key = make(conn)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")

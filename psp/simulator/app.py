@@ -9,6 +9,7 @@ GET  /v1/refunds?reference=          refund inquiry by our reference
     GET  /v1/settlements                 the settlement batches (UTC dates)
     GET  /v1/settlements/{batch}         a batch's settlement report, CSV
     GET  /_admin/settlements/{batch}     the discrepancies that report carries on purpose
+    PUT  /_admin/settlements/{batch}     pin a batch's report: served as sent, CSV, from then on
     GET  /_book                          the whole book, with its checks
 GET|PATCH /_admin/faults             read or change the fault knobs
 """
@@ -20,15 +21,17 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -69,6 +72,8 @@ WEBHOOK_KNOBS = {
     "webhookDuplicateRate": "duplicate_rate",
     "webhookReorderRate": "reorder_rate",
 }
+# A settlement batch is a UTC date; nothing else names a pinned report's file.
+_BATCH = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Write-only: set by PATCH, never shown.
 WEBHOOK_SECRET_KNOB = "webhookSecret"  # noqa: S105  (a knob name, not a secret)
 
@@ -129,6 +134,13 @@ class Simulator:
         self._in_flight: set[str] = set()
         # Idempotency keys and references the API keeps quiet about, until when.
         self._hidden: dict[str, float] = {}
+        # Reports pinned by PUT /_admin/settlements/{batch}, served in place of the book's.
+        self.pinned_reports = Path(config.book_path).parent / "pinned-settlements"
+
+    def pinned_report(self, batch: str) -> Path | None:
+        """The report pinned for `batch`, if any (a benchmark's million lines)."""
+        path = self.pinned_reports / f"{batch}.csv"
+        return path if _BATCH.match(batch) and path.exists() else None
 
     def authorized(self, request: Request) -> bool:
         supplied = request.headers.get("authorization", "")
@@ -326,8 +338,27 @@ def create_app(config: SimulatorConfig) -> Starlette:
     async def settlement_report(request: Request) -> Response:
         if not sim.authorized(request):
             return error_response(401, "unauthorized", "missing or wrong API key")
+        pinned = sim.pinned_report(request.path_params["batch"])
+        if pinned is not None:
+            return FileResponse(pinned, media_type="text/csv")
         report = build_report(book, request.path_params["batch"], sim.settlement)
         return StreamingResponse(render_csv(report), media_type="text/csv")
+
+    async def pin_settlement_report(request: Request) -> Response:
+        """The report a batch is to have, whatever the book says: streamed to a
+        file as it arrives, so a million lines cost no memory."""
+        batch = request.path_params["batch"]
+        if not _BATCH.match(batch):
+            return error_response(400, "invalid_request", "a batch is a date, YYYY-MM-DD")
+        sim.pinned_reports.mkdir(exist_ok=True)
+        path = sim.pinned_reports / f"{batch}.csv"
+        size = 0
+        with path.with_suffix(".part").open("wb") as handle:
+            async for chunk in request.stream():
+                handle.write(chunk)
+                size += len(chunk)
+        path.with_suffix(".part").rename(path)
+        return json_response({"batch": batch, "bytes": size})
 
     async def settlement_discrepancies(request: Request) -> Response:
         report = build_report(book, request.path_params["batch"], sim.settlement)
@@ -377,6 +408,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
         Route("/v1/settlements", list_settlements, methods=["GET"]),
         Route("/v1/settlements/{batch}", settlement_report, methods=["GET"]),
         Route("/_admin/settlements/{batch}", settlement_discrepancies, methods=["GET"]),
+        Route("/_admin/settlements/{batch}", pin_settlement_report, methods=["PUT"]),
         Route("/_book", read_book, methods=["GET"]),
         Route("/_admin/faults", faults, methods=["GET", "PATCH"]),
         Route("/healthz", healthz, methods=["GET"]),

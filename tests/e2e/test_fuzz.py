@@ -25,8 +25,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gateway.app import openapi_document
-from gateway.auth import ALL_ROLES
-from store.merchants import create_key, ensure_merchant
+from gateway.auth import MERCHANT_ROLES
+from store.keys import Owner, create_key
+from store.merchants import ensure_merchant
 from tests.support.stack import RunningStack
 
 CHECKS = [
@@ -54,7 +55,9 @@ def fuzz_headers(stack: RunningStack) -> dict[str, str]:
     pepper = json.loads((stack.root / "secrets.json").read_text())["key_pepper"].encode()
     with psycopg.connect(stack.info["databaseUrl"], autocommit=True) as conn:
         ensure_merchant(conn, "mer_fuzz", "Fuzzing merchant")
-        _, key = create_key(conn, "mer_fuzz", list(ALL_ROLES), pepper, "schemathesis")
+        _, key = create_key(
+            conn, Owner.merchant("mer_fuzz"), list(MERCHANT_ROLES), pepper, "schemathesis"
+        )
     return {"Authorization": f"Bearer {key}"}
 
 

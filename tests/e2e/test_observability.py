@@ -95,11 +95,13 @@ def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
     started = httpx.post(
         f"{stack.gateway}/reconciliations",
         json={"pspBatch": today},
-        headers=stack.headers(uuid.uuid4().hex),
+        headers=stack.operator_headers(),
     )
     assert started.status_code == 202, started.text
     run_url = f"{stack.gateway}/reconciliations/{started.json()['reconciliationId']}"
-    eventually(lambda: httpx.get(run_url, headers=stack.headers()).json()["status"] == "completed")
+    eventually(
+        lambda: httpx.get(run_url, headers=stack.operator_headers()).json()["status"] == "completed"
+    )
 
     scrape = httpx.get(f"{stack.gateway}/metrics")
     assert scrape.status_code == 200

@@ -206,7 +206,7 @@ def test_a_card_number_anywhere_is_refused_and_then_found_nowhere(stack: Running
         f"{stack.gateway}/reconciliations",
         content=b"batch,date,type,psp_reference,reference,payment_reference,gross,fee,net,currency\n"
         + f"2026-11-24,2026-11-24,capture,psp_1,{PAN},pay_1,100,1,99,EUR\n".encode(),
-        headers={**stack.headers(), "Content-Type": "text/csv"},
+        headers={**stack.operator_headers(), "Content-Type": "text/csv"},
     )
     secret = json.loads((stack.root / "secrets.json").read_text())["psp_webhook_secret"]
     callback = json.dumps({"type": "payment.captured", "data": {"reference": PAN}})

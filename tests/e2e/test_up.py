@@ -36,7 +36,14 @@ def test_a_second_up_on_the_same_folder_finds_its_data_and_key_and_ctrl_c_stops_
     try:
         first = start_stack(root)
         info = json.loads((root / "stack.json").read_text())
-        assert set(info) >= {"gatewayUrl", "simulatorUrl", "apiKey", "databaseUrl", "redisUrl"}
+        assert set(info) >= {
+            "gatewayUrl",
+            "simulatorUrl",
+            "apiKey",
+            "operatorKey",
+            "databaseUrl",
+            "redisUrl",
+        }
         assert oct((root / "stack.json").stat().st_mode & 0o777) == "0o600"
         payment = pay(first.gateway, first.info["apiKey"])
         assert first.stop() == 0
@@ -46,6 +53,9 @@ def test_a_second_up_on_the_same_folder_finds_its_data_and_key_and_ctrl_c_stops_
         second = start_stack(root)
         try:
             assert second.info["apiKey"] == first.info["apiKey"]
+            assert second.info["operatorKey"] == first.info["operatorKey"]
+            runs = httpx.get(f"{second.gateway}/reconciliations", headers=second.operator_headers())
+            assert runs.status_code == 200
             found = httpx.get(
                 f"{second.gateway}/payments/{payment['paymentId']}", headers=second.headers()
             )

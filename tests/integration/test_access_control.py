@@ -1,6 +1,8 @@
 """Every route, walked from the OpenAPI endpoint list: another merchant's
 objects are 404 everywhere and never listed; a key without a route's role is
-403 on it. A route added without either protection fails here."""
+403 on it; a merchant's key is 403 on every operator route and an operator's
+on every merchant route, whatever their roles. A route added without these
+protections fails here."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import psycopg
 import pytest
 
 from gateway.app import ENDPOINTS
-from gateway.auth import ALL_ROLES
+from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES, MerchantRole, OperatorRole
 from gateway.openapi import Endpoint
-from tests.conftest import Merchant, new_merchant
+from tests.conftest import Merchant, Operator, new_merchant, new_operator
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio
@@ -25,6 +27,18 @@ CREATES_OWN = {
     ("POST", "/webhook-endpoints"),
     ("POST", "/api-keys"),
     ("POST", "/reconciliations"),
+    ("POST", "/operators"),
+}
+# Routes no merchant key passes: nothing of a merchant's to reach through them.
+OPERATORS_ONLY = {
+    (e.method, e.path)
+    for e in ENDPOINTS
+    if e.roles and not any(isinstance(r, MerchantRole) for r in e.roles)
+}
+MERCHANTS_ONLY = {
+    (e.method, e.path)
+    for e in ENDPOINTS
+    if e.roles and not any(isinstance(r, OperatorRole) for r in e.roles)
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/payments/{paymentId}/capture"): {},
@@ -35,8 +49,10 @@ BODIES: dict[tuple[str, str], Any] = {
 }
 
 
-async def objects_of(gateway: Gateway, owner: Merchant, db: psycopg.Connection) -> dict[str, str]:
-    """One of each kind of object, belonging to `owner`."""
+async def objects_of(
+    gateway: Gateway, owner: Merchant, db: psycopg.Connection, operator: Operator
+) -> dict[str, str]:
+    """One of each kind of object, belonging to `owner` (a run: to `operator`)."""
     headers = gateway.headers(owner.api_key)
     payment = (
         await gateway.create_payment(owner.api_key, orderId=f"secret-{uuid.uuid4().hex}")
@@ -70,7 +86,9 @@ async def objects_of(gateway: Gateway, owner: Merchant, db: psycopg.Connection) 
     ).fetchone()
     run = (
         await gateway.client.post(
-            "/reconciliations", json={"pspBatch": "2026-11-24"}, headers=headers
+            "/reconciliations",
+            json={"pspBatch": "2026-11-24"},
+            headers=gateway.headers(operator.api_key),
         )
     ).json()
     key = (
@@ -107,15 +125,19 @@ async def dev_gateway(gateway_config, redis_client):  # type: ignore[no-untyped-
 
 
 async def test_another_merchants_objects_are_404_on_every_route_and_never_listed(
-    dev_gateway: Gateway, merchant: Merchant, database_url: str, db: psycopg.Connection
+    dev_gateway: Gateway,
+    merchant: Merchant,
+    operator: Operator,
+    database_url: str,
+    db: psycopg.Connection,
 ) -> None:
     gateway = dev_gateway
-    ids = await objects_of(gateway, merchant, db)
+    ids = await objects_of(gateway, merchant, db, operator)
     intruder = new_merchant(database_url)
     walked = set()
     for endpoint in ENDPOINTS:
         route = (endpoint.method, endpoint.path)
-        if endpoint.role is None or route in CREATES_OWN:
+        if not endpoint.roles or route in CREATES_OWN | OPERATORS_ONLY:
             continue
         walked.add(route)
         response = await call(gateway, endpoint, ids, intruder.api_key)
@@ -134,35 +156,79 @@ async def test_another_merchants_objects_are_404_on_every_route_and_never_listed
         headers=gateway.headers(intruder.api_key),
     )
     assert listed.json()["data"] == [] and entries.json()["data"] == []
-    protected = {(e.method, e.path) for e in ENDPOINTS if e.role is not None}
-    assert walked == protected - CREATES_OWN
+    protected = {(e.method, e.path) for e in ENDPOINTS if e.roles}
+    assert walked == protected - CREATES_OWN - OPERATORS_ONLY
 
 
 async def test_every_route_refuses_a_key_without_its_role(
-    dev_gateway: Gateway, merchant: Merchant, database_url: str, db: psycopg.Connection
+    dev_gateway: Gateway,
+    merchant: Merchant,
+    operator: Operator,
+    database_url: str,
+    db: psycopg.Connection,
 ) -> None:
     gateway = dev_gateway
-    ids = await objects_of(gateway, merchant, db)
+    ids = await objects_of(gateway, merchant, db, operator)
     for endpoint in ENDPOINTS:
-        if endpoint.role is None:
+        accepted = {r.value for r in endpoint.roles}
+        if any(isinstance(r, MerchantRole) for r in endpoint.roles):
+            lacking = new_merchant(database_url, [r for r in MERCHANT_ROLES if r not in accepted])
+            response = await call(gateway, endpoint, ids, lacking.api_key)
+            assert (response.status_code, response.json()["code"]) == (
+                403,
+                "insufficient_role",
+            ), (endpoint.method, endpoint.path, "merchant")
+        if any(isinstance(r, OperatorRole) for r in endpoint.roles):
+            unskilled = new_operator(database_url, [r for r in OPERATOR_ROLES if r not in accepted])
+            response = await call(gateway, endpoint, ids, unskilled.api_key)
+            assert (response.status_code, response.json()["code"]) == (
+                403,
+                "insufficient_role",
+            ), (endpoint.method, endpoint.path, "operator")
+
+
+async def test_a_merchant_key_is_403_on_every_operator_route_and_an_operator_key_on_every_merchant_route(
+    dev_gateway: Gateway,
+    merchant: Merchant,
+    operator: Operator,
+    db: psycopg.Connection,
+) -> None:
+    """Both keys hold every role of their kind, `admin` included: the names
+    are shared, the powers are not."""
+    gateway = dev_gateway
+    ids = await objects_of(gateway, merchant, db, operator)
+    assert {("POST", "/reconciliations"), ("POST", "/operators")} <= OPERATORS_ONLY
+    assert {("POST", "/payments"), ("POST", "/api-keys")} <= MERCHANTS_ONLY
+
+    def made() -> tuple[object, ...]:
+        row = db.execute(
+            "SELECT (SELECT count(*) FROM reconciliations), (SELECT count(*) FROM operators),"
+            " (SELECT count(*) FROM api_keys), (SELECT count(*) FROM payments)"
+        ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    before = made()
+    for endpoint in ENDPOINTS:
+        route = (endpoint.method, endpoint.path)
+        if route in OPERATORS_ONLY:
+            key = merchant.api_key
+        elif route in MERCHANTS_ONLY:
+            key = operator.api_key
+        else:
             continue
-        lacking = new_merchant(
-            database_url, roles=[r for r in ALL_ROLES if r != endpoint.role.value]
-        )
-        response = await call(gateway, endpoint, ids, lacking.api_key)
-        assert (response.status_code, response.json()["code"]) == (403, "insufficient_role"), (
-            endpoint.method,
-            endpoint.path,
-        )
+        response = await call(gateway, endpoint, ids, key)
+        assert (response.status_code, response.json()["code"]) == (403, "insufficient_role"), route
+    assert made() == before
 
 
 async def test_every_route_without_a_key_is_401_except_the_public_ones(
     gateway: Gateway,
 ) -> None:
-    public = {(e.method, e.path) for e in ENDPOINTS if e.role is None}
+    public = {(e.method, e.path) for e in ENDPOINTS if not e.roles}
     assert public == {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/webhooks/{provider}")}
     for endpoint in ENDPOINTS:
-        if endpoint.role is None:
+        if not endpoint.roles:
             continue
         path = endpoint.path.replace("{", "").replace("}", "")
         response = await gateway.client.request(endpoint.method, path)

@@ -1,4 +1,5 @@
-"""Key management: only hashes kept, roles enforced, a revoked key dead at once."""
+"""Key management: only hashes kept, roles enforced, a revoked key dead at once,
+and no merchant key holding or granting an operator's role, by any path."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import psycopg
 import pytest
 
+from gateway.auth import MERCHANT_ROLES
 from tests.conftest import PEPPER, Merchant, new_merchant
 from tests.support.gateway import Gateway
 
@@ -102,28 +104,110 @@ async def test_unknown_roles_are_refused(gateway: Gateway, merchant: Merchant) -
     assert (response.status_code, response.json()["code"]) == (400, "validation_error")
 
 
+def keys_of(db: psycopg.Connection, merchant: Merchant) -> list[tuple[str, list[str]]]:
+    rows = db.execute(
+        "SELECT id, roles FROM api_keys WHERE merchant_id = %s ORDER BY id", (merchant.id,)
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def test_a_merchant_admin_cannot_grant_the_reconciliation_role(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    before = keys_of(db, merchant)
+    response = await create_key(gateway, merchant, ["payments:read", "reconciliation"])
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    [error] = response.json()["errors"]
+    assert error["pointer"] == "/roles/1" and "operator's role" in error["detail"]
+    assert keys_of(db, merchant) == before
+    assert (await create_key(gateway, merchant, ["ledger:read"])).status_code == 201
+
+
+async def test_a_rotated_merchant_key_carries_only_merchant_roles(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    [(key_id, _)] = keys_of(db, merchant)
+    rotated = await gateway.client.post(
+        f"/api-keys/{key_id}/rotate", headers=gateway.headers(merchant.api_key)
+    )
+    assert rotated.status_code == 201
+    assert set(rotated.json()["roles"]) == set(MERCHANT_ROLES)
+    assert "reconciliation" not in rotated.json()["roles"]
+    refused = await gateway.client.post(
+        "/reconciliations",
+        json={"pspBatch": "2026-11-24"},
+        headers=gateway.headers(rotated.json()["apiKey"]),
+    )
+    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_role")
+
+
+def test_the_database_refuses_a_merchant_key_with_an_operators_role(
+    db: psycopg.Connection, merchant: Merchant
+) -> None:
+    """Under the API's and the CLI's checks: whatever code runs, no such row."""
+    insert = (
+        "INSERT INTO api_keys (id, merchant_id, operator_id, key_hash, key_prefix, roles)"
+        " VALUES (%s, %s, %s, %s, 'sk_x', %s)"
+    )
+    operator_id = db.execute(
+        "INSERT INTO operators (id, name) VALUES ('opr_check', 'x')"
+        " ON CONFLICT (id) DO UPDATE SET name = 'x' RETURNING id"
+    ).fetchone()[0]  # type: ignore[index]
+    refused = [
+        ("key_m1", merchant.id, None, ["payments:read", "reconciliation"]),
+        ("key_m2", None, operator_id, ["payments:write"]),
+        ("key_m3", merchant.id, operator_id, ["admin"]),
+        ("key_m4", None, None, ["admin"]),
+    ]
+    for key_id, merchant_id, owner, roles in refused:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            db.execute(insert, (key_id, merchant_id, owner, key_id.encode(), roles))
+    assert len(keys_of(db, merchant)) == 1
+
+
+def cli(database_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "PAYSTREAM_KEY_PEPPER": PEPPER.decode()}
+    return subprocess.run(
+        [sys.executable, "-m", "paystream", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
+def test_the_cli_refuses_a_merchant_key_with_an_operators_role(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    refused = cli(
+        database_url,
+        "keys",
+        "create",
+        "--merchant",
+        "mer_cli_escalation",
+        "--roles",
+        "payments:read,reconciliation",
+        check=False,
+    )
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "paystream operators create" in " ".join(refused.stderr.split())
+    kept = db.execute("SELECT count(*) FROM api_keys WHERE merchant_id = 'mer_cli_escalation'")
+    assert kept.fetchone() == (0,)
+
+
 def test_the_cli_creates_lists_rotates_and_revokes_keys(
     database_url: str, db: psycopg.Connection
 ) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "PAYSTREAM_KEY_PEPPER": PEPPER.decode()}
-
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "paystream", "keys", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout
+    def keys(*args: str) -> str:
+        return cli(database_url, "keys", *args).stdout
 
     import json
 
-    created = json.loads(cli("create", "--merchant", "mer_cli", "--roles", "payments:read"))
-    rotated = json.loads(cli("rotate", created["keyId"], "--merchant", "mer_cli"))
-    listed = [json.loads(line) for line in cli("list", "--merchant", "mer_cli").splitlines()]
+    created = json.loads(keys("create", "--merchant", "mer_cli", "--roles", "payments:read"))
+    rotated = json.loads(keys("rotate", created["keyId"], "--merchant", "mer_cli"))
+    listed = [json.loads(line) for line in keys("list", "--merchant", "mer_cli").splitlines()]
     assert {k["keyId"] for k in listed} == {created["keyId"], rotated["keyId"]}
-    revoked = json.loads(cli("revoke", rotated["keyId"], "--merchant", "mer_cli"))
+    revoked = json.loads(keys("revoke", rotated["keyId"], "--merchant", "mer_cli"))
     assert revoked["revokedAt"]
     actors = db.execute(
         "SELECT DISTINCT actor FROM audit_log WHERE merchant_id = 'mer_cli'"

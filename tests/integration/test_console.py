@@ -14,8 +14,8 @@ import redis
 
 from gateway.app import openapi_document
 from payments.ids import new_id
-from store.merchants import revoke_key
-from tests.conftest import Merchant, new_merchant
+from store.keys import Owner, revoke_key
+from tests.conftest import Merchant, Operator, new_merchant
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio
@@ -141,7 +141,7 @@ async def test_a_revoked_key_loses_its_session_at_once(
 ) -> None:
     signed_in = await sign_in(gateway, merchant.api_key)
     assert (await gateway.client.get("/console/payments")).status_code == 200
-    revoke_key(db, merchant.id, key_id_of(db, merchant))
+    revoke_key(db, Owner.merchant(merchant.id), key_id_of(db, merchant))
     after = await gateway.client.get("/console/payments")
     assert after.status_code == 303 and after.headers["location"].startswith("/console/sign-in")
     assert redis_client.get(session_key(signed_in)) is None
@@ -277,16 +277,17 @@ async def test_each_page_asks_for_the_role_the_api_asks_for_the_same_data(
     for path in ("/console/reconciliations", "/console/ledger"):
         refused = await gateway.client.get(path)
         assert refused.status_code == 403 and "reconciliation" in refused.text, path
+    assert "ledger:read" in (await gateway.client.get("/console/ledger")).text
 
 
 async def test_every_page_renders_for_a_key_with_every_role(
-    gateway: Gateway, merchant: Merchant
+    gateway: Gateway, merchant: Merchant, operator: Operator
 ) -> None:
     payment = (await gateway.create_payment(merchant.api_key)).json()
     run = await gateway.client.post(
         "/reconciliations",
         json={"pspBatch": "2026-11-24"},
-        headers=gateway.headers(merchant.api_key),
+        headers=gateway.headers(operator.api_key),
     )
     await sign_in(gateway, merchant.api_key)
     paths = [
@@ -294,8 +295,6 @@ async def test_every_page_renders_for_a_key_with_every_role(
         "/console/payments",
         f"/console/payments/{payment['paymentId']}",
         "/console/webhooks",
-        "/console/reconciliations",
-        f"/console/reconciliations/{run.json()['reconciliationId']}",
         "/console/ledger",
         "/console/static/console.css",
         "/console/static/dashboard.js",
@@ -306,6 +305,33 @@ async def test_every_page_renders_for_a_key_with_every_role(
     assert (await gateway.client.get("/console/nowhere")).status_code == 404
     bare = await gateway.client.get("/console")
     assert bare.headers["location"].endswith("/console/")
+    gateway.client.cookies.clear()
+    await sign_in(gateway, operator.api_key)
+    for path in (
+        "/console/reconciliations",
+        f"/console/reconciliations/{run.json()['reconciliationId']}",
+        "/console/ledger",
+        f"/console/ledger?merchant={merchant.id}",
+    ):
+        assert (await gateway.client.get(path)).status_code == 200, path
+
+
+async def test_an_operator_session_reads_runs_and_any_ledger_and_no_merchants_pages(
+    gateway: Gateway, merchant: Merchant, operator: Operator
+) -> None:
+    payment = (await gateway.create_payment(merchant.api_key)).json()
+    signed_in = await sign_in(gateway, operator.api_key)
+    assert signed_in.headers["location"] == "/console/"
+    home = await gateway.client.get("/console/")
+    assert (home.status_code, home.headers["location"]) == (303, "/console/reconciliations")
+    for path in ("/console/payments", f"/console/payments/{payment['paymentId']}"):
+        refused = await gateway.client.get(path)
+        assert refused.status_code == 403 and "merchant key" in refused.text, path
+    assert (await gateway.client.get("/console/api/stats")).status_code == 403
+    ledger = await gateway.client.get("/console/ledger", params={"merchant": merchant.id})
+    assert ledger.status_code == 200 and merchant.id in ledger.text
+    unknown = await gateway.client.get("/console/ledger", params={"merchant": "mer_nobody"})
+    assert unknown.status_code == 404
 
 
 async def test_the_stats_give_the_last_hour_by_minute_with_latency_and_status_mix(

@@ -1,12 +1,16 @@
 """Reconciliation end to end below the API: payments driven through the
 simulator, its settlement report streamed in with COPY, matched in Postgres,
 posted to the ledger. Each test has a database of its own: a report covers
-every payment of the gateway, so other tests' payments would be breaks."""
+every payment of the gateway, so other tests' payments would be breaks.
+
+A report fetched from the PSP is its word; an uploaded one is an operator's
+claim, held to the PSP's own data and answers before it moves any money."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,14 +22,24 @@ import redis
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
+from actors.reconciliation import reconcile as reconcile_actor
 from actors.reconciliation import run_reconciliation
+from actors.runtime import runtime
 from payments.operations import OperationKind
 from psp.http_client import HttpPsp, PspClientConfig
+from psp.protocol import (
+    Answered,
+    InquiryResult,
+    NotFound,
+    PspPayment,
+    PspPaymentStatus,
+    Unknown,
+)
 from store.ledger import verify
 from store.migrate import migrate
 from store.pool import open_pool
-from store.reconciliation import BadReport, copy_report_sync, create_run_sync
-from tests.conftest import Merchant, new_merchant
+from store.reconciliation import BadReport, Starter, copy_report_sync, create_run_sync
+from tests.conftest import Merchant, Operator, new_merchant, new_operator
 from tests.support.bank import Bank, running_bank
 from tests.support.payments import create_payment, request
 from tests.support.servers import Servers
@@ -74,10 +88,97 @@ def reconcile(bank: Bank, database_url: str, batch: str = TODAY) -> tuple[str, d
         with pool.connection() as conn, conn.transaction():
             run_id = create_run_sync(conn, None, "psp", batch)
             copy_report_sync(conn, run_id, psp.settlement_report(batch))
-        return run_id, run_reconciliation(pool, run_id)
+        return run_id, run_reconciliation(pool, psp, run_id)
     finally:
         pool.close()
         psp.close()
+
+
+@pytest.fixture
+def operator(own_database: str) -> Operator:
+    return new_operator(own_database)
+
+
+def start(database_url: str, operator: Operator, source: str, report: bytes = b"") -> str:
+    """A run an operator starts: an upload of `report`, or a PSP batch (today's)."""
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        by = Starter(operator.id, operator.key_id)
+        run_id = create_run_sync(conn, by, source, TODAY if source == "psp" else None)
+        if source == "upload":
+            copy_report_sync(conn, run_id, [report])
+    return run_id
+
+
+def report_of_today(bank: Bank) -> bytes:
+    """The PSP's own report, as an operator would download it and upload it."""
+    return httpx.get(
+        f"{bank.url}/v1/settlements/{TODAY}", headers={"Authorization": f"Bearer {API_KEY}"}
+    ).content
+
+
+# What money and state are made of; a reconciliation writes none of it unless
+# the PSP's own word says so.
+BOOKS = (
+    "payments",
+    "payment_operations",
+    "payment_events",
+    "refunds",
+    "ledger_accounts",
+    "journal_entries",
+    "postings",
+    "settled_items",
+)
+
+
+def books(db: psycopg.Connection) -> dict[str, list[str]]:
+    return {
+        table: [row[0] for row in db.execute(f"SELECT x::text FROM {table} x ORDER BY 1")]
+        for table in BOOKS
+    }
+
+
+def classes(db: psycopg.Connection, run_id: str) -> dict[str, tuple[str, str]]:
+    """Each line's class and reason, by its reference."""
+    rows = db.execute(
+        "SELECT reference, class, reason FROM reconciliation_results"
+        " WHERE reconciliation_id = %s AND line_id IS NOT NULL",
+        (run_id,),
+    ).fetchall()
+    return {reference: (class_, reason) for reference, class_, reason in rows}
+
+
+def captured(db: psycopg.Connection, payment_id: str) -> tuple[str, int]:
+    row = db.execute(
+        "SELECT psp_reference, captured_amount FROM payments WHERE id = %s", (payment_id,)
+    ).fetchone()
+    assert row is not None
+    return str(row[0]), int(row[1])
+
+
+def silent_capture(bank: Bank, database_url: str, merchant: Merchant, hold_ms: int) -> str:
+    """A payment the PSP captured and we never heard of: still PENDING here.
+    Its inquiries go unanswered for `hold_ms`."""
+    payment_id, authorize = create_payment(database_url, merchant)
+    bank.knobs(silentRate=1.0, hangMs=800, silentHoldMs=hold_ms)
+    with pytest.raises(TryAgain):
+        drive_operation.fn(authorize)
+    bank.knobs(silentRate=0.0)
+    assert bank.payment(payment_id)[0] == "PENDING"
+    assert bank.charges(payment_id)[0]["capturedAmount"] == 1000
+    return payment_id
+
+
+class AskedAndAnswered:
+    """The simulator, except that its answer to a payment inquiry is `answer`."""
+
+    def __init__(self, psp: Any, answer: InquiryResult[PspPayment]) -> None:
+        self._psp, self._answer = psp, answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._psp, name)
+
+    def find_payment(self, reference: str) -> InquiryResult[PspPayment]:
+        return self._answer
 
 
 def breaks(db: psycopg.Connection, run_id: str) -> list[tuple[str, str]]:
@@ -192,3 +293,149 @@ def test_an_unreadable_report_is_refused_with_its_line(own_database: str) -> Non
     ):
         run_id = create_run_sync(conn, None, "upload", None)
         copy_report_sync(conn, run_id, [report])
+
+
+def test_a_forged_upload_moves_no_merchants_money_and_both_lines_are_breaks(
+    bank: Bank, own_database: str, shop: Merchant, operator: Operator
+) -> None:
+    """The attack of issue #13: a capture line for another merchant's PENDING
+    payment under a made-up PSP reference, and a line taking a real capture's
+    whole amount as the fee."""
+    settle(own_database, shop, count=2)
+    victim = new_merchant(own_database)
+    real = settle(own_database, victim, count=2)[1]
+    pending, _ = create_payment(own_database, victim)
+    psp_reference, amount = captured(bank.db, real)
+    forged = (
+        b"batch,date,type,psp_reference,reference,payment_reference,gross,fee,net,currency\n"
+        + f"{TODAY},{TODAY},capture,psp_forged_1,{pending},{pending},1000,39,961,EUR\n".encode()
+        + f"{TODAY},{TODAY},capture,{psp_reference},{real},{real},{amount},{amount},0,EUR\n".encode()
+    )
+    before = books(bank.db)
+    run_id = start(own_database, operator, "upload", forged)
+    reconcile_actor.fn(run_id)
+    assert books(bank.db) == before
+    found = classes(bank.db, run_id)
+    assert {reference: class_ for reference, (class_, _) in found.items()} == {
+        pending: "unconfirmed",
+        real: "unconfirmed",
+    }
+    assert found[pending][1] == f"the PSP's own data for batch {TODAY} has no such capture"
+    assert f"fee {amount - (amount * 14 // 1000 + 25)}" not in found[real][1]
+    assert f" fee {amount * 14 // 1000 + 25} " in found[real][1]
+    assert all(not finding.failures for finding in verify(bank.db))
+    # The real line, from the PSP itself, still settles.
+    reconcile(bank, own_database)
+    settled = bank.db.execute(
+        "SELECT count(*) FROM settled_items WHERE item_key = %s",
+        (f"capture:{psp_reference}:{real}",),
+    ).fetchone()
+    assert settled == (1,) and bank.payment(pending)[0] == "PENDING"
+
+
+def test_an_upload_of_the_psps_own_report_matches_and_settles_as_the_report_itself_would(
+    bank: Bank, own_database: str, shop: Merchant, operator: Operator
+) -> None:
+    settle(own_database, shop)
+    run_id = start(own_database, operator, "upload", report_of_today(bank))
+    reconcile_actor.fn(run_id)
+    assert breaks(bank.db, run_id) == []
+    assert balance(bank.db, shop, "psp_receivable") == 0 and balance(bank.db, shop, "fees") > 0
+
+
+def test_an_uploaded_line_the_psp_confirms_resolves_the_pending_payment_from_its_answer(
+    bank: Bank, own_database: str, shop: Merchant, operator: Operator
+) -> None:
+    settle(own_database, shop, count=1)
+    payment_id = silent_capture(bank, own_database, shop, hold_ms=1500)
+    run_id = start(own_database, operator, "upload", report_of_today(bank))
+    with pytest.raises(TryAgain):  # the PSP cannot be asked yet: no answer is not a denial
+        reconcile_actor.fn(run_id)
+    pending = bank.db.execute(
+        "SELECT status, error FROM reconciliations WHERE id = %s", (run_id,)
+    ).fetchone()
+    assert pending is not None and pending[0] == "pending" and payment_id in pending[1]
+    assert bank.payment(payment_id)[0] == "PENDING"
+    time.sleep(1.6)
+    reconcile_actor.fn(run_id)
+    assert bank.payment(payment_id)[:3] == ("CAPTURED", 1000, 1000)
+    *_, (event, source, detail) = bank.timeline(payment_id)
+    assert (event, source) == ("payment.captured", "reconciliation")
+    assert detail["reconciliationId"] == run_id and detail["learnedBy"] == "status_inquiry"
+    assert breaks(bank.db, run_id) == []
+    counts = bank.db.execute("SELECT counts FROM reconciliations WHERE id = %s", (run_id,))
+    assert counts.fetchone()[0]["resolved"] == 1  # type: ignore[index]
+    assert all(not finding.failures for finding in verify(bank.db))
+
+
+def voided(charge: dict[str, Any]) -> InquiryResult[PspPayment]:
+    """The PSP's view of the charge, had it voided it instead of capturing."""
+    return Answered(
+        PspPayment(
+            psp_reference=charge["id"],
+            reference=charge["reference"],
+            status=PspPaymentStatus.VOIDED,
+            amount=charge["amount"],
+            currency=charge["currency"],
+            authorized_amount=charge["authorizedAmount"],
+            captured_amount=0,
+            refunded_amount=0,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (lambda charge: NotFound(), "no such payment"),
+        (voided, "voided as psp_"),
+    ],
+    ids=["not found", "voided"],
+)
+def test_an_uploaded_line_the_psp_denies_resolves_nothing_and_is_reported(
+    bank: Bank,
+    own_database: str,
+    shop: Merchant,
+    operator: Operator,
+    answer: Callable[[dict[str, Any]], InquiryResult[PspPayment]],
+    said: str,
+) -> None:
+    """The PSP's report carries the capture; its answer to an inquiry does not."""
+    payment_id = silent_capture(bank, own_database, shop, hold_ms=0)
+    before = books(bank.db)
+    run_id = start(own_database, operator, "upload", report_of_today(bank))
+    psp = AskedAndAnswered(runtime().psp, answer(bank.charges(payment_id)[0]))
+    counts = run_reconciliation(runtime().pool, psp, run_id)
+    assert books(bank.db) == before
+    class_, reason = classes(bank.db, run_id)[payment_id]
+    assert class_ == "unconfirmed" and counts["unconfirmed"] == 1 and counts["resolved"] == 0
+    assert reason.startswith(f"the PSP's answer to a status inquiry: {said}"), reason
+
+
+def test_an_inquiry_that_gets_no_answer_decides_nothing_and_the_run_waits_for_a_retry(
+    bank: Bank, own_database: str, shop: Merchant, operator: Operator
+) -> None:
+    payment_id = silent_capture(bank, own_database, shop, hold_ms=0)
+    before = books(bank.db)
+    run_id = start(own_database, operator, "upload", report_of_today(bank))
+    psp = AskedAndAnswered(runtime().psp, Unknown("no answer: ReadTimeout"))
+    with pytest.raises(TryAgain, match="ReadTimeout"):
+        run_reconciliation(runtime().pool, psp, run_id)
+    assert books(bank.db) == before
+    status = bank.db.execute("SELECT status FROM reconciliations WHERE id = %s", (run_id,))
+    assert status.fetchone() == ("pending",) and bank.payment(payment_id)[0] == "PENDING"
+
+
+def test_an_operators_psp_batch_run_still_resolves_and_posts_from_the_report(
+    bank: Bank, own_database: str, shop: Merchant, operator: Operator
+) -> None:
+    """Trusted as before: resolved from the report's line even while the PSP
+    leaves every inquiry about the payment unanswered."""
+    settle(own_database, shop, count=2)
+    payment_id = silent_capture(bank, own_database, shop, hold_ms=3_600_000)
+    run_id = start(own_database, operator, "psp")
+    reconcile_actor.fn(run_id)
+    assert bank.payment(payment_id)[:3] == ("CAPTURED", 1000, 1000)
+    assert breaks(bank.db, run_id) == []
+    assert balance(bank.db, shop, "psp_receivable") == 0
+    assert all(not finding.failures for finding in verify(bank.db))

@@ -1,11 +1,12 @@
-"""Starting and reading reconciliations, and the ledger, over the API."""
+"""Starting and reading reconciliations (an operator's), and the ledger (a
+merchant's own, or any merchant's for an operator), over the API."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
 
-from tests.conftest import Merchant, new_merchant
+from tests.conftest import Merchant, Operator, new_merchant, new_operator
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio
@@ -14,30 +15,35 @@ HEADER = b"batch,date,type,psp_reference,reference,payment_reference,gross,fee,n
 LINE = b"2026-11-24,2026-11-24,capture,psp_1,pay_1,pay_1,1000,39,961,EUR\n"
 
 
-async def upload(gateway: Gateway, merchant: Merchant, report: bytes):  # type: ignore[no-untyped-def]
-    headers = {**gateway.headers(merchant.api_key), "Content-Type": "text/csv"}
+async def upload(gateway: Gateway, caller: Merchant | Operator, report: bytes):  # type: ignore[no-untyped-def]
+    headers = {**gateway.headers(caller.api_key), "Content-Type": "text/csv"}
     return await gateway.client.post("/reconciliations", content=report, headers=headers)
 
 
 async def test_an_uploaded_report_is_streamed_in_and_handed_to_a_worker(
-    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+    gateway: Gateway, operator: Operator, db: psycopg.Connection
 ) -> None:
-    response = await upload(gateway, merchant, HEADER + LINE * 3)
+    response = await upload(gateway, operator, HEADER + LINE * 3)
     assert response.status_code == 202
     run = response.json()
     assert (run["status"], run["source"], run["lineCount"]) == ("pending", "upload", 3)
     assert gateway.work.reconciliations == [run["reconciliationId"]]
     read = await gateway.client.get(
-        f"/reconciliations/{run['reconciliationId']}", headers=gateway.headers(merchant.api_key)
+        f"/reconciliations/{run['reconciliationId']}", headers=gateway.headers(operator.api_key)
     )
     assert read.json() == run
+    started = db.execute(
+        "SELECT operator_id, api_key_id, merchant_id FROM reconciliations WHERE id = %s",
+        (run["reconciliationId"],),
+    ).fetchone()
+    assert started == (operator.id, operator.key_id, None)
 
 
-async def test_a_psp_batch_can_be_named_instead(gateway: Gateway, merchant: Merchant) -> None:
+async def test_a_psp_batch_can_be_named_instead(gateway: Gateway, operator: Operator) -> None:
     response = await gateway.client.post(
         "/reconciliations",
         json={"pspBatch": "2026-11-24"},
-        headers=gateway.headers(merchant.api_key),
+        headers=gateway.headers(operator.api_key),
     )
     assert response.status_code == 202
     assert (response.json()["source"], response.json()["batch"]) == ("psp", "2026-11-24")
@@ -62,39 +68,43 @@ async def test_a_psp_batch_can_be_named_instead(gateway: Gateway, merchant: Merc
     ],
 )
 async def test_a_bad_report_is_refused_and_nothing_is_kept(
-    gateway: Gateway, merchant: Merchant, db: psycopg.Connection, report: bytes, code: str
+    gateway: Gateway, operator: Operator, db: psycopg.Connection, report: bytes, code: str
 ) -> None:
-    response = await upload(gateway, merchant, report)
+    response = await upload(gateway, operator, report)
     assert (response.status_code, response.json()["code"]) == (400, code)
     assert "4111111111111111" not in response.text
-    kept = db.execute("SELECT count(*) FROM reconciliations WHERE merchant_id = %s", (merchant.id,))
+    kept = db.execute("SELECT count(*) FROM reconciliations WHERE operator_id = %s", (operator.id,))
     assert kept.fetchone() == (0,) and gateway.work.reconciliations == []
 
 
-async def test_reconciliation_needs_its_role_and_runs_belong_to_their_merchant(
-    gateway: Gateway, merchant: Merchant, database_url: str
+async def test_reconciliation_needs_an_operator_key_with_its_role_and_runs_are_every_operators(
+    gateway: Gateway, operator: Operator, merchant: Merchant, database_url: str
 ) -> None:
-    run = (await upload(gateway, merchant, HEADER + LINE)).json()
-    clerk = new_merchant(database_url, roles=["payments:read"])
-    refused = await upload(gateway, clerk, HEADER + LINE)
-    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_role")
-    other = new_merchant(database_url)
-    headers = gateway.headers(other.api_key)
+    run = (await upload(gateway, operator, HEADER + LINE)).json()
+    for refused_by in (merchant, new_operator(database_url, roles=["admin"])):
+        refused = await upload(gateway, refused_by, HEADER + LINE)
+        assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_role")
     path = f"/reconciliations/{run['reconciliationId']}"
-    assert (await gateway.client.get(path, headers=headers)).status_code == 404
-    assert (await gateway.client.get(f"{path}/breaks", headers=headers)).status_code == 404
+    assert (
+        await gateway.client.get(path, headers=gateway.headers(merchant.api_key))
+    ).status_code == 403
+    colleague = gateway.headers(new_operator(database_url, roles=["reconciliation"]).api_key)
+    assert (await gateway.client.get(path, headers=colleague)).json() == run
+    assert (await gateway.client.get(f"{path}/breaks", headers=colleague)).status_code == 200
+    listed = (await gateway.client.get("/reconciliations", headers=colleague)).json()["data"]
+    assert run["reconciliationId"] in {r["reconciliationId"] for r in listed}
 
 
 async def test_breaks_and_the_ledger_are_readable(
-    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+    gateway: Gateway, operator: Operator, merchant: Merchant, db: psycopg.Connection
 ) -> None:
-    run = (await upload(gateway, merchant, HEADER + LINE)).json()
+    run = (await upload(gateway, operator, HEADER + LINE)).json()
     db.execute(
         "INSERT INTO reconciliation_results (reconciliation_id, line_number, class, record_type,"
         " reference, reason) VALUES (%s, 2, 'missing_internally', 'capture', 'pay_1', 'no record')",
         (run["reconciliationId"],),
     )
-    headers = gateway.headers(merchant.api_key)
+    headers = gateway.headers(operator.api_key)
     found = (
         await gateway.client.get(
             f"/reconciliations/{run['reconciliationId']}/breaks",
@@ -105,9 +115,37 @@ async def test_breaks_and_the_ledger_are_readable(
     assert [(b["line"], b["class"], b["reference"]) for b in found["data"]] == [
         (2, "missing_internally", "pay_1")
     ]
-    accounts = await gateway.client.get("/ledger/accounts", headers=headers)
-    entries = await gateway.client.get(
-        "/ledger/entries", params={"paymentId": "pay_1"}, headers=headers
+    for reader, params in ((merchant, {}), (operator, {"merchantId": merchant.id})):
+        accounts = await gateway.client.get(
+            "/ledger/accounts", params=params, headers=gateway.headers(reader.api_key)
+        )
+        entries = await gateway.client.get(
+            "/ledger/entries",
+            params={**params, "paymentId": "pay_1"},
+            headers=gateway.headers(reader.api_key),
+        )
+        assert accounts.status_code == entries.status_code == 200
+        assert accounts.json()["data"] == [] and entries.json()["data"] == []
+
+
+async def test_a_merchant_reads_only_its_own_ledger_and_an_operator_names_the_merchant(
+    gateway: Gateway, operator: Operator, merchant: Merchant, database_url: str
+) -> None:
+    other = new_merchant(database_url)
+    mine = gateway.headers(merchant.api_key)
+    theirs = await gateway.client.get(
+        "/ledger/accounts", params={"merchantId": other.id}, headers=mine
     )
-    assert accounts.status_code == entries.status_code == 200
-    assert accounts.json()["data"] == [] and entries.json()["data"] == []
+    assert (theirs.status_code, theirs.json()["code"]) == (404, "not_found")
+    unnamed = await gateway.client.get("/ledger/entries", headers=gateway.headers(operator.api_key))
+    assert (unnamed.status_code, unnamed.json()["code"]) == (400, "validation_error")
+    assert unnamed.json()["errors"][0]["pointer"] == "/merchantId"
+    nobody = await gateway.client.get(
+        "/ledger/accounts",
+        params={"merchantId": "mer_nobody"},
+        headers=gateway.headers(operator.api_key),
+    )
+    assert nobody.status_code == 404
+    without = new_merchant(database_url, roles=["payments:read"])
+    refused = await gateway.client.get("/ledger/accounts", headers=gateway.headers(without.api_key))
+    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_role")

@@ -34,10 +34,15 @@ class RunningStack:
         return self.info["simulatorUrl"]
 
     def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        """The demo merchant's key."""
         headers = {"Authorization": f"Bearer {self.info['apiKey']}"}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers
+
+    def operator_headers(self) -> dict[str, str]:
+        """The local operator's key: what reconciles."""
+        return {"Authorization": f"Bearer {self.info['operatorKey']}"}
 
     def book(self) -> dict[str, Any]:
         return httpx.get(f"{self.simulator}/_book").json()  # type: ignore[no-any-return]

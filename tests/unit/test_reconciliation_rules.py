@@ -39,3 +39,13 @@ def test_each_line_is_classified_as_the_table_says(
 
 def test_an_item_is_named_by_its_type_and_both_references_not_its_batch() -> None:
     assert item_key("capture", "psp_1", "pay_1") == "capture:psp_1:pay_1"
+
+
+@pytest.mark.parametrize(
+    "ours", [CAPTURED, Ours("PENDING", 0, "EUR"), None], ids=["captured", "pending", "unknown"]
+)
+def test_a_line_the_psps_own_data_does_not_confirm_is_unconfirmed_whatever_our_books_say(
+    ours: Ours | None,
+) -> None:
+    assert classify("capture", 1000, "EUR", ours, first=True, confirmed=False) is C.UNCONFIRMED
+    assert classify("capture", 1000, "EUR", ours, first=False, confirmed=False) is C.DUPLICATE

@@ -157,3 +157,14 @@ def test_outage_windows_at_start_are_read_from_starts_in_and_lasts() -> None:
         outage_windows(["soon:5"])
     with pytest.raises(ValueError):
         outage_windows(["5:0"])
+
+
+def test_a_pinned_settlement_report_is_served_as_sent_and_only_for_a_date(
+    simulator: TestClient,
+) -> None:
+    report = b"batch,date,type\n2026-11-24,2026-11-24,capture\n"
+    pinned = simulator.put("/_admin/settlements/2026-11-24", content=report)
+    assert pinned.json() == {"batch": "2026-11-24", "bytes": len(report)}
+    assert simulator.get("/v1/settlements/2026-11-24", headers=AUTH).content == report
+    assert simulator.get("/v1/settlements/2026-11-25", headers=AUTH).content.startswith(b"batch,")
+    assert simulator.put("/_admin/settlements/..%2Fbook", content=b"x").status_code in (400, 404)

@@ -1,0 +1,281 @@
+"""API keys, of merchants and of platform operators. Only an HMAC of each key
+is ever stored; a key is shown once, when it is made. Every change to keys is
+audited. A key belongs to exactly one owner, and the database refuses a key
+whose roles are not its owner's kind's (migration 0008): no merchant key can
+hold an operator's role, whatever the code above asks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from psycopg import AsyncConnection, Connection
+from psycopg.rows import class_row
+
+from payments.ids import new_id
+from store.audit import record, record_async
+from store.rows import ApiKeyRow
+
+KEY_PREFIX = "sk_"
+# 32 random bytes: the key space of a 256-bit secret, as Stripe-style keys carry.
+_KEY_BYTES = 32
+_DISPLAY_PREFIX_LENGTH = 12
+KEY_COLUMNS = "id, merchant_id, operator_id, key_prefix, roles, description, created_at, revoked_at"
+# A key works until its revocation time, which a rotation may set ahead.
+_ACTIVE = "(revoked_at IS NULL OR revoked_at > now())"
+
+
+class PrincipalKind(StrEnum):
+    MERCHANT = "merchant"
+    OPERATOR = "operator"
+
+
+_OWNER_COLUMN = {PrincipalKind.MERCHANT: "merchant_id", PrincipalKind.OPERATOR: "operator_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose key: one merchant's, or one platform operator's."""
+
+    kind: PrincipalKind
+    id: str
+
+    @classmethod
+    def merchant(cls, merchant_id: str) -> Owner:
+        return cls(PrincipalKind.MERCHANT, merchant_id)
+
+    @classmethod
+    def operator(cls, operator_id: str) -> Owner:
+        return cls(PrincipalKind.OPERATOR, operator_id)
+
+    @property
+    def column(self) -> str:
+        return _OWNER_COLUMN[self.kind]
+
+    @property
+    def audited_merchant(self) -> str | None:
+        """The merchant an audit row about this owner's keys belongs to, if any."""
+        return self.id if self.kind is PrincipalKind.MERCHANT else None
+
+
+class WrongKind(Exception):
+    """Code asked a principal for an owner of the other kind: a bug, since
+    authentication lets a key reach only the routes of its own kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a key, its owner and its roles."""
+
+    key_id: str
+    owner: Owner
+    roles: frozenset[str]
+
+    @property
+    def kind(self) -> PrincipalKind:
+        return self.owner.kind
+
+    @property
+    def merchant_id(self) -> str:
+        """The key's merchant. An operator's key has none, and asking fails
+        loudly rather than scoping a query to nobody."""
+        return self._owner_of(PrincipalKind.MERCHANT)
+
+    @property
+    def operator_id(self) -> str:
+        return self._owner_of(PrincipalKind.OPERATOR)
+
+    def _owner_of(self, kind: PrincipalKind) -> str:
+        if self.owner.kind is not kind:
+            raise WrongKind(f"key {self.key_id} belongs to a {self.owner.kind}, not a {kind}")
+        return self.owner.id
+
+
+def hash_key(key: str, pepper: bytes) -> bytes:
+    """HMAC-SHA256 under a server-side pepper: a leaked table is not a list of
+    keys, and a fast hash is enough because keys are long random secrets."""
+    return hmac.new(pepper, key.encode(), hashlib.sha256).digest()
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
+
+
+def key_summary(row: ApiKeyRow) -> dict[str, Any]:
+    """What the audit log keeps of a key: never the key or its hash."""
+    summary: dict[str, Any] = {"keyId": row.id, "prefix": row.key_prefix, "roles": row.roles}
+    if row.operator_id is not None:
+        summary["operatorId"] = row.operator_id
+    return summary
+
+
+def _insert(owner: Owner) -> str:
+    return (
+        f"INSERT INTO api_keys (id, {owner.column}, key_hash, key_prefix, roles, description)"
+        f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {KEY_COLUMNS}"
+    )
+
+
+def _revoke(owner: Owner) -> str:
+    return (
+        f"UPDATE api_keys SET revoked_at = now() + %s WHERE id = %s AND {owner.column} = %s"
+        f" AND {_ACTIVE} RETURNING {KEY_COLUMNS}"
+    )
+
+
+def _select(owner: Owner, one: bool) -> str:
+    where = f"{owner.column} = %s" + (" AND id = %s" if one else "")
+    return f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {where} ORDER BY id"
+
+
+def _new_key_params(
+    owner: Owner, roles: list[str], pepper: bytes, description: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    key = generate_key()
+    params = (
+        new_id("key"),
+        owner.id,
+        hash_key(key, pepper),
+        key[:_DISPLAY_PREFIX_LENGTH],
+        roles,
+        description,
+    )
+    return key, params
+
+
+def _created(owner: Owner, row: ApiKeyRow) -> dict[str, Any]:
+    return {
+        "merchant_id": owner.audited_merchant,
+        "action": "api_key.created",
+        "object_type": "api_key",
+        "object_id": row.id,
+        "after": key_summary(row),
+    }
+
+
+def _revoked(owner: Owner, row: ApiKeyRow) -> dict[str, Any]:
+    return {
+        "merchant_id": owner.audited_merchant,
+        "action": "api_key.revoked",
+        "object_type": "api_key",
+        "object_id": row.id,
+        "after": {**key_summary(row), "revokedAt": str(row.revoked_at)},
+    }
+
+
+# --- sync: the CLI and the local stack -------------------------------------------
+
+
+def create_key(
+    conn: Connection[Any],
+    owner: Owner,
+    roles: list[str],
+    pepper: bytes,
+    description: str | None = None,
+) -> tuple[ApiKeyRow, str]:
+    """Create a key; returns its row and the key itself, shown this once."""
+    key, params = _new_key_params(owner, roles, pepper, description)
+    with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
+        cursor.execute(_insert(owner), params)
+        row = cursor.fetchone()
+    assert row is not None
+    record(conn, **_created(owner, row))
+    return row, key
+
+
+def list_keys(conn: Connection[Any], owner: Owner) -> list[ApiKeyRow]:
+    with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
+        cursor.execute(_select(owner, one=False), (owner.id,))
+        return cursor.fetchall()
+
+
+def revoke_key(
+    conn: Connection[Any], owner: Owner, key_id: str, grace: timedelta = timedelta(0)
+) -> ApiKeyRow | None:
+    with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
+        cursor.execute(_revoke(owner), (grace, key_id, owner.id))
+        row = cursor.fetchone()
+    if row is not None:
+        record(conn, **_revoked(owner, row))
+    return row
+
+
+def key_is_active(conn: Connection[Any], key: str, pepper: bytes) -> bool:
+    row = conn.execute(
+        f"SELECT 1 FROM api_keys WHERE key_hash = %s AND {_ACTIVE}", (hash_key(key, pepper),)
+    ).fetchone()
+    return row is not None
+
+
+# --- async: the API --------------------------------------------------------------
+
+
+async def find_principal(conn: AsyncConnection[Any], key: str, pepper: bytes) -> Principal | None:
+    return await _principal(conn, "key_hash", hash_key(key, pepper))
+
+
+async def find_principal_by_key_id(conn: AsyncConnection[Any], key_id: str) -> Principal | None:
+    """The key as it is now (the console's sessions hold its id, never the
+    key): None once it is revoked or its grace is over."""
+    return await _principal(conn, "id", key_id)
+
+
+async def _principal(
+    conn: AsyncConnection[Any], column: Literal["key_hash", "id"], value: str | bytes
+) -> Principal | None:
+    """One lookup serves keys of both kinds."""
+    cursor = await conn.execute(
+        f"SELECT id, merchant_id, operator_id, roles FROM api_keys"
+        f" WHERE {column} = %s AND {_ACTIVE}",
+        (value,),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    key_id, merchant_id, operator_id, roles = row
+    owner = Owner.merchant(merchant_id) if merchant_id else Owner.operator(operator_id)
+    return Principal(key_id=key_id, owner=owner, roles=frozenset(roles))
+
+
+async def create_key_async(
+    conn: AsyncConnection[Any],
+    owner: Owner,
+    roles: list[str],
+    pepper: bytes,
+    description: str | None = None,
+) -> tuple[ApiKeyRow, str]:
+    key, params = _new_key_params(owner, roles, pepper, description)
+    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
+        await cursor.execute(_insert(owner), params)
+        row = await cursor.fetchone()
+    assert row is not None
+    await record_async(conn, **_created(owner, row))
+    return row, key
+
+
+async def list_keys_async(conn: AsyncConnection[Any], owner: Owner) -> list[ApiKeyRow]:
+    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
+        await cursor.execute(_select(owner, one=False), (owner.id,))
+        return await cursor.fetchall()
+
+
+async def get_key_async(conn: AsyncConnection[Any], owner: Owner, key_id: str) -> ApiKeyRow | None:
+    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
+        await cursor.execute(_select(owner, one=True), (owner.id, key_id))
+        return await cursor.fetchone()
+
+
+async def revoke_key_async(
+    conn: AsyncConnection[Any], owner: Owner, key_id: str, grace: timedelta = timedelta(0)
+) -> ApiKeyRow | None:
+    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
+        await cursor.execute(_revoke(owner), (grace, key_id, owner.id))
+        row = await cursor.fetchone()
+    if row is not None:
+        await record_async(conn, **_revoked(owner, row))
+    return row
