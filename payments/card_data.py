@@ -41,9 +41,8 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
 
 _MIN_PAN, _MAX_PAN = 13, 19
 # A group of fewer digits is a day, a month or an hour, never part of a printed card number.
@@ -224,40 +223,3 @@ def mask_pans(text: str) -> str:
     for start, end in reversed(list(_pan_spans(text))):
         text = text[:start] + _MASK + text[end:]
     return text
-
-
-def find_pan_path(value: Any) -> str | None:
-    """Return the JSON pointer of the first value (or key) in a decoded JSON
-    document that carries a PAN, or None. Numbers count: a card number sent
-    as a JSON integer is still a card number."""
-    return find_path(value, contains_pan)
-
-
-def find_path(value: Any, test: Callable[[str], bool], path: str = "") -> str | None:
-    """The JSON pointer of the first key, string or number (as its repr) in a
-    decoded JSON document for which `test` is true, or None."""
-    if isinstance(value, str):
-        return path or "/" if test(value) else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return path or "/" if test(repr(value)) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            pointer = f"{path}/{_escape(str(key))}"
-            if test(str(key)):
-                return pointer
-            found = find_path(item, test, pointer)
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = find_path(item, test, f"{path}/{index}")
-            if found is not None:
-                return found
-    return None
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
