@@ -175,6 +175,25 @@ async def test_a_card_number_in_any_shape_in_any_field_is_refused_and_nothing_is
     assert count.fetchone() == (0,)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_card_number_in_any_shape_in_the_query_or_idempotency_key_is_refused(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection, shape: str
+) -> None:
+    listed = await gateway.client.get(
+        "/payments", params={"orderId": shape}, headers=gateway.headers(merchant.api_key)
+    )
+    keyed = await gateway.client.post(
+        "/payments",
+        json={"orderId": "o-1", "amount": 1999, "currency": "EUR", "methodToken": "tok_visa"},
+        headers={**gateway.headers(merchant.api_key), "Idempotency-Key": f"retry-{shape}".encode()},
+    )
+    for response in (listed, keyed):
+        assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+        assert not holds_pan(response.text) and not holds_pan(str(response.headers))
+    count = db.execute("SELECT count(*) FROM payments WHERE merchant_id = %s", (merchant.id,))
+    assert count.fetchone() == (0,)
+
+
 async def test_ids_keys_and_times_that_merely_hold_digits_are_accepted(
     gateway: Gateway, merchant: Merchant
 ) -> None:
