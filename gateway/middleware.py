@@ -20,8 +20,6 @@ from paystream.logs import bind_context, clear_context
 from paystream.metrics import http_request_seconds
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-# A run of 13 digits, maybe grouped: the only kind of header worth a Luhn check.
-_THIRTEEN_DIGITS = re.compile(rb"(?:[0-9][ \t-]{0,3}){12}[0-9]")
 # One year, the usual HSTS preload minimum.
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
@@ -58,11 +56,20 @@ class RequestContext:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            text: str = value.decode("latin-1")
-            # Echoed in every answer and kept in the audit log: never a card number.
+            text = _text(value)
+            # Echoed in every answer, logged and kept in the audit log: never a card number.
             if _REQUEST_ID.match(text) and not contains_pan(text):
                 return text
     return new_id("req")
+
+
+def _text(raw: bytes) -> str:
+    """Header or query bytes as a client meant them: UTF-8 (fullwidth or Arabic-
+    Indic digits are UTF-8 on the wire), else Latin-1, HTTP's old default."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _query_bytes(scope: Scope) -> bytes:
@@ -77,13 +84,12 @@ def _nul_in_path_or_query(scope: Scope) -> Problem | None:
 
 
 def _card_data_outside_the_body(scope: Scope) -> Problem | None:
-    query = _query_bytes(scope)
-    if _THIRTEEN_DIGITS.search(query) and contains_pan(query.decode("utf-8", "replace")):
+    if contains_pan(_text(_query_bytes(scope))):
         return Problem(
             "raw_card_data_forbidden", "the query string carries what looks like a card number"
         )
     for name, value in scope["headers"]:
-        if _THIRTEEN_DIGITS.search(value) and contains_pan(value.decode("latin-1")):
+        if contains_pan(_text(value)):
             header = name.decode("latin-1")
             return Problem(
                 "raw_card_data_forbidden",

@@ -20,18 +20,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.claims import Claims
-from gateway.http import json_response, read_body, refuse_nul_characters
+from gateway.http import decode_json, json_response, read_body, refuse_forbidden_content
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import WebhookReceipt
 from gateway.types import Services, WebhookSecret
-from payments.card_data import find_pan_path
 from store.audit import acting_async
 from store.webhook_inbox import insert_inbox
 
@@ -103,20 +101,17 @@ async def receive_psp_webhook(request: Request) -> Response:
 
 
 def _decode(body: bytes) -> dict[str, Any]:
+    event = decode_json(body)
     try:
-        event = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise Problem("validation_error", "the webhook body is not JSON") from None
+        refuse_forbidden_content(event)
+    except Problem as problem:
+        if problem.code == "raw_card_data_forbidden":
+            logger.error("a PSP webhook carried what looks like a card number; refused, not stored")
+        raise
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise Problem("validation_error", "a webhook is a JSON object with a type")
     if not isinstance(event.get("data"), dict):
         raise Problem("validation_error", "a webhook carries its object in data")
-    if find_pan_path(event) is not None:
-        logger.error("a PSP webhook carried what looks like a card number; refused, not stored")
-        raise Problem(
-            "raw_card_data_forbidden", "the webhook carries what looks like a card number"
-        )
-    refuse_nul_characters(event)
     return event
 
 

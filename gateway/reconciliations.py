@@ -40,7 +40,6 @@ from gateway.schemas import (
     ReconciliationList,
 )
 from gateway.types import Services
-from payments.card_data import contains_pan
 from payments.resources import timestamp
 from store.audit import acting_async, record_async
 from store.db import connection
@@ -51,12 +50,12 @@ from store.reconciliation import (
     BadReport,
     ReconciliationRow,
     Starter,
-    card_number_suspects,
     copy_report,
     create_run,
     get_run,
     list_breaks,
     list_runs,
+    report_carries_card_number,
 )
 
 
@@ -111,7 +110,7 @@ async def start_reconciliation(request: Request) -> Response:
                 await copy_report(conn, run_id, _limited(request, services.config.max_report_bytes))
             except BadReport as error:
                 raise Problem("validation_error", f"the report cannot be read: {error}") from None
-            if any(contains_pan(value) for value in await card_number_suspects(conn, run_id)):
+            if await report_carries_card_number(conn, run_id):
                 raise Problem(
                     "raw_card_data_forbidden", "the report carries what looks like a card number"
                 )

@@ -473,7 +473,13 @@ def reconcile(
     configure_actors(settings())  # before anything imports `actors`
     from actors.errors import TryAgain
     from actors.reconciliation import UncheckableReport, run_reconciliation
-    from store.reconciliation import BadReport, copy_report_sync, create_run_sync, mark_run
+    from store.reconciliation import (
+        BadReport,
+        copy_report_sync,
+        create_run_sync,
+        mark_run,
+        report_carries_card_number_sync,
+    )
 
     pool = open_pool(settings().database_url, max_size=4)
     psp = HttpPsp(psp_client_config(settings()))
@@ -498,6 +504,8 @@ def reconcile(
                 with pool.connection() as conn, conn.transaction():
                     run_id = create_run_sync(conn, None, "upload" if report else "psp", psp_batch)
                     lines = copy_report_sync(conn, run_id, chunks)
+                    if report_carries_card_number_sync(conn, run_id):
+                        raise BadReport("it carries what looks like a card number; nothing is kept")
             except BadReport as error:
                 console.print(f"[red]the report cannot be read:[/red] {error}")
                 raise typer.Exit(1) from None

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection, Connection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from payments.card_data import contains_pan
 from payments.ids import new_id
 from store.errors import StoreError
 
@@ -184,17 +185,48 @@ def _copy_error(error: psycopg.Error) -> str:
     return f"{where}: {error.diag.message_primary or 'unreadable'}"
 
 
-async def card_number_suspects(conn: AsyncConnection[Any], run_id: str) -> list[str]:
-    """Text values of an uploaded report shaped like a card number, for a
-    Luhn check: a PAN must not be kept even where a reference should be."""
-    cursor = await conn.execute(
-        "SELECT value FROM settlement_lines l,"
-        " unnest(ARRAY[l.batch, l.record_type, l.psp_reference, l.reference, l.payment_reference])"
-        " AS value WHERE l.reconciliation_id = %s"
-        " AND value ~ '(^|[^0-9A-Za-z])[2-6][0-9 -]{11,}[0-9]([^0-9A-Za-z]|$)' LIMIT 100",
-        (run_id,),
-    )
-    return [str(row[0]) for row in await cursor.fetchall()]
+# What the card-number detector (`payments.card_data`) could flag, for Postgres to
+# hand over: 13 ASCII digits or more joined by nothing but separators from a group
+# that starts with 2 to 6, any character outside ASCII (digits of other scripts) or
+# a backslash (an escape). A strict superset, so the detector alone decides.
+_SUSPECT = r"'(^|[^0-9])[2-6]([^0-9A-Za-z]*[0-9]){12}|[^\x01-\x7f]|\\'"
+_THIRTEEN_DIGITS = "NOT BETWEEN -999999999999 AND 999999999999"
+# Every value of a run's lines but the date (which COPY parsed), amounts as text.
+# A line is tested first as a whole, its text columns joined by a letter (which
+# joins no digits) and its amounts by size: one regular expression per line rather
+# than nine, 1.8 s instead of 7.6 s on a million lines.
+_CARD_NUMBER_SUSPECTS = (
+    "SELECT value FROM settlement_lines l, unnest(ARRAY[l.batch, l.record_type,"
+    " l.psp_reference, l.reference, l.payment_reference, l.gross::text, l.fee::text,"
+    " l.net::text, l.currency]) AS value WHERE l.reconciliation_id = %s"
+    " AND (concat_ws('x', l.batch, l.record_type, l.psp_reference, l.reference,"
+    f" l.payment_reference, l.currency) ~ {_SUSPECT} OR l.gross {_THIRTEEN_DIGITS}"
+    f" OR l.fee {_THIRTEEN_DIGITS} OR l.net {_THIRTEEN_DIGITS}) AND value ~ {_SUSPECT}"
+)
+
+# A report whose every line is a suspect (long numeric references) is fetched in
+# hundreds of round trips per million, not ten thousand (psycopg's default is 100).
+_SUSPECTS_PER_FETCH = 5_000
+
+
+async def report_carries_card_number(conn: AsyncConnection[Any], run_id: str) -> bool:
+    """Whether any value of an uploaded report, in any column, looks like a
+    card number: a PAN must not be kept even where a reference should be.
+    Call it in the transaction that copied the report, and roll back if so."""
+    async with conn.cursor(name="card_number_suspects") as cursor:
+        cursor.itersize = _SUSPECTS_PER_FETCH
+        await cursor.execute(_CARD_NUMBER_SUSPECTS, (run_id,))
+        async for (value,) in cursor:
+            if contains_pan(value):
+                return True
+    return False
+
+
+def report_carries_card_number_sync(conn: Connection[Any], run_id: str) -> bool:
+    with conn.cursor(name="card_number_suspects") as cursor:
+        cursor.itersize = _SUSPECTS_PER_FETCH
+        cursor.execute(_CARD_NUMBER_SUSPECTS, (run_id,))
+        return any(contains_pan(value) for (value,) in cursor)
 
 
 def load_run(conn: Connection[Any], run_id: str) -> ReconciliationRow | None:

@@ -8,6 +8,7 @@ import redis
 
 from psp.breaker import OPEN_KEY
 from tests.conftest import Merchant, new_merchant
+from tests.support.card_numbers import SHAPES, holds_pan
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio
@@ -165,16 +166,82 @@ async def test_a_card_number_anywhere_in_the_body_is_refused_and_never_echoed(
     assert count.fetchone() == (0,)
 
 
-async def test_a_card_number_in_the_query_or_idempotency_key_is_refused(
-    gateway: Gateway, merchant: Merchant
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_card_number_in_any_shape_in_any_field_is_refused_and_nothing_is_stored(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection, shape: str
+) -> None:
+    changes = [
+        {"description": f"paid with {shape} today"},
+        {"metadata": {"note": shape}},
+        {"metadata": {shape[:40]: "in a key"}},
+        {"orderId": shape},
+        {"methodToken": shape},
+    ]
+    for change in changes:
+        response = await gateway.create_payment(merchant.api_key, **change)
+        assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+        assert not holds_pan(response.text)
+    count = db.execute("SELECT count(*) FROM payments WHERE merchant_id = %s", (merchant.id,))
+    assert count.fetchone() == (0,)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_card_number_in_any_shape_in_the_query_or_idempotency_key_is_refused(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection, shape: str
 ) -> None:
     listed = await gateway.client.get(
-        "/payments", params={"orderId": PAN}, headers=gateway.headers(merchant.api_key)
+        "/payments", params={"orderId": shape}, headers=gateway.headers(merchant.api_key)
     )
-    keyed = await gateway.create_payment(merchant.api_key, key=f"retry-{PAN}")
+    keyed = await gateway.client.post(
+        "/payments",
+        json={"orderId": "o-1", "amount": 1999, "currency": "EUR", "methodToken": "tok_visa"},
+        headers={**gateway.headers(merchant.api_key), "Idempotency-Key": f"retry-{shape}".encode()},
+    )
     for response in (listed, keyed):
-        assert response.status_code == 400 and response.json()["code"] == "raw_card_data_forbidden"
-        assert PAN not in response.text
+        assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+        assert not holds_pan(response.text) and not holds_pan(str(response.headers))
+    count = db.execute("SELECT count(*) FROM payments WHERE merchant_id = %s", (merchant.id,))
+    assert count.fetchone() == (0,)
+
+
+async def test_ids_keys_and_times_that_merely_hold_digits_are_accepted(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    created = await gateway.create_payment(
+        merchant.api_key,
+        key=uuid.uuid4().hex,
+        orderId="order-2026-11-29-000123",
+        description="ordered 2026-11-29 12:30:45, shipped 30.11.2026 09:15:00",
+        metadata={"cart": uuid.uuid4().hex, "session": str(uuid.uuid4()), "at": "1732440000000"},
+    )
+    assert created.status_code == 201, created.text
+
+
+@pytest.mark.parametrize("depth", [33, 200, 1000, 1025, 30_000])
+async def test_a_body_nested_deeper_than_32_levels_is_400_however_deep(
+    gateway: Gateway, merchant: Merchant, depth: int
+) -> None:
+    headers = {**gateway.headers(merchant.api_key, "k"), "Content-Type": "application/json"}
+    for nested in (
+        b"[" * depth + b"]" * depth,
+        b'{"metadata": ' + b"[" * depth + b"]" * depth + b"}",
+    ):
+        response = await gateway.client.post("/payments", content=nested, headers=headers)
+        problem = response.json()
+        assert (response.status_code, problem["code"]) == (400, "validation_error")
+        assert problem["detail"] == "the body nests deeper than 32 levels"
+
+
+async def test_a_body_nested_32_levels_deep_is_read_and_then_validated(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    nested: object = "x"
+    for _ in range(30):  # in the body and its metadata: 32 levels
+        nested = [nested]
+    response = await gateway.create_payment(merchant.api_key, metadata={"deep": nested})
+    problem = response.json()
+    assert (response.status_code, problem["detail"]) == (400, "the request has invalid fields")
+    assert problem["errors"][0]["pointer"] == "/metadata/deep"
 
 
 async def test_a_nul_character_anywhere_is_400_and_nothing_is_stored(

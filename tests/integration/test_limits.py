@@ -14,6 +14,7 @@ from gateway.types import GatewayConfig
 from payments.card_testing import CardTestingPolicy
 from paystream.stack.ports import free_port
 from tests.conftest import Merchant, new_merchant
+from tests.support.card_numbers import ASCII_SHAPES, SHAPES, holds_pan
 from tests.support.gateway import running_gateway
 
 pytestmark = pytest.mark.anyio
@@ -91,6 +92,44 @@ async def test_a_card_number_in_a_header_or_the_query_is_refused_on_any_route(
             response = await gateway.client.get("/readyz", headers={"X-Request-Id": PAN})
     assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
     assert PAN not in response.text and PAN not in str(response.headers)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_card_number_in_any_shape_in_a_header_or_the_query_is_refused(
+    gateway_config: GatewayConfig, merchant: Merchant, redis_client: redis.Redis, shape: str
+) -> None:
+    async with running_gateway(gateway_config) as gateway:
+        headers = gateway.headers(merchant.api_key)
+        answers = [
+            await gateway.client.get("/healthz", params={"note": shape}),
+            await gateway.client.get("/payments", headers={**headers, "X-Note": shape.encode()}),
+            await gateway.client.get("/readyz", headers={"X-Request-Id": shape.encode()}),
+        ]
+    for response in answers:
+        assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+        assert not holds_pan(response.text) and not holds_pan(str(response.headers))
+
+
+@pytest.mark.parametrize("shape", ASCII_SHAPES)
+async def test_a_request_id_that_looks_like_a_card_number_is_replaced_never_echoed_or_stored(
+    gateway_config: GatewayConfig,
+    merchant: Merchant,
+    redis_client: redis.Redis,
+    db: psycopg.Connection,
+    shape: str,
+) -> None:
+    body = {"orderId": "o-1", "amount": 1999, "currency": "EUR", "methodToken": "tok_visa"}
+    headers = {"X-Request-Id": shape, "Idempotency-Key": "k-1"}
+    async with running_gateway(gateway_config) as gateway:
+        response = await gateway.client.post(
+            "/payments", json=body, headers={**gateway.headers(merchant.api_key), **headers}
+        )
+    assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+    assert response.headers["x-request-id"].startswith("req_")
+    assert not holds_pan(response.text) and not holds_pan(str(response.headers))
+    audited = db.execute("SELECT count(*) FROM audit_log WHERE request_id = %s", (shape,))
+    created = db.execute("SELECT count(*) FROM payments WHERE merchant_id = %s", (merchant.id,))
+    assert audited.fetchone() == (0,) and created.fetchone() == (0,)
 
 
 async def test_on_tls_every_answer_carries_hsts(

@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 
 from gateway.types import GatewayConfig, WebhookSecret
 from payments.webhooks import new_webhook_secret
+from tests.support.card_numbers import SHAPES, holds_pan
 from tests.support.gateway import Gateway, running_gateway
 
 pytestmark = pytest.mark.anyio
@@ -177,3 +178,36 @@ async def test_an_unknown_provider_is_404_and_a_signed_non_event_is_400(hooks: G
     raw, headers = signed({"hello": "world"})
     response = await post(hooks, raw, headers)
     assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_webhook_carrying_a_card_number_in_any_shape_is_refused_and_not_stored(
+    hooks: Gateway, db: psycopg.Connection, shape: str
+) -> None:
+    in_value, in_value_headers = signed(event(shape))
+    keyed = event()
+    keyed["data"]["card"] = {shape: "in a key"}
+    in_key, in_key_headers = signed(keyed)
+    for raw, headers in ((in_value, in_value_headers), (in_key, in_key_headers)):
+        response = await post(hooks, raw, headers)
+        assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+        assert not holds_pan(response.text)
+        assert inbox(db, headers["webhook-id"]) == 0
+    assert hooks.work.webhooks == []
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 5000])
+async def test_a_webhook_nested_deeper_than_32_levels_is_400_and_not_stored(
+    hooks: Gateway, db: psycopg.Connection, depth: int
+) -> None:
+    nested = b'{"type": "payment.captured", "data": {"deep": ' + b"[" * depth + b"]" * depth + b"}}"
+    webhook_id, at = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(SECRET).sign(webhook_id, at, nested.decode()),
+        "content-type": "application/json",
+    }
+    response = await post(hooks, nested, headers)
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert inbox(db, webhook_id) == 0 and hooks.work.webhooks == []

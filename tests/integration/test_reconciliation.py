@@ -38,9 +38,16 @@ from psp.protocol import (
 from store.ledger import verify
 from store.migrate import migrate
 from store.pool import open_pool
-from store.reconciliation import BadReport, Starter, copy_report_sync, create_run_sync
+from store.reconciliation import (
+    BadReport,
+    Starter,
+    copy_report_sync,
+    create_run_sync,
+    report_carries_card_number_sync,
+)
 from tests.conftest import Merchant, Operator, new_merchant, new_operator
 from tests.support.bank import Bank, running_bank
+from tests.support.card_numbers import FULLWIDTH
 from tests.support.payments import create_payment, request
 from tests.support.servers import Servers
 from tests.support.simulator import API_KEY
@@ -439,3 +446,23 @@ def test_an_operators_psp_batch_run_still_resolves_and_posts_from_the_report(
     assert breaks(bank.db, run_id) == []
     assert balance(bank.db, shop, "psp_receivable") == 0
     assert all(not finding.failures for finding in verify(bank.db))
+
+
+def test_a_report_loaded_below_the_api_is_searched_for_card_numbers_in_every_column(
+    database_url: str,
+) -> None:
+    header = b"batch,date,type,psp_reference,reference,payment_reference,gross,fee,net,currency\n"
+    clean = b"2026-11-24,2026-11-24,capture,psp_1,pay_1,pay_1,1000,39,961,EUR\n"
+    with psycopg.connect(database_url) as conn:
+        for report, carries in [
+            (header + clean, False),
+            (header + clean.replace(b"EUR", b"4111.1111.1111.1111"), True),
+            (header + clean.replace(b"1000", b"4111111111111111"), True),
+            (header + clean.replace(b"psp_1", f"tok{FULLWIDTH}".encode()), True),
+            (header + clean.replace(b"pay_1,", b"4111\\n1111\\n1111\\n1111,", 1), True),
+            (header + clean.replace(b"psp_1", b"C:\\reports\\2026"), False),
+        ]:
+            with conn.transaction(force_rollback=True):
+                run_id = create_run_sync(conn, None, "upload", None)
+                copy_report_sync(conn, run_id, [report])
+                assert report_carries_card_number_sync(conn, run_id) is carries

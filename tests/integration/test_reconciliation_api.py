@@ -3,10 +3,15 @@ merchant's own, or any merchant's for an operator), over the API."""
 
 from __future__ import annotations
 
+import csv
+import io
+import uuid
+
 import psycopg
 import pytest
 
 from tests.conftest import Merchant, Operator, new_merchant, new_operator
+from tests.support.card_numbers import SHAPES, holds_pan
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio
@@ -75,6 +80,63 @@ async def test_a_bad_report_is_refused_and_nothing_is_kept(
     assert "4111111111111111" not in response.text
     kept = db.execute("SELECT count(*) FROM reconciliations WHERE operator_id = %s", (operator.id,))
     assert kept.fetchone() == (0,) and gateway.work.reconciliations == []
+
+
+COLUMNS = HEADER.decode().strip().split(",")
+
+
+def report_with(column: str, value: str) -> bytes:
+    """A report of one line with `value` in `column`, written as a CSV writer would."""
+    text = io.StringIO()
+    clean = LINE.decode().strip().split(",")
+    line = [value if name == column else field for name, field in zip(COLUMNS, clean, strict=True)]
+    csv.writer(text, lineterminator="\n").writerow(line)
+    return HEADER + text.getvalue().encode()
+
+
+@pytest.mark.parametrize(
+    "column", ["batch", "type", "psp_reference", "reference", "payment_reference", "currency"]
+)
+async def test_a_card_number_in_any_shape_in_any_text_column_is_refused_and_nothing_is_kept(
+    gateway: Gateway, operator: Operator, db: psycopg.Connection, column: str
+) -> None:
+    for shape in SHAPES:
+        response = await upload(gateway, operator, report_with(column, shape))
+        assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+        assert not holds_pan(response.text)
+    kept = db.execute("SELECT count(*) FROM reconciliations WHERE operator_id = %s", (operator.id,))
+    assert kept.fetchone() == (0,) and gateway.work.reconciliations == []
+
+
+@pytest.mark.parametrize("column", ["gross", "fee", "net"])
+async def test_a_card_number_in_an_amount_column_is_refused(
+    gateway: Gateway, operator: Operator, column: str
+) -> None:
+    for value in ("4111111111111111", "-4111111111111111"):
+        response = await upload(gateway, operator, report_with(column, value))
+        assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+
+
+async def test_a_card_number_after_hundreds_of_harmless_long_numbers_is_still_found(
+    gateway: Gateway, operator: Operator
+) -> None:
+    harmless = "2026 1129 1230 4500"  # 16 digits apart, but a year is no issuer
+    lines = [LINE.replace(b"psp_1", harmless.encode())] * 300
+    card = LINE.replace(b"pay_1,pay_1", b"pay_1,4111.1111.1111.1111")
+    response = await upload(gateway, operator, HEADER + b"".join(lines) + card)
+    assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")
+    accepted = await upload(gateway, operator, HEADER + b"".join(lines))
+    assert accepted.status_code == 202
+
+
+async def test_a_report_with_long_ids_and_other_scripts_is_accepted(
+    gateway: Gateway, operator: Operator
+) -> None:
+    line = (
+        f"lot-é-{uuid.uuid4()},2026-11-24,capture,{uuid.uuid4().hex},pay_1,pay_1,1000,39,961,EUR\n"
+    )
+    response = await upload(gateway, operator, HEADER + line.encode())
+    assert response.status_code == 202, response.text
 
 
 async def test_reconciliation_needs_an_operator_key_with_its_role_and_runs_are_every_operators(

@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from paystream.logs import redact, register_secret
+from tests.support.card_numbers import SHAPES, holds_pan
 
 
 @pytest.mark.parametrize(
@@ -119,6 +120,19 @@ def test_a_card_number_is_masked_in_the_message_in_bound_values_and_in_traceback
         assert "ValueError" in text
         for pan in ("4111 1111 1111 1111", "5555555555554444", "4012888888881881"):
             assert pan not in text, (fmt, text)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_card_number_in_any_shape_is_masked_in_json_and_console_lines(shape: str) -> None:
+    from paystream.logs import bind_context
+
+    def emit() -> None:
+        bind_context(request_id=shape)
+        logging.getLogger("paystream.test").warning("declined %s at checkout", shape)
+
+    for fmt in ("json", "console"):
+        text = _render(fmt, emit)
+        assert "declined" in text and not holds_pan(text), (fmt, text)
 
 
 def test_the_console_format_is_one_readable_line_with_the_context_as_key_values() -> None:
