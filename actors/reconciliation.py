@@ -51,6 +51,7 @@ from store.audit import acting, record, system
 from store.db import sync_connection
 from store.ledger import post_entry
 from store.reconciliation import (
+    BadReport,
     Resolvable,
     claim_settlements,
     classify_lines,
@@ -62,6 +63,7 @@ from store.reconciliation import (
     record_missing_at_psp,
     replace_psp_data,
     report_batches,
+    report_carries_card_number_sync,
     resolvable_lines,
     result_counts,
 )
@@ -89,8 +91,17 @@ def reconcile(run_id: str) -> None:
         try:
             with sync_connection(rt.pool) as conn, conn.transaction():
                 copy_report_sync(conn, run_id, rt.psp.settlement_report(run.batch))
+                # The PSP's word on money, not on what it may send us: a card
+                # number in its report is kept no more than in an upload.
+                if report_carries_card_number_sync(conn, run_id):
+                    raise BadReport("it carries what looks like a card number")
         except ReportUnavailable as error:
             raise TryAgain(f"settlement report {run.batch}: {error}") from None
+        except BadReport as error:
+            with sync_connection(rt.pool) as conn:
+                mark_run(conn, run_id, "failed", error=f"the PSP's report: {error}; nothing kept")
+            logger.warning("reconciliation %s failed: the PSP's report: %s", run_id, error)
+            return
     run_reconciliation(rt.pool, rt.psp, run_id)
 
 

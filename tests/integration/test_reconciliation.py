@@ -47,7 +47,7 @@ from store.reconciliation import (
 )
 from tests.conftest import Merchant, Operator, new_merchant, new_operator
 from tests.support.bank import Bank, running_bank
-from tests.support.card_numbers import FULLWIDTH
+from tests.support.card_numbers import FULLWIDTH, holds_pan
 from tests.support.payments import create_payment, request
 from tests.support.servers import Servers
 from tests.support.simulator import API_KEY
@@ -466,3 +466,24 @@ def test_a_report_loaded_below_the_api_is_searched_for_card_numbers_in_every_col
                 run_id = create_run_sync(conn, None, "upload", None)
                 copy_report_sync(conn, run_id, [report])
                 assert report_carries_card_number_sync(conn, run_id) is carries
+
+
+def test_a_psp_report_carrying_a_card_number_fails_its_run_and_nothing_is_kept(
+    bank: Bank, own_database: str, shop: Merchant, operator: Operator
+) -> None:
+    header = "batch,date,type,psp_reference,reference,payment_reference,gross,fee,net,currency\n"
+    carrying = f"{TODAY},{TODAY},capture,psp_1,4111.1111.1111.1111,pay_1,1000,39,961,EUR\n"
+    pinned = httpx.put(
+        f"{bank.url}/_admin/settlements/{TODAY}", content=(header + carrying).encode()
+    )
+    assert pinned.status_code < 300, pinned.text
+    run_id = start(own_database, operator, "psp")
+    reconcile_actor.fn(run_id)
+    status, error = bank.db.execute(
+        "SELECT status, error FROM reconciliations WHERE id = %s", (run_id,)
+    ).fetchone()
+    assert status == "failed" and "card number" in error and not holds_pan(error)
+    lines = bank.db.execute(
+        "SELECT count(*) FROM settlement_lines WHERE reconciliation_id = %s", (run_id,)
+    ).fetchone()
+    assert lines == (0,)
