@@ -33,6 +33,10 @@ def _iso_currency(code: str) -> str:
     return code
 
 
+# Cursors that are Postgres bigints: a larger one would be a 500 from the database.
+BIGINT_MAX = 2**63 - 1
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
@@ -295,7 +299,7 @@ class ListBreaksQuery(ApiModel):
         | None
     ) = Field(None, alias="class")
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    starting_after: Annotated[int, Field(ge=0)] | None = None
+    starting_after: Annotated[int, Field(ge=0, le=BIGINT_MAX)] | None = None
 
 
 class ReconciliationBreak(ApiModel):
@@ -464,7 +468,7 @@ class ListAuditQuery(ApiModel):
     since: IsoDatetime | None = None
     until: IsoDatetime | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    starting_after: Annotated[int, Field(ge=1)] | None = None
+    starting_after: Annotated[int, Field(ge=1, le=BIGINT_MAX)] | None = None
 
 
 class AuditEntry(ApiModel):

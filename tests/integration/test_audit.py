@@ -238,3 +238,20 @@ async def test_the_request_id_is_made_when_the_client_sends_none_or_a_bad_one(
         bad = await gateway.client.get("/healthz", headers={"X-Request-Id": "no spaces please"})
     assert made.headers["x-request-id"].startswith("req_")
     assert bad.headers["x-request-id"].startswith("req_")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/audit", {"startingAfter": str(2**63)}),
+        ("/audit", {"startingAfter": "2145655401907521323008"}),
+    ],
+)
+async def test_a_cursor_beyond_what_the_database_counts_is_400_not_500(
+    gateway: Gateway, merchant: Merchant, path: str, params: dict[str, str]
+) -> None:
+    response = await gateway.client.get(
+        path, params=params, headers=gateway.headers(merchant.api_key)
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
