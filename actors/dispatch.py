@@ -20,7 +20,7 @@ from actors.queues import (
     RECONCILE,
     WEBHOOKS_QUEUE,
 )
-from paystream.message_context import OPTION, outgoing
+from telemetry.message_context import OPTION, outgoing
 
 logger = logging.getLogger("paystream.dispatch")
 

@@ -26,7 +26,6 @@ from actors.runtime import Runtime, runtime
 from payments.lifecycle import Captured, Declined, Voided
 from payments.operations import OperationKind, OperationStatus
 from payments.status import CaptureMethod, EventSource, RefundStatus
-from paystream.logs import bind_context
 from psp.facts import payment_fact
 from psp.protocol import (
     Answered,
@@ -47,6 +46,7 @@ from store.operations import load_operation, record_attempt, record_no_answer
 from store.payments import load_payment
 from store.refunds import load_refund
 from store.rows import OperationRow, PaymentRow
+from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.operations")
 T = TypeVar("T")

@@ -22,7 +22,6 @@ from actors.runtime import Runtime, runtime
 from payments.lifecycle import Declined
 from payments.operations import OperationStatus
 from payments.status import EventSource, RefundStatus
-from paystream.logs import bind_context
 from psp.facts import payment_fact
 from psp.protocol import PspRefundStatus
 from psp.webhooks import PaymentEvent, RefundEvent, parse_event
@@ -30,6 +29,7 @@ from store.db import sync_connection
 from store.payments import load_payment
 from store.refunds import load_refund
 from store.webhook_inbox import InboxRow, count_attempt, load_inbox, settle_inbox
+from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.psp_webhooks")
 

@@ -33,7 +33,6 @@ from actors.runtime import runtime
 from payments.ledger import settlement_entry
 from payments.lifecycle import Captured, PspFact
 from payments.status import EventSource, RefundStatus
-from paystream.metrics import reconciliation_lines
 from psp.facts import payment_fact
 from psp.protocol import (
     Answered,
@@ -67,6 +66,7 @@ from store.reconciliation import (
     resolvable_lines,
     result_counts,
 )
+from telemetry.metrics import reconciliation_lines
 
 logger = logging.getLogger("paystream.reconciliation")
 ACTOR = system("reconciliation")

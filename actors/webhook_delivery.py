@@ -35,7 +35,6 @@ from standardwebhooks import Webhook
 from actors.pinned import Refused, Resolver, pin, post_pinned, system_resolver
 from actors.relay import STREAM
 from payments.events import subscribes
-from paystream.metrics import webhook_dead_letters, webhook_delivery_failures
 from store.audit import acting, record, system
 from store.db import sync_connection
 from store.errors import StoreUnavailable
@@ -53,6 +52,7 @@ from store.webhook_endpoints import (
     load_endpoints,
     subscribed_endpoints,
 )
+from telemetry.metrics import webhook_dead_letters, webhook_delivery_failures
 
 logger = logging.getLogger("paystream.webhooks")
 

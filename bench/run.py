@@ -34,8 +34,8 @@ from bench.cpu import cpu_use
 from bench.machine import describe
 from bench.noop import DONE as NOOP_DONE
 from bench.wrk import run_wrk, wrk_binary, wrk_version
-from paystream.stack.launcher import Stack, StackInfo
-from paystream.stack.ports import free_ports, wait_until
+from stack.launcher import Stack, StackInfo
+from stack.ports import free_ports, wait_until
 
 # The processes that work behind the gateway; paused while a ceiling runs.
 BACKGROUND = ("worker", "janitor", "relay", "webhooks")
@@ -468,7 +468,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 def run_bench(
     options: BenchOptions, folder: Path, say: Say, started: Callable[[StackInfo], None]
 ) -> dict[str, Any]:
-    from paystream.stack.scratch import scratch_stack
+    from stack.scratch import scratch_stack
 
     wrk_binary()  # fail early and clearly if the load generator is missing
     folder.mkdir(parents=True, exist_ok=True)

@@ -257,9 +257,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", default="runtime-choice.json")
     options = parser.parse_args()
-    from paystream.stack.ports import free_ports
-    from paystream.stack.postgres import PostgresServer, cluster_folder
-    from paystream.stack.redis import RedisServer
+    from stack.ports import free_ports
+    from stack.postgres import PostgresServer, cluster_folder
+    from stack.redis import RedisServer
 
     root = Path(tempfile.mkdtemp(prefix="runtime-choice-"))
     os.chmod(root, 0o755)  # noqa: S103 (the postgres service user must reach it)

@@ -1,5 +1,5 @@
 """`GET /metrics`: the Prometheus exposition of every paystream process (see
-`paystream.metrics`), plus what is read at scrape time: the depth of each
+`telemetry.metrics`), plus what is read at scrape time: the depth of each
 Dramatiq queue (Redis) and the outbox's lag (Postgres). Open unless
 `PAYSTREAM_METRICS_TOKEN` is set; then it wants `Authorization: Bearer <token>`."""
 
@@ -18,9 +18,9 @@ from starlette.responses import Response
 from gateway.auth import bearer_token
 from gateway.problems import Problem
 from gateway.types import Services
-from paystream.metrics import exposition
 from store.db import connection
 from store.errors import StoreUnavailable
+from telemetry.metrics import exposition
 
 logger = logging.getLogger("paystream.gateway.metrics")
 

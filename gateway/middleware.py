@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.problems import Problem
 from payments.card_data import contains_pan
 from payments.ids import new_id
-from paystream.logs import bind_context, clear_context
-from paystream.metrics import http_request_seconds
+from telemetry.logs import bind_context, clear_context
+from telemetry.metrics import http_request_seconds
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # One year, the usual HSTS preload minimum.

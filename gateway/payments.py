@@ -39,7 +39,6 @@ from payments.errors import DomainError
 from payments.lifecycle import capture_amount, check_cancelable
 from payments.operations import OperationKind
 from payments.resources import payment_resource, timeline_event_resource
-from paystream.logs import bind_context
 from store.db import connection
 from store.payments import (
     find_payment_id_for_order,
@@ -51,6 +50,7 @@ from store.payments import (
     request_action,
 )
 from store.rows import PaymentRow
+from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.gateway.payments")
 

@@ -22,10 +22,10 @@ from gateway.types import Services
 from payments.errors import AmountTooLarge, DomainError
 from payments.lifecycle import refund_amount
 from payments.resources import refund_resource
-from paystream.logs import bind_context
 from store.db import connection
 from store.payments import get_payment
 from store.refunds import create_refund, get_refund, list_refunds
+from telemetry.logs import bind_context
 
 
 async def refund_payment(request: Request) -> Response:

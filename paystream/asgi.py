@@ -6,8 +6,8 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from paystream.bootstrap import gateway_app
-from paystream.logs import configure_logging
 from paystream.settings import settings
+from telemetry.logs import configure_logging
 
 
 def gateway() -> Starlette:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, timedelta
 
@@ -15,11 +17,7 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.types import GatewayConfig, WebhookSecret
 from payments.card_testing import CardTestingPolicy
-from paystream import tracing
-from paystream.message_context import MessageContext
-from paystream.metrics import MULTIPROCESS_DIR
-from paystream.settings import Settings, require_secret
-from paystream.tracing import configure_tracing
+from paystream.settings import Settings, require_secret, schedule_seconds
 from psp.breaker import CircuitBreaker, breaker_state
 from psp.http_client import HttpPsp, PspClientConfig
 from psp.simulator.app import SimulatorConfig
@@ -28,6 +26,10 @@ from psp.simulator.faults import FaultSettings
 from psp.simulator.webhooks import WebhookKnobs
 from store.errors import StoreUnavailable
 from store.pool import open_pool
+from telemetry import tracing
+from telemetry.message_context import MessageContext
+from telemetry.metrics import MULTIPROCESS_DIR
+from telemetry.tracing import configure_tracing
 
 
 def configure_actors(settings: Settings, role: str = "worker") -> None:
@@ -175,3 +177,74 @@ def simulator_app(settings: Settings, faults: FaultSettings, webhooks: WebhookKn
             ca_file=settings.simulator_ca_file,
         )
     )
+
+
+# --- the long-running processes besides the gateway and the workers -------------
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: a process's loop ends at its next turn."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    return stop
+
+
+def run_janitor(settings: Settings) -> None:
+    """Re-drive stalled PSP operations and callbacks from Postgres until stopped."""
+    configure_actors(settings, role="janitor")
+    # Actor modules bind to the broker current when they are imported: after it is set.
+    from actors.janitor import JanitorPolicy, Nudges, run
+    from actors.operations import drive_operation
+    from actors.psp_webhooks import apply_psp_webhook
+
+    policy = JanitorPolicy(
+        idle=timedelta(seconds=settings.janitor_idle_seconds),
+        schedule=[timedelta(seconds=s) for s in schedule_seconds(settings.janitor_schedule)],
+    )
+    nudges = Nudges(
+        operation=lambda operation_id: drive_operation.send(operation_id, nudged_by="janitor"),
+        webhook=apply_psp_webhook.send,
+    )
+    stop = stop_on_signals()
+    pool = open_pool(settings.database_url, max_size=2)
+    try:
+        run(pool, policy, nudges, interval=settings.janitor_interval_seconds, stop=stop)
+    finally:
+        pool.close()
+
+
+def run_relay(settings: Settings) -> None:
+    """Publish outbox events to the Redis Stream until stopped."""
+    configure_actors(settings, role="relay")
+    from actors.relay import run
+
+    stop = stop_on_signals()
+    pool = open_pool(settings.database_url, max_size=2)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        run(pool, client, stop=stop)
+    finally:
+        client.close()
+        pool.close()
+
+
+def run_webhook_delivery(settings: Settings) -> None:
+    """Fan events out to merchants' endpoints and deliver them until stopped."""
+    configure_actors(settings, role="webhooks")
+    from actors.webhook_delivery import DeliveryPolicy, run
+
+    policy = DeliveryPolicy(
+        schedule=[timedelta(seconds=d) for d in schedule_seconds(settings.webhook_retry_schedule)],
+        timeout=settings.webhook_timeout_seconds,
+        allow_private=settings.webhooks_allow_private,
+    )
+    stop = stop_on_signals()
+    pool = open_pool(settings.database_url, max_size=4)
+    # Blocking stream reads wait up to a second; the socket must wait longer.
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    try:
+        run(pool, client, policy, stop=stop)
+    finally:
+        client.close()
+        pool.close()

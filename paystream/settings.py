@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from paystream.logs import register_secret
+from telemetry.logs import register_secret
 
 _SECRET_FIELDS = (
     "key_pepper",

@@ -18,9 +18,6 @@ from urllib.parse import quote
 import httpx
 from opentelemetry.trace import SpanKind
 
-from paystream import tracing
-from paystream.logs import context
-from paystream.metrics import psp_call_seconds, timed
 from psp.protocol import (
     Answered,
     AuthorizeRequest,
@@ -36,6 +33,9 @@ from psp.protocol import (
     Retryable,
     Unknown,
 )
+from telemetry import tracing
+from telemetry.logs import context
+from telemetry.metrics import psp_call_seconds, timed
 
 T = TypeVar("T")
 

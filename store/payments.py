@@ -19,9 +19,9 @@ from payments.lifecycle import Change
 from payments.operations import OperationKind, psp_key
 from payments.resources import event_envelope, payment_resource
 from payments.status import EventSource, PaymentStatus
-from paystream.metrics import payment_transitions
 from store.operations import insert_operation_async
 from store.rows import PAYMENT_COLUMNS, PaymentEventRow, PaymentRow
+from telemetry.metrics import payment_transitions
 
 _CREATE = """
 WITH created AS (

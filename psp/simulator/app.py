@@ -35,11 +35,11 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from paystream.logs import bind_context, clear_context
 from psp.simulator.book import Book, BookError, StoredResponse
 from psp.simulator.faults import Fate, Faults, FaultSettings
 from psp.simulator.settlement import SettlementKnobs, build_report, render_csv
 from psp.simulator.webhooks import WebhookKnobs, WebhookSender
+from telemetry.logs import bind_context, clear_context
 
 logger = logging.getLogger("paystream.psp_simulator")
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from paystream.drill.receiver import Receiver, serving_receiver
+from drill.receiver import Receiver, serving_receiver
 from tests.support.stack import RunningStack
 
 SIGN_IN = re.compile(r"/console/sign-in")

@@ -14,8 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from paystream.drill.runner import DrillOptions, run_drill
-from paystream.stack.launcher import Stack, StackInfo
+from drill.runner import DrillOptions, run_drill
+from stack.launcher import Stack, StackInfo
 from tests.support.faulty import knobs
 
 

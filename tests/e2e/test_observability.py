@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from paystream.drill.receiver import serving_receiver
+from drill.receiver import serving_receiver
 from tests.support.stack import RunningStack
 
 FAMILIES = {

@@ -15,7 +15,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
-from paystream.stack.postgres import find_bindir
+from stack.postgres import find_bindir
 from tests.support.card_numbers import PAN, SHAPES, holds_pan
 from tests.support.stack import RunningStack
 

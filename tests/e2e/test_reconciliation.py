@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from paystream.drill.runner import DrillOptions, run_drill
-from paystream.stack.launcher import Stack, StackInfo
+from drill.runner import DrillOptions, run_drill
+from stack.launcher import Stack, StackInfo
 from tests.support.faulty import knobs
 
 CLASS_OF = {

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import psycopg
 
-from paystream.stack.ports import accepts_connections
+from stack.ports import accepts_connections
 from tests.support.servers import Servers, make_root
 from tests.support.stack import remove, start_stack
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from paystream.drill.receiver import serving_receiver
-from paystream.drill.runner import DrillOptions, register_endpoint, run_drill
-from paystream.stack.launcher import StackInfo
+from drill.receiver import serving_receiver
+from drill.runner import DrillOptions, register_endpoint, run_drill
+from stack.launcher import StackInfo
 from tests.support.faulty import knobs
 
 

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from gateway.types import GatewayConfig
-from paystream.stack.ports import free_port
+from stack.ports import free_port
 from tests.conftest import Merchant
 from tests.support.gateway import Gateway, running_gateway
 

@@ -12,7 +12,7 @@ import redis
 from actors.card_testing import CardTestingCounter
 from gateway.types import GatewayConfig
 from payments.card_testing import CardTestingPolicy
-from paystream.stack.ports import free_port
+from stack.ports import free_port
 from tests.conftest import Merchant, new_merchant
 from tests.support.card_numbers import ASCII_SHAPES, SHAPES, holds_pan
 from tests.support.gateway import running_gateway

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from paystream.stack.ports import free_port
 from psp.http_client import HttpPsp, PspClientConfig
 from psp.protocol import (
     Answered,
@@ -19,6 +18,7 @@ from psp.protocol import (
     Retryable,
     Unknown,
 )
+from stack.ports import free_port
 from tests.support.simulator import API_KEY, serving_simulator
 
 SALE = AuthorizeRequest(

@@ -24,8 +24,8 @@ from standardwebhooks import Webhook
 from actors import webhook_delivery
 from actors.relay import STREAM, publish_batch, republish_lost
 from actors.webhook_delivery import DeliveryPolicy, consume_once, ensure_group, send_due
+from drill.receiver import Receiver, serving_receiver
 from payments.webhooks import new_webhook_secret
-from paystream.drill.receiver import Receiver, serving_receiver
 from store.pool import open_pool
 from tests.conftest import Merchant
 

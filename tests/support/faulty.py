@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from paystream.drill.runner import DRILL_SETTINGS
-from paystream.stack.launcher import Stack, StackInfo, StackOptions
-from paystream.stack.ports import free_ports
+from drill.runner import DRILL_SETTINGS
+from stack.launcher import Stack, StackInfo, StackOptions
+from stack.ports import free_ports
 from tests.support.servers import make_root
 
 FAST = {

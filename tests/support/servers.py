@@ -9,9 +9,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from paystream.stack.ports import free_ports
-from paystream.stack.postgres import PostgresServer, cluster_folder
-from paystream.stack.redis import RedisServer
+from stack.ports import free_ports
+from stack.postgres import PostgresServer, cluster_folder
+from stack.redis import RedisServer
 
 # Durability off: test data is thrown away, and commits get ~10x cheaper.
 FAST_POSTGRES = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from paystream.stack.ports import free_port
 from psp.simulator.app import SimulatorConfig, create_app
 from psp.simulator.faults import FaultSettings
+from stack.ports import free_port
 
 API_KEY = "sim-test-key"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from paystream.stack.ports import free_ports
+from stack.ports import free_ports
 
 
 @dataclass

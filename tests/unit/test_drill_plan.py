@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from paystream.drill.chaos import FAULT_KINDS, FIRST, LAST, ChaosOptions, fault_schedule
-from paystream.drill.plan import make_plans
+from drill.chaos import FAULT_KINDS, FIRST, LAST, ChaosOptions, fault_schedule
+from drill.plan import make_plans
 
 
 def test_the_same_seed_gives_the_same_workload_and_another_seed_another() -> None:

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from paystream.logs import redact, register_secret
+from telemetry.logs import redact, register_secret
 from tests.support.card_numbers import SHAPES, holds_pan
 
 
@@ -31,7 +31,7 @@ def test_a_registered_secret_setting_is_masked_wherever_it_appears() -> None:
 
 
 def test_the_log_handler_masks_the_message_arguments_and_the_traceback() -> None:
-    from paystream.logs import configure_logging
+    from telemetry.logs import configure_logging
 
     try:
         raise ValueError("bad card 4111111111111111")
@@ -76,7 +76,7 @@ def test_settings_read_secrets_and_urls_from_files_and_mask_them(tmp_path, monke
 def _render(fmt: str, emit: object) -> str:
     import io
 
-    from paystream.logs import clear_context, configure_logging
+    from telemetry.logs import clear_context, configure_logging
 
     configure_logging("INFO", fmt)
     stream = io.StringIO()
@@ -93,7 +93,7 @@ def _render(fmt: str, emit: object) -> str:
 def test_a_json_line_carries_the_bound_request_and_payment_ids() -> None:
     import json
 
-    from paystream.logs import bind_context
+    from telemetry.logs import bind_context
 
     def emit() -> None:
         bind_context(request_id="req_1", payment_id="pay_1")
@@ -106,7 +106,7 @@ def test_a_json_line_carries_the_bound_request_and_payment_ids() -> None:
 
 
 def test_a_card_number_is_masked_in_the_message_in_bound_values_and_in_tracebacks() -> None:
-    from paystream.logs import bind_context
+    from telemetry.logs import bind_context
 
     def emit() -> None:
         bind_context(request_id="4111 1111 1111 1111")
@@ -124,7 +124,7 @@ def test_a_card_number_is_masked_in_the_message_in_bound_values_and_in_traceback
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_a_card_number_in_any_shape_is_masked_in_json_and_console_lines(shape: str) -> None:
-    from paystream.logs import bind_context
+    from telemetry.logs import bind_context
 
     def emit() -> None:
         bind_context(request_id=shape)
@@ -136,7 +136,7 @@ def test_a_card_number_in_any_shape_is_masked_in_json_and_console_lines(shape: s
 
 
 def test_the_console_format_is_one_readable_line_with_the_context_as_key_values() -> None:
-    from paystream.logs import bind_context
+    from telemetry.logs import bind_context
 
     def emit() -> None:
         bind_context(request_id="req_2")

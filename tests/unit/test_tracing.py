@@ -12,11 +12,11 @@ from dramatiq.broker import MessageProxy
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from paystream import tracing
-from paystream.logs import bind_context, clear_context
-from paystream.message_context import OPTION, MessageContext
 from psp.http_client import HttpPsp, PspClientConfig
 from psp.protocol import AuthorizeRequest
+from telemetry import tracing
+from telemetry.logs import bind_context, clear_context
+from telemetry.message_context import OPTION, MessageContext
 
 _exporter = InMemorySpanExporter()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from paystream.drill.checks import Check
-from paystream.drill.runner import DrillReport
+from drill.checks import Check
+from drill.runner import DrillReport
 
 
 def print_report(console: Console, report: DrillReport) -> None:

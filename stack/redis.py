@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import redis
 
-from paystream.stack.ports import wait_until
-from paystream.stack.processes import ManagedProcess
+from stack.ports import wait_until
+from stack.processes import ManagedProcess
 
 
 def redis_server_binary() -> str:

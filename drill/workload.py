@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from paystream.drill.plan import PaymentPlan
+from drill.plan import PaymentPlan
 
 _FINAL = frozenset({"CAPTURED", "FAILED", "REFUNDED", "CANCELED"})
 # Answers after which a merchant sends the same request again, same key.

@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import psycopg
 
-from paystream.stack.ports import wait_until
-from paystream.stack.processes import ManagedProcess
+from stack.ports import wait_until
+from stack.processes import ManagedProcess
 
 _SERVICE_USER = "postgres"
 SUPERUSER = "paystream"

@@ -11,8 +11,8 @@ from typing import Any
 
 import psycopg
 
-from paystream.drill.receiver import Receiver
-from paystream.drill.workload import PaymentRun, is_final
+from drill.receiver import Receiver
+from drill.workload import PaymentRun, is_final
 
 _EXAMPLES = 5
 

@@ -11,8 +11,8 @@ from dramatiq import Broker, Message
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
-from paystream import tracing
-from paystream.logs import bind_context, clear_context, context
+from telemetry import tracing
+from telemetry.logs import bind_context, clear_context, context
 
 OPTION = "paystream_context"
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from paystream.stack.ports import free_port
+from stack.ports import free_port
 
 
 @dataclass

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from paystream.stack.launcher import Stack, StackOptions
-from paystream.stack.ports import free_ports
+from stack.launcher import Stack, StackOptions
+from stack.ports import free_ports
 
 
 @contextmanager

@@ -24,17 +24,17 @@ import psycopg
 import redis
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
-from paystream.metrics import MULTIPROCESS_DIR
-from paystream.stack import secrets as stack_secrets
-from paystream.stack.ports import port_is_free, wait_until
-from paystream.stack.postgres import PostgresServer, cluster_folder
-from paystream.stack.processes import ManagedProcess
-from paystream.stack.redis import RedisServer
-from paystream.stack.tls import local_tls
+from stack import secrets as stack_secrets
+from stack.ports import port_is_free, wait_until
+from stack.postgres import PostgresServer, cluster_folder
+from stack.processes import ManagedProcess
+from stack.redis import RedisServer
+from stack.tls import local_tls
 from store.keys import Owner, create_key, key_is_active
 from store.merchants import ensure_merchant
 from store.migrate import migrate
 from store.operators import create_operator
+from telemetry.metrics import MULTIPROCESS_DIR
 
 DEMO_MERCHANT = "mer_demo"
 

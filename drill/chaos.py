@@ -33,12 +33,12 @@ import httpx
 import psycopg
 import redis
 
-from paystream.drill.checks import Check, every_event_reached_the_merchant, run_checks
-from paystream.drill.plan import make_plans
-from paystream.drill.receiver import Receiver, serving_receiver
-from paystream.drill.runner import DrillOptions, register_endpoint, set_faults
-from paystream.drill.workload import collect, run_workload
-from paystream.stack.launcher import Stack, StackInfo
+from drill.checks import Check, every_event_reached_the_merchant, run_checks
+from drill.plan import make_plans
+from drill.receiver import Receiver, serving_receiver
+from drill.runner import DrillOptions, register_endpoint, set_faults
+from drill.workload import collect, run_workload
+from stack.launcher import Stack, StackInfo
 
 KILLABLE = ("worker", "relay", "janitor", "gateway", "webhooks")
 FAULT_KINDS = (

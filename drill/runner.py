@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import psycopg
 
-from paystream.drill.checks import Check, every_event_reached_the_merchant, run_checks
-from paystream.drill.plan import make_plans
-from paystream.drill.receiver import Receiver, serving_receiver
-from paystream.drill.workload import collect, run_workload
-from paystream.stack.launcher import StackInfo
+from drill.checks import Check, every_event_reached_the_merchant, run_checks
+from drill.plan import make_plans
+from drill.receiver import Receiver, serving_receiver
+from drill.workload import collect, run_workload
+from stack.launcher import StackInfo
 
 # The stack a drill runs on expects trouble: short PSP timeouts, quick
 # retries, an eager janitor and fast webhook retries, so hundreds of faults

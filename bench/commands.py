@@ -1,0 +1,76 @@
+"""`paystream bench`: the benchmarks, a command the tooling adds to the
+`paystream` command line (entry point `paystream.commands`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from bench.report import print_results, write
+from bench.run import BenchOptions, planned_steps, run_bench
+from bench.wrk import WrkMissing
+from paystream.cli.output import console
+
+
+def bench(
+    quick: Annotated[
+        bool, typer.Option(help="Seconds, not minutes: small sizes (the suite runs this).")
+    ] = False,
+    out: Annotated[
+        Path, typer.Option(help="Folder for results.json, results.md and chart.png.")
+    ] = Path("bench-results"),
+    gateway_workers: Annotated[int, typer.Option(help="Gateway (uvicorn) processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
+    profile: Annotated[
+        bool, typer.Option(help="Record py-spy profiles of the gateway and the workers.")
+    ] = False,
+) -> None:
+    """Measure paystream on a stack of its own, each figure next to a ceiling or
+    a peer measured in the same run: ingress against bare Starlette, end to end
+    against a Dramatiq no-op, reconciliation against DuckDB; idempotency and
+    the ledger too. Prints a table, writes JSON and a chart."""
+    options = BenchOptions(
+        quick=quick,
+        gateway_workers=gateway_workers,
+        workers=workers,
+        threads=threads,
+        profile=profile,
+    )
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting a stack for the benchmark", total=planned_steps(options))
+        begun = False
+
+        def say(text: str) -> None:
+            nonlocal begun
+            console.log(text)
+            progress.update(task, description=text, advance=1 if begun else 0)
+            begun = True
+
+        try:
+            results = run_bench(options, out, say, lambda info: console.log("the stack is up"))
+        except WrkMissing as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+        progress.update(task, completed=planned_steps(options))
+    print_results(console, results)
+    written = write(results, out)
+    console.print("written: " + ", ".join(str(path) for path in written))

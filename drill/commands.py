@@ -1,0 +1,100 @@
+"""`paystream drill` and `paystream chaos`: payments on a stack of their own
+under faults, then every money invariant checked. Commands the tooling adds
+to the `paystream` command line (entry points `paystream.commands`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from drill.chaos import ChaosOptions, dump_json, fault_schedule, run_chaos
+from drill.report import print_checks, print_report
+from drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
+from paystream.cli.output import console
+from stack.scratch import scratch_stack
+
+
+def drill(
+    payments: Annotated[int, typer.Option(help="How many payments.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the workload and the faults.")] = 1,
+    timeout_rate: Annotated[float, typer.Option(help="Share of PSP calls that time out.")] = 0.2,
+    lost_response_rate: Annotated[
+        float, typer.Option(help="Share of PSP calls applied but never answered.")
+    ] = 0.1,
+    error_rate: Annotated[float, typer.Option(help="Share of PSP calls answered 5xx.")] = 0.1,
+    webhook_only_rate: Annotated[
+        float, typer.Option(help="Share of PSP calls whose outcome only a webhook tells.")
+    ] = 0.05,
+    webhook_duplicate_rate: Annotated[
+        float, typer.Option(help="Share of PSP webhooks sent twice.")
+    ] = 0.1,
+    webhook_reorder_rate: Annotated[
+        float, typer.Option(help="Share of PSP webhooks held back behind later ones.")
+    ] = 0.1,
+    endpoint_failures: Annotated[
+        int, typer.Option(help="The merchant endpoint fails this many first tries per event.")
+    ] = 1,
+    concurrency: Annotated[int, typer.Option(help="Payments in flight at once.")] = 32,
+    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
+        "drill-report.json"
+    ),
+    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
+) -> None:
+    """Run payments through a faulty PSP on a stack of its own, then check every
+    money invariant against the PSP's book. Exit code 1 on any violation."""
+    options = DrillOptions(
+        payments=payments,
+        seed=seed,
+        concurrency=concurrency,
+        timeout_rate=timeout_rate,
+        lost_response_rate=lost_response_rate,
+        error_rate=error_rate,
+        webhook_only_rate=webhook_only_rate,
+        webhook_duplicate_rate=webhook_duplicate_rate,
+        webhook_reorder_rate=webhook_reorder_rate,
+        endpoint_failures=endpoint_failures,
+    )
+    with scratch_stack("paystream-drill-", workers=workers, env=DRILL_SETTINGS) as stack:
+        with console.status("starting a stack for the drill"):
+            info = stack.start()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"drill, seed {seed}", total=payments)
+            result = run_drill(info, options, lambda: progress.advance(task))
+    report.write_text(json.dumps(result.to_json(), indent=2))
+    print_report(console, result)
+    console.print(f"report written to {report}")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def chaos(
+    payments: Annotated[int, typer.Option(help="How many payments.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the workload and the fault schedule.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Payments in flight at once.")] = 32,
+    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
+        "chaos-report.json"
+    ),
+) -> None:
+    """Run payments on a stack of its own while killing its processes, restarting
+    and flushing Redis, cutting Postgres connections and failing the PSP and the
+    merchant's endpoint; then check every money invariant. Exit code 1 on any
+    violation."""
+    options = ChaosOptions(payments=payments, seed=seed, concurrency=concurrency)
+    schedule = fault_schedule(options)
+    console.print(f"chaos: {payments} payments, seed {seed}; replay with --seed {seed}")
+    console.print("fault schedule (share of payments done: fault, seconds):")
+    console.print("  " + "; ".join(f"{f.at:.0%} {f.kind} {f.seconds}s" for f in schedule))
+    with scratch_stack("paystream-chaos-", env=DRILL_SETTINGS) as stack:
+        with console.status("starting a stack for the chaos run"):
+            stack.start()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"chaos, seed {seed}", total=payments)
+            result = run_chaos(stack, options, lambda: progress.advance(task))
+    report.write_text(dump_json(result))
+    console.print("PSP faults: " + ", ".join(f"{k} {v}" for k, v in result.psp_faults.items()))
+    print_checks(console, result.checks, title=f"chaos, seed {seed}: {result.seconds:.0f} s")
+    console.print(f"report written to {report}")
+    raise typer.Exit(0 if result.passed else 1)

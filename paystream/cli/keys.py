@@ -1,0 +1,175 @@
+"""API keys from the command line: merchants' keys, and platform operators
+with theirs. A key is printed once, as JSON; only its HMAC is stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+import psycopg
+import typer
+
+from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+from paystream.cli.output import console
+from paystream.settings import require_secret, settings
+from store.audit import as_actor, system
+from store.keys import Owner, create_key, list_keys, revoke_key
+from store.merchants import ensure_merchant
+from store.operators import create_operator, get_operator_key, list_operator_keys, list_operators
+
+keys_app = typer.Typer(help="Manage merchants' API keys.", no_args_is_help=True)
+operators_app = typer.Typer(
+    help="Manage platform operators (who reconcile) and their keys.", no_args_is_help=True
+)
+
+
+def _key_store() -> tuple[Any, bytes]:
+    pepper = require_secret(settings().key_pepper, "key_pepper").encode()
+    conn = psycopg.connect(settings().database_url)
+    as_actor(conn, system("cli"))
+    return conn, pepper
+
+
+def _print_key(row: Any, key: str | None = None) -> None:
+    print(json.dumps(_key_json(row, key)))
+
+
+def _key_json(row: Any, key: str | None = None) -> dict[str, Any]:
+    owner = {"operatorId": row.operator_id} if row.operator_id else {"merchantId": row.merchant_id}
+    return {
+        "keyId": row.id,
+        **owner,
+        "prefix": row.key_prefix,
+        "roles": row.roles,
+        "description": row.description,
+        "createdAt": str(row.created_at),
+        "revokedAt": str(row.revoked_at) if row.revoked_at else None,
+        **({"apiKey": key} if key else {}),
+    }
+
+
+@keys_app.command("create")
+def keys_create(
+    merchant: Annotated[str, typer.Option(help="Merchant id; created if it does not exist.")],
+    roles: Annotated[
+        str, typer.Option(help="Comma-separated roles.")
+    ] = "payments:write,payments:read",
+    name: Annotated[str | None, typer.Option(help="Merchant name, when creating it.")] = None,
+    description: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+) -> None:
+    """Create a merchant's API key. The key is printed once; only its HMAC is
+    stored. Merchant roles only: operators' keys come from `paystream operators`."""
+    wanted = _roles(roles, "merchant")
+    conn, pepper = _key_store()
+    with conn:
+        ensure_merchant(conn, merchant, name or merchant)
+        row, key = create_key(conn, Owner.merchant(merchant), wanted, pepper, description)
+    _print_key(row, key)
+
+
+def _roles(listed: str, kind: str) -> list[str]:
+    """Comma-separated roles of one kind of key; exit code 2 for any other."""
+    allowed = MERCHANT_ROLES if kind == "merchant" else OPERATOR_ROLES
+    wanted = [role.strip() for role in listed.split(",") if role.strip()]
+    foreign = sorted(set(wanted) & (set(OPERATOR_ROLES) - set(MERCHANT_ROLES)))
+    if kind == "merchant" and foreign:
+        console.print(
+            f"[red]{', '.join(foreign)} is an operator's role, and no merchant key holds one[/red];"
+            " make an operator key instead: paystream operators create NAME --roles "
+            + ",".join(foreign)
+        )
+        raise typer.Exit(2)
+    unknown = sorted(set(wanted) - set(allowed))
+    if unknown or not wanted:
+        console.print(f"[red]not {kind} roles: {unknown}[/red]; choose from {', '.join(allowed)}")
+        raise typer.Exit(2)
+    return wanted
+
+
+@keys_app.command("list")
+def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id.")]) -> None:
+    """List a merchant's keys (never the keys themselves)."""
+    conn, _ = _key_store()
+    with conn:
+        for row in list_keys(conn, Owner.merchant(merchant)):
+            _print_key(row)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key to replace.")],
+    merchant: Annotated[str, typer.Option(help="Its merchant.")],
+    grace_seconds: Annotated[int, typer.Option(help="How long the old key keeps working.")] = 0,
+) -> None:
+    """Make a new key with the same roles; the old one stops after the grace."""
+    owner = Owner.merchant(merchant)
+    conn, pepper = _key_store()
+    with conn:
+        old = next((k for k in list_keys(conn, owner) if k.id == key_id), None)
+        if old is None or revoke_key(conn, owner, key_id, timedelta(seconds=grace_seconds)) is None:
+            console.print(f"[red]no active key {key_id} for {merchant}[/red]")
+            raise typer.Exit(1)
+        roles = [role for role in old.roles if role in MERCHANT_ROLES]
+        row, key = create_key(conn, owner, roles, pepper, old.description)
+    _print_key(row, key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key to revoke.")],
+    merchant: Annotated[str, typer.Option(help="Its merchant.")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    conn, _ = _key_store()
+    with conn:
+        row = revoke_key(conn, Owner.merchant(merchant), key_id)
+    if row is None:
+        console.print(f"[red]no active key {key_id} for {merchant}[/red]")
+        raise typer.Exit(1)
+    _print_key(row)
+
+
+@operators_app.command("create")
+def operators_create(
+    name: Annotated[str, typer.Argument(help="Who the operator is, e.g. a person or a team.")],
+    roles: Annotated[
+        str, typer.Option(help="Comma-separated roles of its first key: reconciliation, admin.")
+    ] = "reconciliation",
+) -> None:
+    """Create a platform operator and its first key, printed once. Operators
+    reconcile the PSP's reports (which cover every merchant) and, with
+    `admin`, manage operators over the API."""
+    wanted = _roles(roles, "operator")
+    conn, pepper = _key_store()
+    with conn:
+        operator, row, key = create_operator(conn, name, wanted, pepper)
+    print(json.dumps({"operatorId": operator.id, "name": operator.name, **_key_json(row, key)}))
+
+
+@operators_app.command("list")
+def operators_list() -> None:
+    """List operators, one a line, with their keys (never the keys themselves)."""
+    conn, _ = _key_store()
+    with conn:
+        operators, keys = list_operators(conn), list_operator_keys(conn)
+    for operator in operators:
+        owned = [_key_json(row) for row in keys if row.operator_id == operator.id]
+        print(json.dumps({"operatorId": operator.id, "name": operator.name, "keys": owned}))
+
+
+@operators_app.command("revoke")
+def operators_revoke(key_id: Annotated[str, typer.Argument(help="The key to revoke.")]) -> None:
+    """Revoke an operator's key: it stops working at once."""
+    conn, _ = _key_store()
+    with conn:
+        found = get_operator_key(conn, key_id)
+        row = (
+            revoke_key(conn, Owner.operator(found.operator_id), key_id)
+            if found and found.operator_id
+            else None
+        )
+    if row is None:
+        console.print(f"[red]no active operator key {key_id}[/red]")
+        raise typer.Exit(1)
+    _print_key(row)

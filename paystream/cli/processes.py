@@ -1,0 +1,153 @@
+"""The product's processes: migrate, and serve the gateway, the workers, the
+janitor, the relay, the webhook sender and the PSP simulator."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from paystream.bootstrap import (
+    run_janitor,
+    run_relay,
+    run_webhook_delivery,
+    simulator_app,
+)
+from paystream.cli.output import console
+from paystream.serving import serve
+from paystream.settings import Settings, settings
+from psp.simulator.faults import FaultSettings, outage_windows
+from psp.simulator.webhooks import WebhookKnobs
+from store.migrate import migrate as apply_migrations
+from telemetry.logs import configure_logging
+
+
+def _logged() -> Settings:
+    """The settings, once logging is configured from them."""
+    configure_logging(settings().log_level, settings().log_format)
+    return settings()
+
+
+def migrate() -> None:
+    """Apply the database migrations (DATABASE_URL)."""
+    applied = apply_migrations(settings().database_url)
+    console.print(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+    )
+
+
+def gateway(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the merchant API (uvicorn, uvloop, httptools)."""
+    serve(
+        "paystream.asgi:gateway",
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=settings().tls_cert_file,
+        ssl_keyfile=settings().tls_key_file,
+    )
+
+
+def worker(
+    processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+) -> None:
+    """Run the Dramatiq workers that drive payments through the PSP."""
+    # An idle Redis consumer backs off up to this long between polls; Dramatiq's
+    # 1,000 ms default puts ~0.5 s on a quiet payment (DESIGN.md §8).
+    os.environ.setdefault("dramatiq_worker_timeout", "100")
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "paystream.worker",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        "--skip-logging",
+        # Finish in-flight PSP calls for up to 10 s on shutdown, then requeue.
+        "--worker-shutdown-timeout",
+        "10000",
+    ]
+    os.execv(sys.executable, argv)
+
+
+def janitor() -> None:
+    """Re-drive stalled PSP operations from Postgres; flag what stays unresolved."""
+    run_janitor(_logged())
+
+
+def relay() -> None:
+    """Publish outbox events to the Redis Stream `events` (at least once)."""
+    run_relay(_logged())
+
+
+def webhooks() -> None:
+    """Deliver events to merchant webhook endpoints (consumer group on `events`)."""
+    run_webhook_delivery(_logged())
+
+
+def psp_simulator(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+    latency_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_LATENCY_MS")] = 0,
+    jitter_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_JITTER_MS")] = 0,
+    error_rate: Annotated[float, typer.Option(envvar="PAYSTREAM_SIM_ERROR_RATE")] = 0.0,
+    timeout_rate: Annotated[float, typer.Option(envvar="PAYSTREAM_SIM_TIMEOUT_RATE")] = 0.0,
+    lost_response_rate: Annotated[
+        float, typer.Option(envvar="PAYSTREAM_SIM_LOST_RESPONSE_RATE")
+    ] = 0.0,
+    hang_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_HANG_MS")] = 12_000,
+    seed: Annotated[int | None, typer.Option(envvar="PAYSTREAM_SIM_SEED")] = None,
+    outage: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="PAYSTREAM_SIM_OUTAGES",
+            help="An outage window STARTS_IN:LASTS in seconds from start, e.g. 30:10; repeatable.",
+        ),
+    ] = None,
+    webhook_only_rate: Annotated[
+        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_ONLY_RATE")
+    ] = 0.0,
+    webhook_delay_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_DELAY_MS")] = 0,
+    webhook_duplicate_rate: Annotated[
+        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_DUPLICATE_RATE")
+    ] = 0.0,
+    webhook_reorder_rate: Annotated[
+        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_REORDER_RATE")
+    ] = 0.0,
+) -> None:
+    """Run the PSP simulator (a bank with fault knobs)."""
+    _logged()
+    faults = FaultSettings(
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        error_rate=error_rate,
+        timeout_rate=timeout_rate,
+        lost_response_rate=lost_response_rate,
+        hang_ms=hang_ms,
+        seed=seed,
+        outages=outage_windows(outage or []),
+        webhook_only_rate=webhook_only_rate,
+    )
+    webhooks = WebhookKnobs(
+        delay_ms=webhook_delay_ms,
+        duplicate_rate=webhook_duplicate_rate,
+        reorder_rate=webhook_reorder_rate,
+    )
+    webhooks.validate()
+    serve(
+        simulator_app(settings(), faults, webhooks),
+        host=host,
+        port=port,
+        ssl_certfile=settings().tls_cert_file,
+        ssl_keyfile=settings().tls_key_file,
+        graceful_seconds=5,
+    )

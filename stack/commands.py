@@ -1,0 +1,127 @@
+"""`paystream up`: the whole stack on this machine until Ctrl-C. A command the
+tooling adds to the `paystream` command line (entry point `paystream.commands`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+
+from paystream.cli.output import console
+from stack.launcher import DEMO_MERCHANT, Stack, StackOptions
+from telemetry.logs import configure_logging
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Folder for the stack's data and logs.")]
+
+
+def up(
+    data_dir: DataDir = Path(".paystream"),
+    port: Annotated[int, typer.Option(help="Gateway port.")] = 8000,
+    simulator_port: Annotated[int, typer.Option(help="PSP simulator port.")] = 8001,
+    pg_port: Annotated[int, typer.Option(help="Port of the Postgres it starts.")] = 54320,
+    redis_port: Annotated[int, typer.Option(help="Port of the Redis it starts.")] = 63790,
+    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
+    gateway_workers: Annotated[int, typer.Option(help="Gateway (uvicorn) processes.")] = 1,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="HTTPS for the gateway and the simulator (a local CA).")
+    ] = False,
+) -> None:
+    """Run the whole stack on this machine until Ctrl-C."""
+    configure_logging("WARNING", "console")
+    stack = Stack(
+        StackOptions(
+            data_dir=data_dir,
+            port=port,
+            simulator_port=simulator_port,
+            pg_port=pg_port,
+            redis_port=redis_port,
+            workers=workers,
+            threads=threads,
+            gateway_workers=gateway_workers,
+            database_url=os.environ.get("DATABASE_URL"),
+            redis_url=os.environ.get("REDIS_URL"),
+            tls=tls,
+        )
+    )
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # While starting, Ctrl-C or SIGTERM aborts the start (which stops what it started).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with console.status("starting paystream") as status:
+            info = stack.start(progress=lambda message: status.update(message))
+    except KeyboardInterrupt:
+        console.print("interrupted; everything started was stopped")
+        raise typer.Exit(130) from None
+    except (RuntimeError, TimeoutError) as error:
+        console.print(f"[red]paystream could not start:[/red] {error}")
+        raise typer.Exit(1) from None
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    _print_stack(info.to_json(), stack.logs)
+    exit_code = 0
+    while not stopping.wait(0.5):
+        exited = stack.exited()
+        if exited:
+            for process in exited:
+                console.print(
+                    f"[red]{process.name} exited with code {process.exit_code()}[/red]\n"
+                    f"{process.log_tail()}"
+                )
+            exit_code = 1
+            break
+    console.print("stopping paystream…")
+    stack.stop()
+    console.print("stopped")
+    raise typer.Exit(exit_code)
+
+
+def _print_stack(info: dict[str, str | None], logs: Path) -> None:
+    rows = [
+        ("gateway", f"{info['gatewayUrl']}  (OpenAPI at /openapi.json)"),
+        ("console", f"{info['consoleUrl']}  (sign in with either key)"),
+        ("metrics", f"{info['gatewayUrl']}/metrics  (Prometheus: every process of the stack)"),
+        ("psp simulator", f"{info['simulatorUrl']}  (its book at /_book)"),
+        ("api key", f"{info['apiKey']}  (merchant {DEMO_MERCHANT}, all merchant roles)"),
+        ("operator key", f"{info['operatorKey']}  (a local operator: reconciliation, admin)"),
+        ("postgres", _without_password(str(info["databaseUrl"]))),
+        ("redis", _without_password(str(info["redisUrl"]))),
+        ("logs", str(logs)),
+        (
+            "stack.json",
+            f"{Path(str(info['dataDir'])) / 'stack.json'}  (all of the above, for scripts)",
+        ),
+    ]
+    cacert = ""
+    if info.get("caFile"):
+        rows.append(("ca", f"{info['caFile']}  (the local CA: curl --cacert, httpx verify=)"))
+        cacert = f" --cacert {info['caFile']}"
+    body = '{"orderId":"order-1","amount":1999,"currency":"EUR","methodToken":"tok_visa"}'
+    lines = [f"  {name:<14}{value}" for name, value in rows]
+    print(
+        "paystream is up\n" + "\n".join(lines) + "\n\nCreate a payment:\n"
+        f"  curl -s{cacert} {info['gatewayUrl']}/payments \\\n"
+        f"    -H 'Authorization: Bearer {info['apiKey']}' \\\n"
+        "    -H 'Idempotency-Key: order-1-attempt-1' \\\n"
+        "    -H 'Content-Type: application/json' \\\n"
+        f"    -d '{body}'\n\nCtrl-C stops everything.",
+        flush=True,
+    )
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
