@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from stack.ports import free_ports, wait_until
 
@@ -62,6 +63,30 @@ class RunningStack:
             holds=lambda payment: payment["status"] in wanted,
             timeout=timeout,
             what=f"{payment_id} to be {' or '.join(sorted(wanted))}",
+            interval=0.02,
+        )
+
+    def pending_operations(self, payment_id: str) -> int:
+        """How many of the payment's PSP operations are still open in Postgres."""
+        with psycopg.connect(self.info["databaseUrl"]) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM payment_operations"
+                " WHERE payment_id = %s AND status = 'pending'",
+                (payment_id,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_until_settled(self, payment_id: str, timeout: float = 10.0) -> None:
+        """Until the gateway has nothing left to ask the PSP for the payment:
+        every operation of it closed in Postgres. From then on its charges at
+        the PSP cannot change: a worker still holding an operation it read
+        open can only resend that operation's own idempotency key, which the
+        PSP answers from its book."""
+        wait_until(
+            lambda: self.pending_operations(payment_id),
+            holds=lambda pending: pending == 0,
+            timeout=timeout,
+            what=f"every operation of {payment_id} to close (pending operations)",
             interval=0.02,
         )
 
