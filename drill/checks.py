@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
@@ -37,6 +37,29 @@ class Check:
             "passed": self.passed,
             "counts": self.counts,
             "failures": self.failures,
+        }
+
+
+class Verdict:
+    """What the report of a run (drill, chaos) holds besides its own details:
+    the options, the checks, how long it took; and its JSON."""
+
+    options: Any
+    checks: list[Check]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def report_json(self, **details: Any) -> dict[str, Any]:
+        """The verdict first, the details of the run, then every check."""
+        return {
+            "passed": self.passed,
+            "options": asdict(self.options),
+            "seconds": round(self.seconds, 1),
+            **details,
+            "checks": [check.to_json() for check in self.checks],
         }
 
 
