@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from psp.simulator.app import SimulatorConfig, create_app
+from psp.simulator.app import create_app
 from psp.simulator.faults import FaultSettings
+from psp.simulator.service import SimulatorConfig
 from stack.threaded import serving_in_thread
 
 API_KEY = "sim-test-key"
