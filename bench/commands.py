@@ -16,8 +16,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from bench.harness import BenchOptions
 from bench.report import print_results, write
-from bench.run import BenchOptions, planned_steps, run_bench
+from bench.run import planned_steps, run_bench
 from bench.wrk import WrkMissing
 from paystream.cli.output import console
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from payments.ledger import capture_entry
 from store.ledger import post_entry
+from store.merchants import ensure_merchant
 from store.pool import open_pool
 
 MERCHANT = "mer_bench"
@@ -20,10 +21,7 @@ def measure(database_url: str, entries: int, threads: int = 8) -> dict[str, Any]
     pool = open_pool(database_url, max_size=threads)
     try:
         with pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO merchants (id, name) VALUES (%s, 'Benchmark') ON CONFLICT DO NOTHING",
-                (MERCHANT,),
-            )
+            ensure_merchant(conn, MERCHANT, "Benchmark")
         per_entry = len(capture_entry("pay_x", 1, "EUR").postings)
 
         def post(index: int) -> None:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ import httpx
 import psycopg
 
 from payments.reconciliation import FINAL_CLASSES
+from store.merchants import ensure_merchant
 
 MERCHANT = "mer_bench"
 HEADER = "batch,date,type,psp_reference,reference,payment_reference,gross,fee,net,currency\n"
@@ -59,36 +60,29 @@ def load_payments(database_url: str, rows: int, run: str) -> None:
     """N captured payments and their captured events, written with COPY."""
     now = datetime.now(UTC).isoformat()
     with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "INSERT INTO merchants (id, name) VALUES (%s, 'Benchmark') ON CONFLICT DO NOTHING",
-            (MERCHANT,),
+        ensure_merchant(conn, MERCHANT, "Benchmark")
+        _copy(
+            conn,
+            "payments (id, merchant_id, order_id, amount, currency, status, capture_method,"
+            " method_token, authorized_amount, captured_amount, psp_reference,"
+            " created_at, updated_at)",
+            rows,
+            lambda i: (
+                f"pay_{run}_{i}\t{MERCHANT}\t{run}-{i}\t{_amount(i)}\tEUR\tCAPTURED\t"
+                f"automatic\ttok_visa\t{_amount(i)}\t{_amount(i)}\tpsp_{run}_{i}\t"
+                f"{now}\t{now}\n"
+            ),
         )
-        with conn.cursor() as cursor:
-            columns = (
-                "id, merchant_id, order_id, amount, currency, status, capture_method,"
-                " method_token, authorized_amount, captured_amount, psp_reference,"
-                " created_at, updated_at"
-            )
-            with cursor.copy(f"COPY payments ({columns}) FROM STDIN") as copy:
-                for chunk in _chunks(rows):
-                    copy.write(
-                        "".join(
-                            f"pay_{run}_{i}\t{MERCHANT}\t{run}-{i}\t{_amount(i)}\tEUR\tCAPTURED\t"
-                            f"automatic\ttok_visa\t{_amount(i)}\t{_amount(i)}\tpsp_{run}_{i}\t"
-                            f"{now}\t{now}\n"
-                            for i in chunk
-                        )
-                    )
-            events = "id, payment_id, merchant_id, type, from_status, to_status, source, created_at"
-            with cursor.copy(f"COPY payment_events ({events}) FROM STDIN") as copy:
-                for chunk in _chunks(rows):
-                    copy.write(
-                        "".join(
-                            f"evt_{run}_{i}\tpay_{run}_{i}\t{MERCHANT}\tpayment.captured\t"
-                            f"PENDING\tCAPTURED\tpsp\t{now}\n"
-                            for i in chunk
-                        )
-                    )
+        _copy(
+            conn,
+            "payment_events (id, payment_id, merchant_id, type, from_status, to_status, source,"
+            " created_at)",
+            rows,
+            lambda i: (
+                f"evt_{run}_{i}\tpay_{run}_{i}\t{MERCHANT}\tpayment.captured\t"
+                f"PENDING\tCAPTURED\tpsp\t{now}\n"
+            ),
+        )
         conn.execute("ANALYZE payments")
         conn.execute("ANALYZE payment_events")
 
@@ -267,6 +261,14 @@ def _wait_for_peak_rss(process: subprocess.Popen[bytes]) -> int:
             process.returncode = os.waitstatus_to_exitcode(status_code)
             return peak
         time.sleep(0.02)
+
+
+def _copy(conn: psycopg.Connection[Any], table: str, rows: int, line: Callable[[int], str]) -> None:
+    """`rows` lines into `table` ("name (columns)") with COPY, line(i) each,
+    sent in chunks."""
+    with conn.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
+        for chunk in _chunks(rows):
+            copy.write("".join(line(i) for i in chunk))
 
 
 def _chunks(rows: int, size: int = 50_000) -> Iterator[range]:

@@ -153,32 +153,20 @@ def draw(results: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(2, 2, figsize=(12, 8))
     ingress = results["ingress"]
     labels = [f"c{row['concurrency']}" for row in ingress]
-    x = range(len(labels))
     ax = axes[0][0]
-    ax.bar(
-        [i - 0.27 for i in x],
-        [r["ceiling"]["perSecond"] for r in ingress],
+    _side_by_side(
+        ax,
+        labels,
         0.27,
-        label="bare Starlette",
-        color=ceiling_color,
+        ("bare Starlette", [r["ceiling"]["perSecond"] for r in ingress], ceiling_color),
+        ("paystream (pipeline paused)", [r["paystream"]["perSecond"] for r in ingress], ours_color),
+        (
+            "paystream (pipeline running)",
+            [r["paystreamPipelineRunning"]["perSecond"] for r in ingress],
+            "#79c0ff",
+        ),
     )
-    ax.bar(
-        list(x),
-        [r["paystream"]["perSecond"] for r in ingress],
-        0.27,
-        label="paystream (pipeline paused)",
-        color=ours_color,
-    )
-    ax.bar(
-        [i + 0.27 for i in x],
-        [r["paystreamPipelineRunning"]["perSecond"] for r in ingress],
-        0.27,
-        label="paystream (pipeline running)",
-        color="#79c0ff",
-    )
-    ax.set_xticks(list(x), labels)
     ax.set_title("ingress: POST /payments per second")
-    ax.legend(fontsize=8)
 
     ax = axes[0][1]
     ax.bar(
@@ -206,25 +194,14 @@ def draw(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[1][1]
     recon = results["reconciliation"]
-    names = [f"{r['rows']:,} rows" for r in recon]
-    x = range(len(names))
-    ax.bar(
-        [i - 0.2 for i in x],
-        [r["duckdb"]["rowsPerSecond"] for r in recon],
+    _side_by_side(
+        ax,
+        [f"{r['rows']:,} rows" for r in recon],
         0.4,
-        label="DuckDB",
-        color=ceiling_color,
+        ("DuckDB", [r["duckdb"]["rowsPerSecond"] for r in recon], ceiling_color),
+        ("paystream reconcile", [r["paystream"]["rowsPerSecond"] for r in recon], ours_color),
     )
-    ax.bar(
-        [i + 0.2 for i in x],
-        [r["paystream"]["rowsPerSecond"] for r in recon],
-        0.4,
-        label="paystream reconcile",
-        color=ours_color,
-    )
-    ax.set_xticks(list(x), names)
     ax.set_title("reconciliation, rows per second")
-    ax.legend(fontsize=8)
 
     machine = results["machine"]
     figure.suptitle(
@@ -235,3 +212,16 @@ def draw(results: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _side_by_side(
+    ax: Any, labels: list[str], width: float, *series: tuple[str, list[float], str]
+) -> None:
+    """A group of bars per label, one bar per series (name, values, colour),
+    centred on the label, with a legend."""
+    x = range(len(labels))
+    for index, (name, values, color) in enumerate(series):
+        offset = (index - (len(series) - 1) / 2) * width
+        ax.bar([i + offset for i in x], values, width, label=name, color=color)
+    ax.set_xticks(list(x), labels)
+    ax.legend(fontsize=8)

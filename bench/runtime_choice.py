@@ -17,6 +17,7 @@ way, and writes runtime-choice.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -29,6 +30,8 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+
+from stack.ports import wait_until
 
 QUEUE = "runtime-choice"
 MODE = os.environ.get("RUNTIME_CHOICE_MODE", "sync")
@@ -228,15 +231,22 @@ def run_mode(
     for operation_id, payment_id in ids:
         broker.enqueue(drive.message(operation_id, payment_id))
     with psycopg.connect(database_url, autocommit=True) as conn:
-        while True:
+
+        def succeeded() -> int:
             row = conn.execute(
                 "SELECT count(*) FROM rc_operations WHERE status = 'succeeded'"
             ).fetchone()
-            done = int(row[0]) if row else 0
-            if done >= payments or time.monotonic() - started > 300:
-                break
-            time.sleep(0.05)
-    seconds = time.monotonic() - started
+            return int(row[0]) if row else 0
+
+        with contextlib.suppress(TimeoutError):  # "completed" below says how many
+            wait_until(
+                succeeded,
+                holds=lambda done: done >= payments,
+                timeout=300,
+                what=f"{payments} operations to succeed",
+            )
+        seconds = time.monotonic() - started
+        done = succeeded()
     cpu_after = (_cpu_seconds(worker_pids), _postgres_cpu(postmaster))
     workers.terminate()
     workers.wait(30)

@@ -4,15 +4,16 @@ book."""
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
 
 from drill.receiver import Receiver
 from drill.workload import PaymentRun, is_final
+from stack.ports import wait_until
 
 _EXAMPLES = 5
 
@@ -36,6 +37,29 @@ class Check:
             "passed": self.passed,
             "counts": self.counts,
             "failures": self.failures,
+        }
+
+
+class Verdict:
+    """What the report of a run (drill, chaos) holds besides its own details:
+    the options, the checks, how long it took; and its JSON."""
+
+    options: Any
+    checks: list[Check]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def report_json(self, **details: Any) -> dict[str, Any]:
+        """The verdict first, the details of the run, then every check."""
+        return {
+            "passed": self.passed,
+            "options": asdict(self.options),
+            "seconds": round(self.seconds, 1),
+            **details,
+            "checks": [check.to_json() for check in self.checks],
         }
 
 
@@ -208,9 +232,13 @@ def every_event_reached_the_merchant(
     """Deliveries run on their own schedule: wait for them, bounded."""
     check = Check("every event reached the merchant's endpoint at least once, signed")
     expected = set(events)
-    deadline = time.monotonic() + wait
-    while not expected <= receiver.verified_event_ids() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    with contextlib.suppress(TimeoutError):  # what never came is this check's failure
+        wait_until(
+            lambda: expected <= receiver.verified_event_ids(),
+            timeout=wait,
+            what="every event at the merchant's endpoint",
+            interval=0.2,
+        )
     received = receiver.verified_event_ids()
     with psycopg.connect(database_url) as conn:
         dead = conn.execute(

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from drill.chaos import ChaosOptions, dump_json, fault_schedule, run_chaos
+from drill.chaos import dump_json, run_chaos
+from drill.chaos_plan import ChaosOptions, fault_schedule
 from drill.report import print_checks, print_report
 from drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
 from paystream.cli.output import console

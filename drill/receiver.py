@@ -11,15 +11,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
-import uvicorn
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stack.ports import free_port
+from stack.ports import wait_until
+from stack.threaded import serving_in_thread
 
 
 @dataclass
@@ -31,6 +30,7 @@ class Delivery:
 
 @dataclass
 class Receiver:
+    # Where deliveries go; set by serving_receiver once its server answers.
     url: str
     # Set once the endpoint is registered; deliveries are checked against it.
     secret: str | None = None
@@ -50,12 +50,18 @@ class Receiver:
         with self.lock:
             return sum(not d.verified for d in self.deliveries)
 
-    def wait_for(self, count: int, timeout: float = 20) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        while len(self.deliveries) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+    def received(self) -> list[Delivery]:
         with self.lock:
             return list(self.deliveries)
+
+    def wait_for(self, count: int, timeout: float = 20) -> list[Delivery]:
+        """The deliveries, once there are at least `count`."""
+        return wait_until(
+            self.received,
+            holds=lambda deliveries: len(deliveries) >= count,
+            timeout=timeout,
+            what=f"{count} deliveries",
+        )
 
     def _verify(self, body: bytes, headers: dict[str, str]) -> bool:
         if self.secret is None:
@@ -70,9 +76,7 @@ class Receiver:
 @contextlib.contextmanager
 def serving_receiver(tls: tuple[str, str] | None = None) -> Iterator[Receiver]:
     """A receiver on loopback; with `tls` (certificate and key files), over HTTPS."""
-    port = free_port()
-    scheme = "https" if tls else "http"
-    receiver = Receiver(url=f"{scheme}://127.0.0.1:{port}/hooks")
+    receiver = Receiver(url="")
 
     async def hook(request: Request) -> Response:
         body = await request.body()
@@ -93,28 +97,6 @@ def serving_receiver(tls: tuple[str, str] | None = None) -> Iterator[Receiver]:
         return Response(status_code=204)
 
     app = Starlette(routes=[Route("/hooks", hook, methods=["POST"]), Route("/ready", ready)])
-    certificate, key = tls or (None, None)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            ssl_certfile=certificate,
-            ssl_keyfile=key,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            # Up or not is all this asks: the certificate is the test's business.
-            httpx.get(f"{scheme}://127.0.0.1:{port}/ready", verify=False)  # noqa: S501
-            break
-        time.sleep(0.02)
-    try:
+    with serving_in_thread(app, ready_path="/ready", tls=tls) as url:
+        receiver.url = f"{url}/hooks"
         yield receiver
-    finally:
-        server.should_exit = True
-        thread.join(10)

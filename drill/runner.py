@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import psycopg
 
-from drill.checks import Check, every_event_reached_the_merchant, run_checks
+from drill.checks import Check, Verdict, every_event_reached_the_merchant, run_checks
 from drill.plan import make_plans
 from drill.receiver import Receiver, serving_receiver
-from drill.workload import collect, run_workload
+from drill.workload import PaymentRun, collect, run_workload
 from stack.launcher import StackInfo
 
 # The stack a drill runs on expects trouble: short PSP timeouts, quick
@@ -61,24 +61,14 @@ class DrillOptions:
 
 
 @dataclass
-class DrillReport:
+class DrillReport(Verdict):
     options: DrillOptions
     checks: list[Check]
     injected: dict[str, int]
     seconds: float
 
-    @property
-    def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
-
     def to_json(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "options": asdict(self.options),
-            "seconds": round(self.seconds, 1),
-            "faultsInjected": self.injected,
-            "checks": [check.to_json() for check in self.checks],
-        }
+        return self.report_json(faultsInjected=self.injected)
 
 
 def set_faults(simulator_url: str, options: DrillOptions) -> None:
@@ -116,25 +106,11 @@ def run_drill(
 ) -> DrillReport:
     started = time.monotonic()
     with serving_receiver() as receiver:
-        receiver.fail_first = options.endpoint_failures
-        endpoint_id = register_endpoint(stack, receiver)
-        set_faults(stack.simulator_url, options)
-        plans = make_plans(options.payments, options.seed)
-        runs = asyncio.run(
-            run_workload(
-                stack.gateway_url,
-                stack.api_key,
-                plans,
-                concurrency=options.concurrency,
-                settle_timeout=options.settle_timeout,
-                on_done=on_payment_done,
-            )
-        )
-        payments, timelines, by_order = asyncio.run(collect(stack.gateway_url, stack.api_key, runs))
-        book = httpx.get(f"{stack.simulator_url}/_book", timeout=60).json()
-        faults = httpx.get(f"{stack.simulator_url}/_admin/faults").json()
-        checks = run_checks(runs, payments, timelines, by_order, book)
-        events = _events_of(stack.database_url, set(payments))
+        endpoint_id = prepare(stack, receiver, options)
+        runs = run_payments(stack, options, on_payment_done)
+        checks, payment_ids, _ = check_payments(stack, runs)
+        injected = psp_faults(stack.simulator_url, callbacks="webhooks")
+        events = events_of(stack.database_url, payment_ids)
         checks.append(
             every_event_reached_the_merchant(events, receiver, endpoint_id, stack.database_url)
         )
@@ -142,11 +118,53 @@ def run_drill(
             f"{stack.gateway_url}/webhook-endpoints/{endpoint_id}",
             headers={"Authorization": f"Bearer {stack.api_key}"},
         )
-    injected = {**faults["drawn"], **{f"webhooks {k}": v for k, v in faults["webhooks"].items()}}
     return DrillReport(options, checks, injected, time.monotonic() - started)
 
 
-def _events_of(database_url: str, payment_ids: set[str]) -> list[str]:
+def prepare(stack: StackInfo, receiver: Receiver, options: DrillOptions) -> str:
+    """The merchant's endpoint registered, failing the first tries of each
+    event, and the PSP's fault knobs set; the endpoint's id."""
+    receiver.fail_first = options.endpoint_failures
+    endpoint_id = register_endpoint(stack, receiver)
+    set_faults(stack.simulator_url, options)
+    return endpoint_id
+
+
+def run_payments(
+    stack: StackInfo, options: DrillOptions, on_done: Callable[[], None]
+) -> list[PaymentRun]:
+    """The seeded workload through the API, each payment until it settles."""
+    return asyncio.run(
+        run_workload(
+            stack.gateway_url,
+            stack.api_key,
+            make_plans(options.payments, options.seed),
+            concurrency=options.concurrency,
+            settle_timeout=options.settle_timeout,
+            on_done=on_done,
+        )
+    )
+
+
+def check_payments(
+    stack: StackInfo, runs: list[PaymentRun]
+) -> tuple[list[Check], set[str], dict[str, Any]]:
+    """Our side, read back through the API, against the PSP's book: the
+    checks, the payments' ids and the book."""
+    payments, timelines, by_order = asyncio.run(collect(stack.gateway_url, stack.api_key, runs))
+    book = httpx.get(f"{stack.simulator_url}/_book", timeout=60).json()
+    return run_checks(runs, payments, timelines, by_order, book), set(payments), book
+
+
+def psp_faults(simulator_url: str, *, callbacks: str) -> dict[str, int]:
+    """How often the PSP drew each fault, and what it did to its callbacks
+    (each named `callbacks` and what: "webhooks duplicated")."""
+    faults = httpx.get(f"{simulator_url}/_admin/faults").json()
+    sent = {f"{callbacks} {name}": count for name, count in faults["webhooks"].items()}
+    return {**faults["drawn"], **sent}
+
+
+def events_of(database_url: str, payment_ids: set[str]) -> list[str]:
     """Every event the drill's payments produced, from the outbox."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(

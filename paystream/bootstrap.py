@@ -20,9 +20,9 @@ from payments.card_testing import CardTestingPolicy
 from paystream.settings import Settings, require_secret, schedule_seconds
 from psp.breaker import CircuitBreaker, breaker_state
 from psp.http_client import HttpPsp, PspClientConfig
-from psp.simulator.app import SimulatorConfig
 from psp.simulator.app import create_app as create_simulator_app
 from psp.simulator.faults import FaultSettings
+from psp.simulator.service import SimulatorConfig
 from psp.simulator.webhooks import WebhookKnobs
 from store.errors import StoreUnavailable
 from store.pool import open_pool

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import redis
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
 from stack import secrets as stack_secrets
-from stack.ports import port_is_free, wait_until
+from stack.ports import answers, port_is_free, wait_until
 from stack.postgres import PostgresServer, cluster_folder
 from stack.processes import ManagedProcess
 from stack.redis import RedisServer
@@ -286,13 +285,11 @@ class Stack:
         self._wait_workers(env["REDIS_URL"], started_at)
 
     def _wait_http(self, url: str, name: str) -> None:
+        verify = ssl.create_default_context(cafile=self.tls.ca) if self.tls else True
+
         def ready() -> bool:
             self._raise_if_exited()
-            try:
-                verify = ssl.create_default_context(cafile=self.tls.ca) if self.tls else True
-                return httpx.get(url, timeout=1, verify=verify).status_code == 200
-            except httpx.HTTPError:
-                return False
+            return answers(url, verify=verify) == 200
 
         wait_until(ready, timeout=60, what=name)
 

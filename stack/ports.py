@@ -1,10 +1,18 @@
-"""Free loopback ports and waiting for servers to answer."""
+"""Free loopback ports, and waiting for something to come true (a server to
+answer, a payment to settle): one way to wait, for the launcher, the tooling
+and the tests alike."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -39,14 +47,34 @@ def port_is_free(port: int) -> bool:
 
 
 def wait_until(
-    check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05
-) -> None:
+    probe: Callable[[], T],
+    *,
+    timeout: float,
+    what: str,
+    holds: Callable[[T], object] = bool,
+    interval: float = 0.05,
+) -> T:
+    """Call `probe` until `holds` its answer (by default: until the answer is
+    true), and return that answer. After `timeout` seconds, TimeoutError that
+    says what was awaited and what was seen last."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
+    while True:
+        seen = probe()
+        if holds(seen):
+            return seen
+        if time.monotonic() >= deadline:
+            last = "" if isinstance(seen, bool) else f"; last seen: {seen!r}"
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:g} s{last}")
         time.sleep(interval)
-    raise TimeoutError(f"{what} did not become ready within {timeout:.0f} s")
+
+
+def answers(url: str, *, verify: ssl.SSLContext | bool = True) -> int | None:
+    """The status code `url` answers a GET with, or None while nothing answers
+    (refused, reset, timed out)."""
+    try:
+        return httpx.get(url, timeout=1, verify=verify).status_code
+    except httpx.HTTPError:
+        return None
 
 
 def accepts_connections(port: int) -> bool:

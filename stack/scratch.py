@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from stack.launcher import Stack, StackOptions
@@ -25,21 +26,23 @@ def scratch_stack(
     """A stack, not yet started (so the caller can say so while it starts)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         os.chmod(folder, 0o755)  # noqa: S103  (the postgres user must reach its cluster)
-        port, simulator_port, pg_port, redis_port = free_ports(4)
-        stack = Stack(
-            StackOptions(
-                data_dir=Path(folder),
-                port=port,
-                simulator_port=simulator_port,
-                pg_port=pg_port,
-                redis_port=redis_port,
-                workers=workers,
-                threads=threads,
-                gateway_workers=gateway_workers,
-                env=env or {},
-            )
+        options = StackOptions(
+            data_dir=Path(folder),
+            workers=workers,
+            threads=threads,
+            gateway_workers=gateway_workers,
+            env=env or {},
         )
+        stack = Stack(on_free_ports(options))
         try:
             yield stack
         finally:
             stack.stop()
+
+
+def on_free_ports(options: StackOptions) -> StackOptions:
+    """The same stack on free loopback ports, so it runs beside any other."""
+    port, simulator_port, pg_port, redis_port = free_ports(4)
+    return replace(
+        options, port=port, simulator_port=simulator_port, pg_port=pg_port, redis_port=redis_port
+    )

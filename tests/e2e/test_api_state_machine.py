@@ -5,7 +5,6 @@ cancels, refunds and resends leaves the gateway where the model says."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from stack.ports import wait_until
 from tests.support.stack import RunningStack
 
 # Modest in the suite; PAYSTREAM_FUZZ_EXAMPLES=200 for a long hunt.
@@ -86,16 +86,21 @@ class PaymentsMachine(RuleBasedStateMachine):
     def post(self, path: str, body: dict[str, Any], key: str | None = None) -> httpx.Response:
         return self.client.post(path, json=body, headers=self.stack.headers(key or new_key()))
 
+    def read(self, model: ModelPayment) -> dict[str, Any]:
+        answer = self.client.get(f"/payments/{model.payment_id}", headers=self.stack.headers())
+        assert answer.status_code == 200, answer.text
+        payment: dict[str, Any] = answer.json()
+        return payment
+
     def settled(self, model: ModelPayment) -> dict[str, Any]:
         """The payment once nothing is in flight for it (bounded wait)."""
-        deadline = time.monotonic() + 15
-        while True:
-            answer = self.client.get(f"/payments/{model.payment_id}", headers=self.stack.headers())
-            assert answer.status_code == 200, answer.text
-            payment: dict[str, Any] = answer.json()
-            if quiet(payment) or time.monotonic() > deadline:
-                return payment
-            time.sleep(0.02)
+        return wait_until(
+            lambda: self.read(model),
+            holds=quiet,
+            timeout=15,
+            what=f"nothing in flight for {model.payment_id}",
+            interval=0.02,
+        )
 
     def check(self, model: ModelPayment) -> None:
         payment = self.settled(model)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from drill.receiver import Receiver, serving_receiver
+from stack.ports import wait_until
 from tests.support.stack import RunningStack
 
 SIGN_IN = re.compile(r"/console/sign-in")
@@ -58,25 +58,36 @@ def register_endpoint(stack: RunningStack, receiver: Receiver) -> str:
 
 
 def dead_letter(stack: RunningStack, endpoint_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        dead = httpx.get(
+    dead: list[dict[str, Any]] = wait_until(
+        lambda: httpx.get(
             f"{stack.gateway}/webhook-deliveries",
             params={"status": "dead", "endpointId": endpoint_id},
             headers=stack.headers(),
-        ).json()["data"]
-        if dead or time.monotonic() > deadline:
-            assert dead, f"no dead letter for {endpoint_id} after {timeout} s"
-            return dead[0]  # type: ignore[no-any-return]
-        time.sleep(0.2)
+        ).json()["data"],
+        timeout=timeout,
+        what=f"a dead letter for {endpoint_id}",
+        interval=0.2,
+    )
+    assert dead, f"no dead letter for {endpoint_id} after {timeout} s"
+    return dead[0]
 
 
 def reload_until(page: Page, selector: str, text: str, timeout: float = 30) -> None:
     """The page says so only on a reload: the browser asks again, as an operator would."""
-    deadline = time.monotonic() + timeout
-    while page.locator(selector).inner_text() != text and time.monotonic() < deadline:
-        time.sleep(0.5)
-        page.reload()
+
+    def shown() -> str:
+        seen = page.locator(selector).inner_text()
+        if seen != text:
+            page.reload()
+        return seen
+
+    wait_until(
+        shown,
+        holds=lambda seen: seen == text,
+        timeout=timeout,
+        what=f"{selector} to read {text!r}",
+        interval=0.5,
+    )
     expect(page.locator(selector)).to_have_text(text)
 
 

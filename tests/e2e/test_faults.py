@@ -16,6 +16,7 @@ import pytest
 
 from drill.runner import DrillOptions, run_drill
 from stack.launcher import Stack, StackInfo
+from stack.ports import wait_until
 from tests.support.faulty import knobs
 
 
@@ -36,18 +37,23 @@ def create(info: StackInfo, **fields: Any) -> str:
     return str(response.json()["paymentId"])
 
 
+def read(info: StackInfo, payment_ids: list[str]) -> list[dict[str, Any]]:
+    return [
+        httpx.get(f"{info.gateway_url}/payments/{p}", headers=headers(info)).json()
+        for p in payment_ids
+    ]
+
+
 def wait(
     info: StackInfo, payment_ids: list[str], statuses: set[str], timeout: float = 60
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        payments = [
-            httpx.get(f"{info.gateway_url}/payments/{p}", headers=headers(info)).json()
-            for p in payment_ids
-        ]
-        if all(p["status"] in statuses for p in payments) or time.monotonic() > deadline:
-            return payments
-        time.sleep(0.2)
+    return wait_until(
+        lambda: read(info, payment_ids),
+        holds=lambda payments: all(p["status"] in statuses for p in payments),
+        timeout=timeout,
+        what=f"every payment to be {' or '.join(sorted(statuses))}",
+        interval=0.2,
+    )
 
 
 def book(info: StackInfo) -> dict[str, Any]:
@@ -106,7 +112,7 @@ def test_a_psp_outage_keeps_payments_pending_then_completes_them_and_readiness_s
         ready = httpx.get(f"{info.gateway_url}/readyz").json()
         readiness.add((ready["status"], ready["checks"]["psp"]))
         time.sleep(0.05)
-    during = wait(info, payment_ids, {"CAPTURED"}, timeout=0)
+    during = read(info, payment_ids)
     assert {p["status"] for p in during} == {"PENDING"}
     assert ("degraded", "circuit_open") in readiness
     payments = wait(info, payment_ids, {"CAPTURED"})
@@ -122,12 +128,14 @@ def test_a_worker_killed_mid_authorization_is_finished_by_the_janitor(
     knobs(info, latencyMs=3000, webhookUrl=None)
     payment_id = create(info)
     with psycopg.connect(info.database_url) as conn:
-        deadline = time.monotonic() + 10
-        while conn.execute(
-            "SELECT attempts FROM payment_operations WHERE payment_id = %s", (payment_id,)
-        ).fetchone() != (1,):
-            assert time.monotonic() < deadline, "the worker never started the call"
-            time.sleep(0.05)
+        wait_until(
+            lambda: conn.execute(
+                "SELECT attempts FROM payment_operations WHERE payment_id = %s", (payment_id,)
+            ).fetchone(),
+            holds=lambda attempts: attempts == (1,),
+            timeout=10,
+            what="the worker to start the call (attempts)",
+        )
     os.killpg(faulty_stack.processes["worker"].pid, signal.SIGKILL)
     faulty_stack.processes["worker"].popen.wait()  # type: ignore[union-attr]
     knobs(info, latencyMs=0)

@@ -5,7 +5,6 @@ of the gateway, the workers and the PSP simulator by its request id."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from drill.receiver import serving_receiver
+from stack.ports import wait_until
 from tests.support.stack import RunningStack
 
 FAMILIES = {
@@ -57,13 +57,6 @@ def scraped(text: str) -> tuple[dict[str, str], dict[str, list[tuple[dict[str, s
     return families, found
 
 
-def eventually(check: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
     short_retries_stack: RunningStack,
 ) -> None:
@@ -80,15 +73,15 @@ def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
         payment_id = create_payment(stack)
         assert stack.wait_for_status(payment_id, {"CAPTURED"})["status"] == "CAPTURED"
 
-        def dead() -> bool:
+        def dead() -> list[dict[str, object]]:
             answer = httpx.get(
                 f"{stack.gateway}/webhook-deliveries",
                 params={"status": "dead", "endpointId": endpoint_id},
                 headers=stack.headers(),
             )
-            return bool(answer.json()["data"])
+            return answer.json()["data"]  # type: ignore[no-any-return]
 
-        eventually(dead)
+        wait_until(dead, timeout=30, what="a dead letter", interval=0.2)
         httpx.delete(f"{stack.gateway}/webhook-endpoints/{endpoint_id}", headers=stack.headers())
 
     today = datetime.now(UTC).date().isoformat()
@@ -99,8 +92,12 @@ def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
     )
     assert started.status_code == 202, started.text
     run_url = f"{stack.gateway}/reconciliations/{started.json()['reconciliationId']}"
-    eventually(
-        lambda: httpx.get(run_url, headers=stack.operator_headers()).json()["status"] == "completed"
+    wait_until(
+        lambda: httpx.get(run_url, headers=stack.operator_headers()).json()["status"],
+        holds=lambda status: status == "completed",
+        timeout=30,
+        what="the reconciliation run to complete",
+        interval=0.2,
     )
 
     scrape = httpx.get(f"{stack.gateway}/metrics")
@@ -141,10 +138,17 @@ def test_one_payment_can_be_followed_across_processes_by_its_request_id(
         text = logs[process].read_text(errors="replace")
         return [line for line in text.splitlines() if f"request_id={request_id}" in line]
 
-    def followed() -> bool:
-        return all(lines_of(name) for name in ("gateway", "worker", "psp-simulator"))
+    def followed() -> dict[str, int]:
+        """Lines with the request id, by process."""
+        return {name: len(lines_of(name)) for name in ("gateway", "worker", "psp-simulator")}
 
-    eventually(followed, timeout=15)
+    wait_until(
+        followed,
+        holds=lambda lines: all(lines.values()),
+        timeout=15,
+        what=f"lines with {request_id} in every process's log",
+        interval=0.2,
+    )
     for process in ("gateway", "worker", "psp-simulator"):
         assert any(f"payment_id={payment_id}" in line for line in lines_of(process)), process
     # Under `paystream up` the lines are for people: level, logger, then the context.

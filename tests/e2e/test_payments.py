@@ -76,9 +76,9 @@ def test_a_declined_token_fails_with_the_psps_code(
 
 def test_a_manual_capture_payment_stays_authorized(stack: RunningStack) -> None:
     created = create(stack, captureMethod="manual").json()
-    payment = stack.wait_for_status(created["paymentId"], {"AUTHORIZED"})
-    time.sleep(0.3)
-    payment = stack.wait_for_status(created["paymentId"], {"AUTHORIZED"})
+    stack.wait_for_status(created["paymentId"], {"AUTHORIZED"})
+    stack.wait_until_settled(created["paymentId"])
+    payment = stack.payment(created["paymentId"])
     assert (payment["status"], payment["authorizedAmount"], payment["capturedAmount"]) == (
         "AUTHORIZED",
         1999,
@@ -120,7 +120,7 @@ def test_a_redis_flush_between_request_and_replay_neither_duplicates_nor_charges
         f"{stack.gateway}/payments", params={"orderId": payload["orderId"]}, headers=stack.headers()
     ).json()["data"]
     assert [p["paymentId"] for p in listed] == [payment_id]
-    time.sleep(0.3)
+    stack.wait_until_settled(payment_id)
     assert len(stack.charges_for(payment_id)) == 1
 
 
@@ -146,7 +146,7 @@ def test_fifty_concurrent_requests_with_one_key_give_one_payment_and_one_charge(
     assert {a.status_code for a in answers} <= {201, 409} and len(created) == 1
     payment_id = created.pop()
     stack.wait_for_status(payment_id, {"CAPTURED"})
-    time.sleep(0.3)
+    stack.wait_until_settled(payment_id)
     assert len(stack.charges_for(payment_id)) == 1
 
 
@@ -163,7 +163,7 @@ def test_fifty_concurrent_requests_for_one_order_give_one_payment_and_409s(
         ("order_already_exists", payment_id)
     }
     stack.wait_for_status(payment_id, {"CAPTURED"})
-    time.sleep(0.3)
+    stack.wait_until_settled(payment_id)
     assert len(stack.charges_for(payment_id)) == 1
 
 

@@ -4,13 +4,13 @@ CA, certificates checked both ways, HSTS on every answer."""
 from __future__ import annotations
 
 import ssl
-import time
 import uuid
 
 import httpx
 import psycopg
 import pytest
 
+from stack.ports import wait_until
 from tests.support.servers import make_root
 from tests.support.stack import remove, start_stack
 
@@ -39,25 +39,27 @@ def test_a_payment_goes_end_to_end_over_https() -> None:
             assert created.status_code == 201
             assert created.headers["strict-transport-security"].startswith("max-age=")
             payment_id = created.json()["paymentId"]
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                payment = client.get(
+            payment = wait_until(
+                lambda: client.get(
                     f"{info['gatewayUrl']}/payments/{payment_id}",
                     headers={"Authorization": f"Bearer {info['apiKey']}"},
-                ).json()
-                if payment["status"] == "CAPTURED":
-                    break
-                time.sleep(0.1)
+                ).json(),
+                holds=lambda payment: payment["status"] == "CAPTURED",
+                timeout=10,
+                what=f"{payment_id} to be CAPTURED",
+                interval=0.1,
+            )
             assert payment["status"] == "CAPTURED"  # the worker reached the PSP over verified TLS
             with psycopg.connect(info["databaseUrl"]) as conn:
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    received = conn.execute(
+                received = wait_until(
+                    lambda: conn.execute(
                         "SELECT count(*) FROM webhook_inbox WHERE reference = %s", (payment_id,)
-                    ).fetchone()
-                    if received and received[0]:
-                        break
-                    time.sleep(0.1)
+                    ).fetchone(),
+                    holds=lambda received: received is not None and received[0] > 0,
+                    timeout=10,
+                    what=f"the PSP's callback for {payment_id}",
+                    interval=0.1,
+                )
             assert received == (1,)  # and the PSP's callback reached us over verified TLS
             client.close()
             with httpx.Client() as plain, pytest.raises(httpx.ConnectError):

@@ -4,7 +4,6 @@ first tries; every event delivered, verifiable, none missing."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -13,6 +12,7 @@ import httpx
 from drill.receiver import serving_receiver
 from drill.runner import DrillOptions, register_endpoint, run_drill
 from stack.launcher import StackInfo
+from stack.ports import wait_until
 from tests.support.faulty import knobs
 
 
@@ -39,11 +39,13 @@ def get(info: StackInfo, path: str) -> Any:
 def test_when_only_webhooks_tell_the_outcome_payments_still_settle_once(info: StackInfo) -> None:
     knobs(info, webhookOnlyRate=1.0, webhookOnlyHoldMs=30_000, webhookDuplicateRate=0.5)
     payment_ids = [create(info) for _ in range(5)]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if {get(info, f"/payments/{p}")["status"] for p in payment_ids} == {"CAPTURED"}:
-            break
-        time.sleep(0.2)
+    wait_until(
+        lambda: {p: get(info, f"/payments/{p}")["status"] for p in payment_ids},
+        holds=lambda statuses: set(statuses.values()) == {"CAPTURED"},
+        timeout=30,
+        what="every payment to be CAPTURED",
+        interval=0.2,
+    )
     for payment_id in payment_ids:
         timeline = get(info, f"/payments/{payment_id}/events")["data"]
         captured = [e for e in timeline if e["type"] == "payment.captured"]

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import psycopg
@@ -16,6 +15,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from actors.relay import STREAM, publish_batch, trim_acknowledged
+from stack.ports import wait_until
 from store.pool import open_pool
 from tests.conftest import Merchant
 
@@ -106,11 +106,17 @@ def test_a_relay_killed_mid_batch_loses_no_event(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while redis_client.xlen(STREAM) < 2_000 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    relay.send_signal(signal.SIGKILL)
-    relay.wait()
+    try:
+        wait_until(
+            lambda: redis_client.xlen(STREAM),
+            holds=lambda published: published >= 2_000,
+            timeout=30,
+            what="the relay to publish 2,000 events",
+            interval=0.01,
+        )
+    finally:
+        relay.send_signal(signal.SIGKILL)
+        relay.wait()
     assert redis_client.xlen(STREAM) >= 2_000, "the relay never got going"
     assert unpublished(db) > 0, "the relay finished before it could be killed"
     drain(pool, redis_client)

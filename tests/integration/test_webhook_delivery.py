@@ -108,12 +108,16 @@ def deliveries(db: psycopg.Connection, endpoint_id: str) -> list[tuple[Any, ...]
 
 
 def send_until_quiet(
-    pool: ConnectionPool, policy: DeliveryPolicy = FAST, seconds: float = 3
+    pool: ConnectionPool,
+    policy: DeliveryPolicy = FAST,
+    seconds: float = 3,
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
+    """Send whatever is due, again and again, for `seconds` (retries included)."""
     from concurrent.futures import ThreadPoolExecutor
 
     deadline = time.monotonic() + seconds
-    with httpx.Client() as http, ThreadPoolExecutor(4) as executor:
+    with httpx.Client(verify=verify) as http, ThreadPoolExecutor(4) as executor:
         while time.monotonic() < deadline:
             send_due(pool, policy, http, executor)
             time.sleep(0.02)
@@ -367,18 +371,6 @@ def tls_receiver(tmp_path: Any) -> Iterator[tuple[Receiver, ssl.SSLContext]]:
         yield running, trusting
 
 
-def send_with(
-    pool: ConnectionPool, policy: DeliveryPolicy, trusting: ssl.SSLContext, seconds: float
-) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    deadline = time.monotonic() + seconds
-    with httpx.Client(verify=trusting) as http, ThreadPoolExecutor(2) as executor:
-        while time.monotonic() < deadline:
-            send_due(pool, policy, http, executor)
-            time.sleep(0.02)
-
-
 def test_a_name_that_rebinds_to_loopback_after_the_check_gets_nothing(
     pool: ConnectionPool,
     db: psycopg.Connection,
@@ -407,7 +399,7 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_gets_nothing(
     consume_once(pool, stream, "c1", block_ms=100)
     # When the sender delivers without permission for private addresses
     strict = DeliveryPolicy(schedule=[timedelta(milliseconds=20)], timeout=1, allow_private=False)
-    send_with(pool, strict, trusting, seconds=1.0)
+    send_until_quiet(pool, strict, seconds=1.0, verify=trusting)
     # Then it connected only to the address it checked: loopback got nothing
     assert receiver.tries == {} and receiver.deliveries == []
     # (the retry resolved anew, got loopback and refused before connecting)
@@ -439,7 +431,7 @@ def test_a_delivery_connects_to_the_checked_address_under_the_endpoint_s_name(
     policy = DeliveryPolicy(
         schedule=[timedelta(milliseconds=20)], timeout=2, allow_private=True, resolve=resolve
     )
-    send_with(pool, policy, trusting, seconds=0.5)
+    send_until_quiet(pool, policy, seconds=0.5, verify=trusting)
     # Then the request went to that address, named as the endpoint (Host and
     # the TLS server name its certificate was checked against)
     [delivery] = receiver.wait_for(1)

@@ -9,7 +9,7 @@ import httpx
 
 from drill.runner import DRILL_SETTINGS
 from stack.launcher import Stack, StackInfo, StackOptions
-from stack.ports import free_ports
+from stack.scratch import on_free_ports
 from tests.support.servers import make_root
 
 FAST = {
@@ -41,19 +41,8 @@ CALM = {
 
 
 def start_faulty_stack() -> Stack:
-    port, simulator_port, pg_port, redis_port = free_ports(4)
-    stack = Stack(
-        StackOptions(
-            data_dir=make_root("paystream-faults-"),
-            port=port,
-            simulator_port=simulator_port,
-            pg_port=pg_port,
-            redis_port=redis_port,
-            workers=2,
-            threads=8,
-            env=FAST,
-        )
-    )
+    options = StackOptions(data_dir=make_root("paystream-faults-"), workers=2, threads=8, env=FAST)
+    stack = Stack(on_free_ports(options))
     stack.start()
     return stack
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
-from stack.ports import free_ports
+from stack.ports import free_ports, wait_until
 
 
 @dataclass
@@ -50,17 +51,44 @@ class RunningStack:
     def charges_for(self, payment_id: str) -> list[dict[str, Any]]:
         return [c for c in self.book()["charges"] if c["reference"] == payment_id]
 
+    def payment(self, payment_id: str) -> dict[str, Any]:
+        answer = httpx.get(f"{self.gateway}/payments/{payment_id}", headers=self.headers())
+        return answer.json()  # type: ignore[no-any-return]
+
     def wait_for_status(
         self, payment_id: str, wanted: set[str], timeout: float = 10.0
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            payment = httpx.get(
-                f"{self.gateway}/payments/{payment_id}", headers=self.headers()
-            ).json()
-            if payment["status"] in wanted or time.monotonic() > deadline:
-                return payment  # type: ignore[no-any-return]
-            time.sleep(0.02)
+        return wait_until(
+            lambda: self.payment(payment_id),
+            holds=lambda payment: payment["status"] in wanted,
+            timeout=timeout,
+            what=f"{payment_id} to be {' or '.join(sorted(wanted))}",
+            interval=0.02,
+        )
+
+    def pending_operations(self, payment_id: str) -> int:
+        """How many of the payment's PSP operations are still open in Postgres."""
+        with psycopg.connect(self.info["databaseUrl"]) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM payment_operations"
+                " WHERE payment_id = %s AND status = 'pending'",
+                (payment_id,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_until_settled(self, payment_id: str, timeout: float = 10.0) -> None:
+        """Until the gateway has nothing left to ask the PSP for the payment:
+        every operation of it closed in Postgres. From then on its charges at
+        the PSP cannot change: a worker still holding an operation it read
+        open can only resend that operation's own idempotency key, which the
+        PSP answers from its book."""
+        wait_until(
+            lambda: self.pending_operations(payment_id),
+            holds=lambda pending: pending == 0,
+            timeout=timeout,
+            what=f"every operation of {payment_id} to close (pending operations)",
+            interval=0.02,
+        )
 
     def log_files(self) -> list[Path]:
         return sorted((self.root / "logs").glob("*.log"))
@@ -108,12 +136,16 @@ def start_stack(
         process = subprocess.Popen(
             argv, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
-    deadline = time.monotonic() + timeout
-    while not stack_json.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"paystream up did not start:\n{(root / 'up.out').read_text()}")
-        time.sleep(0.1)
+    with contextlib.suppress(TimeoutError):  # up.out, below, says why
+        wait_until(
+            lambda: stack_json.exists() or process.poll() is not None,
+            timeout=timeout,
+            what="paystream up to write stack.json",
+            interval=0.1,
+        )
+    if not stack_json.exists():
+        process.kill()
+        raise RuntimeError(f"paystream up did not start:\n{(root / 'up.out').read_text()}")
     return RunningStack(root, process, json.loads(stack_json.read_text()), ports)
 
 

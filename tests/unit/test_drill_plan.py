@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from drill.chaos import FAULT_KINDS, FIRST, LAST, ChaosOptions, fault_schedule
+from drill.chaos_plan import FAULT_KINDS, FIRST, LAST, ChaosOptions, fault_schedule
 from drill.plan import make_plans
 
 

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from psp.simulator.app import SimulatorConfig, create_app
+from psp.simulator.app import create_app
 from psp.simulator.book import Book, BookError
 from psp.simulator.faults import Fate, Faults, FaultSettings, outage_windows
+from psp.simulator.service import SimulatorConfig
 
 AUTH = {"Authorization": "Bearer sim-key"}
 
