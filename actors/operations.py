@@ -25,6 +25,7 @@ from actors.queues import DRIVE_OPERATION, PAYMENTS_QUEUE
 from actors.runtime import Runtime, runtime
 from payments.lifecycle import Captured, Declined, Voided
 from payments.operations import OperationKind, OperationStatus
+from payments.records import PaymentRecord
 from payments.status import CaptureMethod, EventSource, RefundStatus
 from psp.facts import payment_fact
 from psp.protocol import (
@@ -41,11 +42,10 @@ from psp.protocol import (
     Retryable,
     Unknown,
 )
-from store.db import sync_connection
-from store.operations import load_operation, record_attempt, record_no_answer
-from store.payments import load_payment
-from store.refunds import load_refund
-from store.rows import OperationRow, PaymentRow
+from store.db import connection
+from store.operations import OperationRow, get_operation, record_attempt, record_no_answer
+from store.payments import get_payment_unscoped
+from store.refunds import get_refund_unscoped
 from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.operations")
@@ -66,11 +66,11 @@ def drive_operation(operation_id: str, nudged_by: str = "api") -> None:
     """`nudged_by` is "janitor" when the janitor re-drives a stalled operation:
     what it then learns is written with the janitor as its source."""
     rt = runtime()
-    with sync_connection(rt.pool) as conn:
-        operation = load_operation(conn, operation_id)
+    with connection(rt.pool) as conn:
+        operation = get_operation(conn, operation_id)
         if operation is None or operation.status != OperationStatus.PENDING:
             return
-        payment = load_payment(conn, operation.payment_id)
+        payment = get_payment_unscoped(conn, operation.payment_id)
     assert payment is not None
     source = EventSource.JANITOR if nudged_by == "janitor" else EventSource.PSP
     kind = OperationKind(operation.kind)
@@ -96,7 +96,7 @@ def _drive(
     landed, send only when the PSP has no trace of it, write what it says."""
     if not rt.breaker.allows_call():
         raise TryAgain(f"{operation.id}: PSP circuit open")
-    with sync_connection(rt.pool) as conn:
+    with connection(rt.pool) as conn:
         earlier_tries = record_attempt(conn, operation.id)
     if earlier_tries:
         found = inquire()
@@ -126,7 +126,7 @@ def _drive(
 def _no_answer(
     rt: Runtime, operation: OperationRow, result: Retryable | Unknown, *, unknown: bool
 ) -> None:
-    with sync_connection(rt.pool) as conn:
+    with connection(rt.pool) as conn:
         record_no_answer(conn, operation.id, result.reason, unknown=unknown)
     raise TryAgain(f"{operation.kind} {operation.id}: {result.reason}")
 
@@ -140,7 +140,7 @@ def _nudge(operation_ids: list[str]) -> None:
 
 
 def _authorize(
-    rt: Runtime, operation: OperationRow, payment: PaymentRow, source: EventSource
+    rt: Runtime, operation: OperationRow, payment: PaymentRecord, source: EventSource
 ) -> None:
     request = AuthorizeRequest(
         reference=payment.id,
@@ -198,7 +198,7 @@ def _authorize(
 def _capture_or_void(
     rt: Runtime,
     operation: OperationRow,
-    payment: PaymentRow,
+    payment: PaymentRecord,
     kind: OperationKind,
     source: EventSource,
 ) -> None:
@@ -281,11 +281,13 @@ class _Stop(Exception):
 # --- refund ------------------------------------------------------------------
 
 
-def _refund(rt: Runtime, operation: OperationRow, payment: PaymentRow, source: EventSource) -> None:
+def _refund(
+    rt: Runtime, operation: OperationRow, payment: PaymentRecord, source: EventSource
+) -> None:
     refund_id = operation.refund_id
     assert refund_id is not None
-    with sync_connection(rt.pool) as conn:
-        refund = load_refund(conn, refund_id)
+    with connection(rt.pool) as conn:
+        refund = get_refund_unscoped(conn, refund_id)
     assert refund is not None and payment.psp_reference is not None
     psp_reference = payment.psp_reference
 

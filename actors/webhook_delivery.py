@@ -36,8 +36,9 @@ from actors.pinned import Refused, Resolver, pin, post_pinned, system_resolver
 from actors.relay import STREAM
 from payments.events import subscribes
 from store.audit import acting, record, system
-from store.db import sync_connection
+from store.db import connection
 from store.errors import StoreUnavailable
+from store.outbox import mark_fanned_out
 from store.webhook_deliveries import (
     DeliveryRow,
     NewDelivery,
@@ -49,7 +50,7 @@ from store.webhook_deliveries import (
 from store.webhook_endpoints import (
     EndpointRow,
     disable_endpoint,
-    load_endpoints,
+    endpoints_by_id,
     subscribed_endpoints,
 )
 from telemetry.metrics import webhook_dead_letters, webhook_delivery_failures
@@ -93,7 +94,7 @@ def fan_out(
     if not entries:
         return 0
     events = [_event(fields) for _, fields in entries]
-    with sync_connection(pool) as conn, conn.transaction():
+    with connection(pool) as conn, conn.transaction():
         endpoints = subscribed_endpoints(conn, sorted({e["merchant_id"] for e in events}))
         deliveries = [
             NewDelivery(
@@ -109,11 +110,7 @@ def fan_out(
             and subscribes(endpoint.event_types, event["type"])
         ]
         created = insert_deliveries(conn, deliveries)
-        conn.execute(
-            "UPDATE outbox SET fanned_out_at = now()"
-            " WHERE event_id = ANY(%s) AND fanned_out_at IS NULL",
-            ([event["event_id"] for event in events],),
-        )
+        mark_fanned_out(conn, [event["event_id"] for event in events])
     client.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
     return created
 
@@ -162,9 +159,9 @@ def send_due(
     limit: int = 50,
 ) -> int:
     lease = timedelta(seconds=policy.timeout + 5)
-    with sync_connection(pool) as conn:
+    with connection(pool) as conn:
         due = lease_due(conn, limit=limit, lease=lease)
-        endpoints = load_endpoints(conn, sorted({d.endpoint_id for d in due}))
+        endpoints = endpoints_by_id(conn, sorted({d.endpoint_id for d in due}))
     outcomes = list(
         executor.map(lambda d: _attempt(d, endpoints[d.endpoint_id], policy, http), due)
     )

@@ -39,6 +39,8 @@ from drill.receiver import Receiver, serving_receiver
 from drill.runner import DrillOptions, register_endpoint, set_faults
 from drill.workload import collect, run_workload
 from stack.launcher import Stack, StackInfo
+from store.errors import StoreUnavailable
+from store.outbox import outbox_tally, queued_events, timeline_events_not_queued
 
 KILLABLE = ("worker", "relay", "janitor", "gateway", "webhooks")
 FAULT_KINDS = (
@@ -280,8 +282,6 @@ def _wait_for_quiescence(info: StackInfo, timeout: float) -> Check:
         "pending operations": "SELECT count(*) FROM payment_operations"
         " WHERE status = 'pending' AND flagged_at IS NULL",
         "pending callbacks": "SELECT count(*) FROM webhook_inbox WHERE status = 'pending'",
-        "unpublished events": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-        "events not taken in": "SELECT count(*) FROM outbox WHERE fanned_out_at IS NULL",
         "deliveries pending": "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'",
     }
     deadline = time.monotonic() + timeout
@@ -292,7 +292,11 @@ def _wait_for_quiescence(info: StackInfo, timeout: float) -> Check:
         try:
             with psycopg.connect(info.database_url) as conn:
                 left = {name: int(conn.execute(sql).fetchone()[0]) for name, sql in queries.items()}  # type: ignore[index]
-        except psycopg.OperationalError:
+                outbox = outbox_tally(conn)
+            assert outbox is not None
+            left["unpublished events"] = outbox.events - outbox.published
+            left["events not taken in"] = outbox.events - outbox.fanned_out
+        except (psycopg.OperationalError, StoreUnavailable):
             left = {"database": 1}
         now = time.monotonic()
         last_seen.update({name: now - started for name, count in left.items() if count})
@@ -311,10 +315,8 @@ def _wait_for_quiescence(info: StackInfo, timeout: float) -> Check:
 
 def _events_of(database_url: str, payment_ids: set[str]) -> list[str]:
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT event_id, payload->'data'->>'paymentId' FROM outbox ORDER BY id"
-        ).fetchall()
-    return [event_id for event_id, payment_id in rows if payment_id in payment_ids]
+        queued = queued_events(conn)
+    return [event.event_id for event in queued if event.payment_id in payment_ids]
 
 
 def _event_log_has_no_gaps(info: StackInfo) -> Check:
@@ -322,18 +324,17 @@ def _event_log_has_no_gaps(info: StackInfo) -> Check:
         "the event log has no gaps: every transition has its event, published and taken in"
     )
     with psycopg.connect(info.database_url) as conn:
-        missing = conn.execute(
-            "SELECT count(*) FROM payment_events e LEFT JOIN outbox o ON o.event_id = e.id"
-            " WHERE o.event_id IS NULL"
-        ).fetchone()
-        events = conn.execute(
-            "SELECT count(*), count(published_at), count(fanned_out_at) FROM outbox"
-        ).fetchone()
-    assert missing is not None and events is not None
-    check.counts = {"events": events[0], "published": events[1], "taken in": events[2]}
-    if missing[0]:
-        check.fail(f"{missing[0]} transitions without an event")
-    if not events[0] == events[1] == events[2]:
+        missing = timeline_events_not_queued(conn)
+        events = outbox_tally(conn)
+    assert events is not None
+    check.counts = {
+        "events": events.events,
+        "published": events.published,
+        "taken in": events.fanned_out,
+    }
+    if missing:
+        check.fail(f"{missing} transitions without an event")
+    if not events.events == events.published == events.fanned_out:
         check.fail("some events were not published or not taken in")
     return check
 
