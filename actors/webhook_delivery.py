@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 import redis
+from psycopg import Connection
 from psycopg_pool import ConnectionPool
 from standardwebhooks import Webhook
 
@@ -165,9 +166,16 @@ def send_due(
     outcomes = list(
         executor.map(lambda d: _attempt(d, endpoints[d.endpoint_id], policy, http), due)
     )
+    retries = [_retry_in(d, outcome, policy) for d, outcome in zip(due, outcomes, strict=True)]
     with acting(pool, system("webhooks")) as conn:
-        for delivery, outcome in zip(due, outcomes, strict=True):
-            _record(conn, delivery, outcome, policy)
+        for delivery, outcome, retry_in in zip(due, outcomes, retries, strict=True):
+            _record(conn, delivery, outcome, retry_in)
+    # Counted once the outcomes are written for good.
+    for outcome, retry_in in zip(outcomes, retries, strict=True):
+        if outcome.error is not None:
+            webhook_delivery_failures.labels(_reason(outcome)).inc()
+            if retry_in is None:
+                webhook_dead_letters.inc()
     return len(due)
 
 
@@ -222,7 +230,17 @@ def _reason(outcome: _Outcome) -> str:
     return "endpoint_unusable" if outcome.final else "network_or_address"
 
 
-def _record(conn: Any, delivery: DeliveryRow, outcome: _Outcome, policy: DeliveryPolicy) -> None:
+def _retry_in(delivery: DeliveryRow, outcome: _Outcome, policy: DeliveryPolicy) -> timedelta | None:
+    """When to try a failed delivery again; None: never (a dead letter)."""
+    if outcome.final or delivery.attempts >= len(policy.schedule):
+        return None
+    delay = policy.schedule[delivery.attempts].total_seconds()
+    return timedelta(seconds=delay * random.uniform(1 - policy.jitter, 1 + policy.jitter))
+
+
+def _record(
+    conn: Connection[Any], delivery: DeliveryRow, outcome: _Outcome, retry_in: timedelta | None
+) -> None:
     if outcome.error is None:
         assert outcome.status is not None
         record_delivered(conn, delivery.id, outcome.status)
@@ -238,14 +256,8 @@ def _record(conn: Any, delivery: DeliveryRow, outcome: _Outcome, policy: Deliver
             after={"status": "disabled", "reason": "answered 410 Gone"},
         )
         logger.warning("endpoint %s answered 410 and is disabled", delivery.endpoint_id)
-    retry_in = None
-    if not outcome.final and delivery.attempts < len(policy.schedule):
-        delay = policy.schedule[delivery.attempts].total_seconds()
-        retry_in = timedelta(seconds=delay * random.uniform(1 - policy.jitter, 1 + policy.jitter))
     record_failure(conn, delivery.id, status=outcome.status, error=outcome.error, retry_in=retry_in)
-    webhook_delivery_failures.labels(_reason(outcome)).inc()
     if retry_in is None:
-        webhook_dead_letters.inc()
         record(
             conn,
             merchant_id=delivery.merchant_id,
