@@ -235,18 +235,18 @@ def _reported(line: Resolvable) -> PspWord:
 
 def _inquire(psp: PaymentServiceProvider, line: Resolvable) -> PspWord | str | Retryable | Unknown:
     """The PSP's answer, if it bears the line out; else what it said instead."""
-    how = {"learnedBy": "status_inquiry"}
+    learned = {"learnedBy": "status_inquiry"}
     if line.record_type == "refund":
         refund = psp.find_refund(line.reference)
         if not isinstance(refund, Answered):
             return "no such refund" if isinstance(refund, NotFound) else refund
         said = _refund_says(refund.value, line)
-        return said or PspWord(None, refund.value.psp_reference, how)
+        return said or PspWord(None, refund.value.psp_reference, learned)
     payment = psp.find_payment(line.reference)
     if not isinstance(payment, Answered):
         return "no such payment" if isinstance(payment, NotFound) else payment
     said = _payment_says(payment.value, line)
-    return said or PspWord(payment_fact(payment.value), payment.value.psp_reference, how)
+    return said or PspWord(payment_fact(payment.value), payment.value.psp_reference, learned)
 
 
 def _payment_says(answer: PspPayment, line: Resolvable) -> str | None:

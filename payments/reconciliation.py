@@ -41,7 +41,6 @@ class LineClass(StrEnum):
     RESOLVABLE = "resolvable"
 
 
-BREAKS = frozenset(LineClass) - {LineClass.MATCHED, LineClass.RESOLVABLE}
 # What a line ends as, in the order reports list them.
 FINAL_CLASSES = tuple(c for c in LineClass if c is not LineClass.RESOLVABLE)
 RECORD_TYPES = frozenset({"capture", "refund", "chargeback"})
