@@ -82,21 +82,15 @@ def request_action(
     paystream for an automatic payment the PSP only authorized (the source
     that learned of the authorization)."""
     action = pending_action(kind)
-    updated = yield from fetch_one(
-        PaymentRecord,
-        f"UPDATE payments SET pending_action = %s, updated_at = clock_timestamp()"
-        f" WHERE id = %s {_RETURNING}",
-        (action, payment.id),
-    )
-    assert updated is not None
-    operation_id = yield from insert_operation.steps(updated, kind, amount)
-    event = yield from append_event.steps(
-        updated,
+    updated, event = yield from _noted(
+        payment,
+        "pending_action = %s",
+        (action,),
         ACTION_REQUESTED[action],
-        from_status=updated.status,
-        source=source,
-        detail={"amount": amount},
+        source,
+        {"amount": amount},
     )
+    operation_id = yield from insert_operation.steps(updated, kind, amount)
     return Requested(updated, operation_id, event)
 
 
@@ -107,21 +101,8 @@ def record_action_refused(
     """The PSP refused a capture or cancel: the payment stays as it was, its
     pending action cleared, and the timeline says why
     (`payment.capture_failed`, `payment.cancel_failed`)."""
-    updated = yield from fetch_one(
-        PaymentRecord,
-        f"UPDATE payments SET pending_action = NULL, updated_at = clock_timestamp()"
-        f" WHERE id = %s {_RETURNING}",
-        (payment.id,),
-    )
-    assert updated is not None
-    event = yield from append_event.steps(
-        updated,
-        ACTION_REFUSED[pending_action(kind)],
-        from_status=payment.status,
-        source=source,
-        detail=detail,
-    )
-    return Changed(updated, event)
+    refused = ACTION_REFUSED[pending_action(kind)]
+    return (yield from _noted(payment, "pending_action = NULL", (), refused, source, detail))
 
 
 @store_function
@@ -130,19 +111,37 @@ def flag_for_reconciliation(
 ) -> Steps[Changed]:
     """Nothing more can be learned by asking: a person or the settlement
     report has to decide. Never a FAILED without the PSP's word."""
+    return (
+        yield from _noted(
+            payment,
+            "requires_reconciliation = true, reconciliation_reason = %s",
+            (reason,),
+            EventType.PAYMENT_FLAGGED_FOR_RECONCILIATION,
+            source,
+            {"reason": reason},
+        )
+    )
+
+
+def _noted(
+    payment: PaymentRecord,
+    assignments: str,
+    values: tuple[Any, ...],
+    event_type: EventType,
+    source: EventSource,
+    detail: dict[str, Any],
+) -> Steps[Changed]:
+    """A change that leaves the status as it is (`assignments` to the
+    payment's columns) and its timeline event."""
     updated = yield from fetch_one(
         PaymentRecord,
-        f"UPDATE payments SET requires_reconciliation = true, reconciliation_reason = %s,"
-        f" updated_at = clock_timestamp() WHERE id = %s {_RETURNING}",
-        (reason, payment.id),
+        f"UPDATE payments SET {assignments}, updated_at = clock_timestamp()"
+        f" WHERE id = %s {_RETURNING}",
+        (*values, payment.id),
     )
     assert updated is not None
     event = yield from append_event.steps(
-        updated,
-        EventType.PAYMENT_FLAGGED_FOR_RECONCILIATION,
-        from_status=payment.status,
-        source=source,
-        detail={"reason": reason},
+        updated, event_type, from_status=payment.status, source=source, detail=detail
     )
     return Changed(updated, event)
 

@@ -11,10 +11,10 @@ their results, when one statement's answer builds the next:
         return fetch_one(PaymentRecord, f"SELECT {columns(PaymentRecord)} ...", (...))
 
     @store_function
-    def request_action(...) -> Steps[Requested]:
+    def record_change(payment: PaymentRecord, change: Change, ...) -> Steps[Changed]:
         updated = yield from fetch_one(PaymentRecord, "UPDATE payments ... RETURNING ...", ...)
-        event = yield from append_event.steps(updated, ...)
-        return Requested(updated, operation_id, event)
+        event = yield from append_event.steps(updated, change.event_type, ...)
+        return Changed(updated, event)
 
     payment = get_payment(conn, merchant_id, payment_id)        # psycopg.Connection
     payment = await get_payment(conn, merchant_id, payment_id)  # psycopg.AsyncConnection
@@ -191,34 +191,40 @@ async def run_async(conn: AsyncConnection[Any], work: Work[T]) -> T:
         return await _drive_async(conn, _steps(work))
 
 
+@dataclass(frozen=True, slots=True)
+class _Returned:
+    value: Any
+
+
+def _next_step(steps: Steps[Any], reply: Any, failure: Exception | None) -> Step | _Returned:
+    """Hand the store function its last step's result (or raise its failure
+    at its yield); its next step, or what it returned."""
+    try:
+        return steps.send(reply) if failure is None else steps.throw(failure)
+    except StopIteration as done:
+        return _Returned(done.value)
+
+
 def _drive(conn: Connection[Any], steps: Steps[T]) -> T:
-    reply: Any = None
-    failure: Exception | None = None
-    while True:
-        try:
-            step = steps.send(reply) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    reply, failure = None, None
+    while not isinstance(step := _next_step(steps, reply, failure), _Returned):
         try:
             reply, failure = _execute(conn, step), None
         except Exception as error:
             reply, failure = None, error
+    result: T = step.value
+    return result
 
 
 async def _drive_async(conn: AsyncConnection[Any], steps: Steps[T]) -> T:
-    reply: Any = None
-    failure: Exception | None = None
-    while True:
-        try:
-            step = steps.send(reply) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    reply, failure = None, None
+    while not isinstance(step := _next_step(steps, reply, failure), _Returned):
         try:
             reply, failure = await _execute_async(conn, step), None
         except Exception as error:
             reply, failure = None, error
+    result: T = step.value
+    return result
 
 
 def _execute(conn: Connection[Any], step: Step) -> Any:
