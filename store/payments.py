@@ -102,11 +102,12 @@ def insert_payment(payment: PaymentRecord, api_key_id: str | None = None) -> Ste
 
 
 @store_function
-def find_payment_id_for_order(merchant_id: str, order_id: str) -> Statement[Any]:
-    return fetch_value(
+def find_payment_id_for_order(merchant_id: str, order_id: str) -> Steps[str | None]:
+    payment_id = yield from fetch_value(
         "SELECT id FROM payments WHERE merchant_id = %s AND order_id = %s",
         (merchant_id, order_id),
     )
+    return None if payment_id is None else str(payment_id)
 
 
 def _select(where: str, for_update: bool) -> str:
