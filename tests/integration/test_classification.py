@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 
 from payments.reconciliation import Figures, Ours, classify, confirmed
 from payments.status import PaymentStatus, RefundStatus
+from store.migrate import migrate
 from store.reconciliation import classify_lines
 from store.reconciliation_runs import create_run
 from tests.conftest import Merchant, new_merchant
+from tests.support.servers import Servers
 
 CURRENCIES = ("EUR", "USD")
 RECORD_TYPES = ("capture", "refund", "chargeback", "fee")
@@ -152,13 +154,23 @@ def line_about(
 
 
 @pytest.fixture(scope="module")
-def shop(database_url: str) -> Merchant:
-    return new_merchant(database_url)
+def own_database(servers: Servers) -> str:
+    """A database of its own: the generated books are no other test's."""
+    name = f"paystream_classify_{uuid.uuid4().hex[:10]}"
+    servers.postgres.ensure_database(name)
+    url = servers.postgres.url(name)
+    migrate(url)
+    return url
 
 
 @pytest.fixture(scope="module")
-def conn(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url, autocommit=True) as opened:
+def shop(own_database: str) -> Merchant:
+    return new_merchant(own_database)
+
+
+@pytest.fixture(scope="module")
+def conn(own_database: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(own_database, autocommit=True) as opened:
         yield opened
 
 
