@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 from payments.reconciliation import Figures, Ours, classify, confirmed
 from payments.status import PaymentStatus, RefundStatus
-from store.migrate import migrate
 from store.reconciliation import classify_lines
 from store.reconciliation_runs import create_run
-from tests.conftest import Merchant, new_merchant
+from tests.conftest import Merchant, migrated_database, new_merchant
 from tests.support.servers import Servers
 
 CURRENCIES = ("EUR", "USD")
@@ -156,11 +155,7 @@ def line_about(
 @pytest.fixture(scope="module")
 def own_database(servers: Servers) -> str:
     """A database of its own: the generated books are no other test's."""
-    name = f"paystream_classify_{uuid.uuid4().hex[:10]}"
-    servers.postgres.ensure_database(name)
-    url = servers.postgres.url(name)
-    migrate(url)
-    return url
+    return migrated_database(servers, f"paystream_classify_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture(scope="module")

@@ -36,11 +36,10 @@ from psp.protocol import (
     Unknown,
 )
 from store.ledger import verify
-from store.migrate import migrate
 from store.pool import open_pool
 from store.reconciliation_runs import Starter, create_run
 from store.settlement_reports import BadReport, copy_report, report_carries_card_number
-from tests.conftest import Merchant, Operator, new_merchant, new_operator
+from tests.conftest import Merchant, Operator, migrated_database, new_merchant, new_operator
 from tests.support.bank import Bank, running_bank
 from tests.support.card_numbers import FULLWIDTH, holds_pan
 from tests.support.payments import create_payment, request
@@ -52,11 +51,7 @@ TODAY = datetime.now(UTC).date().isoformat()
 
 @pytest.fixture
 def own_database(servers: Servers) -> str:
-    name = f"paystream_rec_{uuid.uuid4().hex[:10]}"
-    servers.postgres.ensure_database(name)
-    url = servers.postgres.url(name)
-    migrate(url)
-    return url
+    return migrated_database(servers, f"paystream_rec_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture
