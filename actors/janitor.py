@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool
 from actors.outcomes import flag
 from payments.status import EventSource
 from store.audit import seal
-from store.db import sync_connection
+from store.db import connection
 from store.errors import StoreUnavailable
 from store.idempotency import purge_expired
 from store.operations import claim_stalled_operations, schedule_next_check
@@ -60,7 +60,7 @@ class Sweep:
 def sweep(pool: ConnectionPool[Any], policy: JanitorPolicy, nudges: Nudges) -> Sweep:
     to_redrive: list[str] = []
     to_flag: list[tuple[str, str]] = []
-    with sync_connection(pool) as conn, conn.transaction():
+    with connection(pool) as conn, conn.transaction():
         for operation in claim_stalled_operations(conn, idle=policy.idle, limit=policy.batch):
             if operation.janitor_checks >= len(policy.schedule):
                 to_flag.append((operation.payment_id, operation.id))
@@ -74,7 +74,7 @@ def sweep(pool: ConnectionPool[Any], policy: JanitorPolicy, nudges: Nudges) -> S
     for payment_id, operation_id in to_flag:
         reason = f"no word from the PSP after {steps} janitor re-drives"
         flag(pool, payment_id, operation_id, reason, source=EventSource.JANITOR)
-    with sync_connection(pool) as conn:
+    with connection(pool) as conn:
         # PSP callbacks stored but never applied (their nudge was lost with Redis).
         webhooks = stalled_inbox(conn, idle=policy.idle, limit=policy.batch)
         purged = purge_expired(conn)

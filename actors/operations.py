@@ -13,9 +13,9 @@ webhook or the settlement report. Never a FAILED by guess.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, NoReturn
 
 import dramatiq
 
@@ -25,6 +25,7 @@ from actors.queues import DRIVE_OPERATION, PAYMENTS_QUEUE
 from actors.runtime import Runtime, runtime
 from payments.lifecycle import Captured, Declined, Voided
 from payments.operations import OperationKind, OperationStatus
+from payments.records import PaymentRecord
 from payments.status import CaptureMethod, EventSource, RefundStatus
 from psp.facts import payment_fact
 from psp.protocol import (
@@ -41,16 +42,15 @@ from psp.protocol import (
     Retryable,
     Unknown,
 )
-from store.db import sync_connection
-from store.operations import load_operation, record_attempt, record_no_answer
-from store.payments import load_payment
-from store.refunds import load_refund
-from store.rows import OperationRow, PaymentRow
+from store.db import connection
+from store.operations import OperationRow, get_operation, record_attempt, record_no_answer
+from store.payments import get_payment_unscoped
 from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.operations")
-T = TypeVar("T")
 Detail = dict[str, Any]
+# Operations on an authorization the PSP holds, by its reference.
+_ON_AUTHORIZATION = (OperationKind.CAPTURE, OperationKind.VOID)
 
 
 class Verdict(Enum):
@@ -61,271 +61,230 @@ class Verdict(Enum):
     UNDECIDED = "undecided"  # the PSP's state is one we cannot read: ask again later
 
 
+@dataclass(frozen=True, slots=True)
+class Drive:
+    """One operation being driven: what the actor works with, the operation,
+    its payment, and the source its outcome is written with."""
+
+    services: Runtime
+    operation: OperationRow
+    payment: PaymentRecord
+    source: EventSource
+
+    @property
+    def kind(self) -> OperationKind:
+        return OperationKind(self.operation.kind)
+
+
 @dramatiq.actor(queue_name=PAYMENTS_QUEUE, actor_name=DRIVE_OPERATION)
 def drive_operation(operation_id: str, nudged_by: str = "api") -> None:
     """`nudged_by` is "janitor" when the janitor re-drives a stalled operation:
     what it then learns is written with the janitor as its source."""
-    rt = runtime()
-    with sync_connection(rt.pool) as conn:
-        operation = load_operation(conn, operation_id)
+    services = runtime()
+    with connection(services.pool) as conn:
+        operation = get_operation(conn, operation_id)
         if operation is None or operation.status != OperationStatus.PENDING:
             return
-        payment = load_payment(conn, operation.payment_id)
+        payment = get_payment_unscoped(conn, operation.payment_id)
     assert payment is not None
     source = EventSource.JANITOR if nudged_by == "janitor" else EventSource.PSP
-    kind = OperationKind(operation.kind)
+    drive = Drive(services, operation, payment, source)
     bind_context(payment_id=payment.id, operation_id=operation_id)
-    logger.info("driving %s (nudged by %s), payment %s", kind, nudged_by, payment.status)
-    if kind is OperationKind.AUTHORIZE:
-        _authorize(rt, operation, payment, source)
-    elif kind is OperationKind.REFUND:
-        _refund(rt, operation, payment, source)
-    else:
-        _capture_or_void(rt, operation, payment, kind, source)
+    logger.info("driving %s (nudged by %s), payment %s", drive.kind, nudged_by, payment.status)
+    if drive.kind in _ON_AUTHORIZATION and payment.psp_reference is None:
+        _flag(drive, f"{drive.kind} of a payment with no PSP reference")
+        return
+    _drive(drive)
 
 
-def _drive(
-    rt: Runtime,
-    operation: OperationRow,
-    inquire: Callable[[], InquiryResult[T]],
-    send: Callable[[], CallResult[T]],
-    settle: Callable[[T, Detail], Verdict],
-    refuse: Callable[[Rejected], None],
-) -> None:
+def _drive(drive: Drive) -> None:
     """The shape every operation shares: ask first if an earlier try may have
     landed, send only when the PSP has no trace of it, write what it says."""
-    if not rt.breaker.allows_call():
+    operation, breaker = drive.operation, drive.services.breaker
+    if not breaker.allows_call():
         raise TryAgain(f"{operation.id}: PSP circuit open")
-    with sync_connection(rt.pool) as conn:
+    with connection(drive.services.pool) as conn:
         earlier_tries = record_attempt(conn, operation.id)
-    if earlier_tries:
-        found = inquire()
-        rt.breaker.record(not isinstance(found, Retryable | Unknown))
-        if isinstance(found, Retryable | Unknown):
-            _no_answer(rt, operation, found, unknown=False)
-        if isinstance(found, Answered):
-            verdict = settle(
-                found.value, {"learnedBy": "status_inquiry", "attempt": earlier_tries + 1}
-            )
-            if verdict is Verdict.DONE:
-                return
-            if verdict is Verdict.UNDECIDED:
-                raise TryAgain(f"{operation.id}: the PSP's state cannot be read yet")
-    result = send()
-    rt.breaker.record(not isinstance(result, Retryable | Unknown))
+    if earlier_tries and _settled_by_inquiry(drive, earlier_tries):
+        return
+    result = _send(drive)
+    breaker.record(not isinstance(result, Retryable | Unknown))
     if isinstance(result, Answered):
-        how = {"learnedBy": "psp_answer", "attempt": earlier_tries + 1}
-        if settle(result.value, how) is not Verdict.DONE:
+        learned = {"learnedBy": "psp_answer", "attempt": earlier_tries + 1}
+        if _settle(drive, result.value, learned) is not Verdict.DONE:
             raise TryAgain(f"{operation.id}: the PSP answered a state we cannot act on yet")
     elif isinstance(result, Rejected):
-        refuse(result)
+        _refuse(drive, result)
     else:
-        _no_answer(rt, operation, result, unknown=isinstance(result, Unknown))
+        _no_answer(drive, result, unknown=isinstance(result, Unknown))
 
 
-def _no_answer(
-    rt: Runtime, operation: OperationRow, result: Retryable | Unknown, *, unknown: bool
-) -> None:
-    with sync_connection(rt.pool) as conn:
+def _settled_by_inquiry(drive: Drive, earlier_tries: int) -> bool:
+    """An earlier try may have reached the PSP: ask it. True when its answer
+    settles the operation; False when it has no trace of it (safe to send)."""
+    found = _inquire(drive)
+    if isinstance(found, NotFound) and drive.kind in _ON_AUTHORIZATION:
+        _flag(drive, "the PSP has no record of an authorized payment")
+        return True
+    drive.services.breaker.record(not isinstance(found, Retryable | Unknown))
+    if isinstance(found, Retryable | Unknown):
+        _no_answer(drive, found, unknown=False)
+    if not isinstance(found, Answered):
+        return False
+    learned = {"learnedBy": "status_inquiry", "attempt": earlier_tries + 1}
+    verdict = _settle(drive, found.value, learned)
+    if verdict is Verdict.UNDECIDED:
+        raise TryAgain(f"{drive.operation.id}: the PSP's state cannot be read yet")
+    return verdict is Verdict.DONE
+
+
+def _no_answer(drive: Drive, result: Retryable | Unknown, *, unknown: bool) -> NoReturn:
+    operation = drive.operation
+    with connection(drive.services.pool) as conn:
         record_no_answer(conn, operation.id, result.reason, unknown=unknown)
     raise TryAgain(f"{operation.kind} {operation.id}: {result.reason}")
 
 
-def _nudge(operation_ids: list[str]) -> None:
-    for operation_id in operation_ids:
-        drive_operation.send(operation_id)
+def _flag(drive: Drive, reason: str) -> None:
+    flag(drive.services.pool, drive.payment.id, drive.operation.id, reason, source=drive.source)
 
 
-# --- authorize ---------------------------------------------------------------
+# --- the PSP calls, by kind ----------------------------------------------------
 
 
-def _authorize(
-    rt: Runtime, operation: OperationRow, payment: PaymentRow, source: EventSource
-) -> None:
-    request = AuthorizeRequest(
-        reference=payment.id,
-        amount=payment.amount,
-        currency=payment.currency,
-        token=payment.method_token,
-        capture=payment.capture_method == CaptureMethod.AUTOMATIC,
-    )
+def _inquire(drive: Drive) -> InquiryResult[PspPayment] | InquiryResult[PspRefund]:
+    psp = drive.services.psp
+    if drive.kind is OperationKind.REFUND:
+        return psp.find_refund(_refund_id(drive.operation))
+    return psp.find_payment(drive.payment.id)
 
-    def settle(charge: PspPayment, how: Detail) -> Verdict:
-        fact = payment_fact(charge)
-        if fact is None:
-            return Verdict.UNDECIDED
-        failed = isinstance(fact, Declined)
-        status = OperationStatus.FAILED if failed else OperationStatus.SUCCEEDED
-        _nudge(
-            apply_payment_fact(
-                rt.pool,
-                payment.id,
-                fact,
-                source=source,
-                operation_id=operation.id,
-                operation_status=status,
-                detail=how,
-                on_authorization=rt.card_testing.record,
-            )
+
+def _send(drive: Drive) -> CallResult[PspPayment] | CallResult[PspRefund]:
+    psp, operation, payment = drive.services.psp, drive.operation, drive.payment
+    key = operation.psp_key
+    if drive.kind is OperationKind.AUTHORIZE:
+        request = AuthorizeRequest(
+            reference=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            token=payment.method_token,
+            capture=payment.capture_method == CaptureMethod.AUTOMATIC,
         )
-        return Verdict.DONE
+        return psp.authorize(request, idempotency_key=key)
+    psp_reference = payment.psp_reference
+    assert psp_reference is not None
+    if drive.kind is OperationKind.CAPTURE:
+        return psp.capture(psp_reference, operation.amount, idempotency_key=key)
+    if drive.kind is OperationKind.VOID:
+        return psp.void(psp_reference, idempotency_key=key)
+    refund_id = _refund_id(operation)
+    return psp.refund(psp_reference, operation.amount, refund_id, idempotency_key=key)
 
-    def refuse(rejection: Rejected) -> None:
-        # The PSP's word that nothing was charged.
+
+def _refund_id(operation: OperationRow) -> str:
+    assert operation.refund_id is not None
+    return operation.refund_id
+
+
+# --- what the PSP said, by kind --------------------------------------------------
+
+
+def _settle(drive: Drive, answer: PspPayment | PspRefund, learned: Detail) -> Verdict:
+    if isinstance(answer, PspRefund):
+        return _settle_refund(drive, answer, learned)
+    if drive.kind is OperationKind.AUTHORIZE:
+        return _settle_authorization(drive, answer, learned)
+    return _settle_capture_or_void(drive, answer, learned)
+
+
+def _settle_authorization(drive: Drive, charge: PspPayment, learned: Detail) -> Verdict:
+    fact = payment_fact(charge)
+    if fact is None:
+        return Verdict.UNDECIDED
+    failed = isinstance(fact, Declined)
+    follow_ups = apply_payment_fact(
+        drive.services.pool,
+        drive.payment.id,
+        fact,
+        source=drive.source,
+        operation_id=drive.operation.id,
+        operation_status=OperationStatus.FAILED if failed else OperationStatus.SUCCEEDED,
+        detail=learned,
+        on_authorization=drive.services.card_testing.record,
+    )
+    for operation_id in follow_ups:
+        drive_operation.send(operation_id)
+    return Verdict.DONE
+
+
+def _settle_capture_or_void(drive: Drive, charge: PspPayment, learned: Detail) -> Verdict:
+    capture = drive.kind is OperationKind.CAPTURE
+    if charge.status is PspPaymentStatus.AUTHORIZED:
+        return Verdict.NOT_APPLIED
+    if charge.status is PspPaymentStatus.UNKNOWN:
+        return Verdict.UNDECIDED
+    if charge.status is not (PspPaymentStatus.CAPTURED if capture else PspPaymentStatus.VOIDED):
+        _flag(drive, f"{drive.kind} asked, but the PSP shows the payment {charge.status}")
+        return Verdict.DONE
+    fact = (
+        Captured(charge.psp_reference, charge.authorized_amount, charge.captured_amount)
+        if capture
+        else Voided(charge.psp_reference)
+    )
+    apply_payment_fact(
+        drive.services.pool,
+        drive.payment.id,
+        fact,
+        source=drive.source,
+        operation_id=drive.operation.id,
+        detail=learned,
+    )
+    return Verdict.DONE
+
+
+def _settle_refund(drive: Drive, answer: PspRefund, learned: Detail) -> Verdict:
+    if answer.status is PspRefundStatus.UNKNOWN:
+        return Verdict.UNDECIDED
+    succeeded = answer.status is PspRefundStatus.SUCCEEDED
+    apply_refund_outcome(
+        drive.services.pool,
+        _refund_id(drive.operation),
+        RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
+        source=drive.source,
+        operation_id=drive.operation.id,
+        psp_reference=answer.psp_reference,
+        failure_code=None if succeeded else (answer.failure_code or "refund_failed"),
+        detail=learned,
+    )
+    return Verdict.DONE
+
+
+def _refuse(drive: Drive, rejection: Rejected) -> None:
+    """The PSP's word that it did not do it."""
+    pool, operation = drive.services.pool, drive.operation
+    if drive.kind is OperationKind.AUTHORIZE:
+        # Nothing was charged.
         apply_payment_fact(
-            rt.pool,
-            payment.id,
+            pool,
+            drive.payment.id,
             Declined(rejection.code, rejection.message),
-            source=source,
+            source=drive.source,
             operation_id=operation.id,
             operation_status=OperationStatus.FAILED,
-            on_authorization=rt.card_testing.record,
+            on_authorization=drive.services.card_testing.record,
         )
-
-    _drive(
-        rt,
-        operation,
-        inquire=lambda: rt.psp.find_payment(payment.id),
-        send=lambda: rt.psp.authorize(request, idempotency_key=operation.psp_key),
-        settle=settle,
-        refuse=refuse,
-    )
-
-
-# --- capture and void --------------------------------------------------------
-
-
-def _capture_or_void(
-    rt: Runtime,
-    operation: OperationRow,
-    payment: PaymentRow,
-    kind: OperationKind,
-    source: EventSource,
-) -> None:
-    psp_reference = payment.psp_reference
-    if psp_reference is None:
-        flag(
-            rt.pool,
-            payment.id,
-            operation.id,
-            f"{kind} of a payment with no PSP reference",
-            source=source,
-        )
-        return
-    done_status = (
-        PspPaymentStatus.CAPTURED if kind is OperationKind.CAPTURE else PspPaymentStatus.VOIDED
-    )
-
-    def settle(charge: PspPayment, how: Detail) -> Verdict:
-        if charge.status is PspPaymentStatus.AUTHORIZED:
-            return Verdict.NOT_APPLIED
-        if charge.status is PspPaymentStatus.UNKNOWN:
-            return Verdict.UNDECIDED
-        if charge.status is not done_status:
-            flag(
-                rt.pool,
-                payment.id,
-                operation.id,
-                f"{kind} asked, but the PSP shows the payment {charge.status}",
-                source=source,
-            )
-            return Verdict.DONE
-        fact = (
-            Captured(charge.psp_reference, charge.authorized_amount, charge.captured_amount)
-            if kind is OperationKind.CAPTURE
-            else Voided(charge.psp_reference)
-        )
-        apply_payment_fact(
-            rt.pool,
-            payment.id,
-            fact,
-            source=source,
-            operation_id=operation.id,
-            detail=how,
-        )
-        return Verdict.DONE
-
-    def inquire() -> InquiryResult[PspPayment]:
-        found = rt.psp.find_payment(payment.id)
-        if isinstance(found, NotFound):
-            flag(
-                rt.pool,
-                payment.id,
-                operation.id,
-                "the PSP has no record of an authorized payment",
-                source=source,
-            )
-            raise _Stop
-        return found
-
-    def send() -> CallResult[PspPayment]:
-        if kind is OperationKind.CAPTURE:
-            return rt.psp.capture(
-                psp_reference, operation.amount, idempotency_key=operation.psp_key
-            )
-        return rt.psp.void(psp_reference, idempotency_key=operation.psp_key)
-
-    def refuse(rejection: Rejected) -> None:
-        refuse_action(rt.pool, operation.id, rejection.code, rejection.message, source=source)
-
-    try:
-        _drive(rt, operation, inquire, send, settle, refuse)
-    except _Stop:
-        return
-
-
-class _Stop(Exception):
-    """The operation was flagged mid-way: nothing more to do."""
-
-
-# --- refund ------------------------------------------------------------------
-
-
-def _refund(rt: Runtime, operation: OperationRow, payment: PaymentRow, source: EventSource) -> None:
-    refund_id = operation.refund_id
-    assert refund_id is not None
-    with sync_connection(rt.pool) as conn:
-        refund = load_refund(conn, refund_id)
-    assert refund is not None and payment.psp_reference is not None
-    psp_reference = payment.psp_reference
-
-    def settle(answer: PspRefund, how: Detail) -> Verdict:
-        if answer.status is PspRefundStatus.UNKNOWN:
-            return Verdict.UNDECIDED
-        succeeded = answer.status is PspRefundStatus.SUCCEEDED
+    elif drive.kind is OperationKind.REFUND:
         apply_refund_outcome(
-            rt.pool,
-            refund_id,
-            RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
-            source=source,
-            operation_id=operation.id,
-            psp_reference=answer.psp_reference,
-            failure_code=None if succeeded else (answer.failure_code or "refund_failed"),
-            detail=how,
-        )
-        return Verdict.DONE
-
-    def refuse(rejection: Rejected) -> None:
-        apply_refund_outcome(
-            rt.pool,
-            refund_id,
+            pool,
+            _refund_id(operation),
             RefundStatus.FAILED,
-            source=source,
+            source=drive.source,
             operation_id=operation.id,
             failure_code=rejection.code,
             failure_message=rejection.message,
         )
-
-    _drive(
-        rt,
-        operation,
-        inquire=lambda: rt.psp.find_refund(refund_id),
-        send=lambda: rt.psp.refund(
-            psp_reference, refund.amount, refund_id, idempotency_key=operation.psp_key
-        ),
-        settle=settle,
-        refuse=refuse,
-    )
+    else:
+        refuse_action(pool, operation.id, rejection.code, rejection.message, source=drive.source)
 
 
 __all__ = ["drive_operation"]

@@ -7,6 +7,7 @@ finds the work done and changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import Connection
@@ -24,28 +25,40 @@ from payments.lifecycle import (
     refund_succeeded,
 )
 from payments.operations import OperationKind, OperationStatus
+from payments.records import TimelineEvent
 from payments.status import EventSource, PaymentStatus, RefundStatus
 from store.audit import acting, system
 from store.ledger import post_entry
 from store.operations import (
     finish_operation,
     flag_operation,
-    insert_operation,
-    load_operation,
+    get_operation,
     pending_operation,
     pending_refund_operation,
 )
-from store.payments import (
-    clear_pending_action,
+from store.payment_changes import (
     clear_reconciliation_flag,
     flag_for_reconciliation,
-    load_payment,
+    record_action_refused,
     record_change,
-    set_pending_action,
+    request_action,
 )
-from store.refunds import load_refund, settle_refund
+from store.payments import get_payment_unscoped
+from store.refunds import get_refund_unscoped, settle_refund
+from telemetry.metrics import count_transitions
 
 Detail = dict[str, Any]
+
+
+@dataclass
+class Applied:
+    """What writing a PSP fact did: the timeline events it wrote (counted
+    once committed), the operations to nudge once committed, and the
+    authorization outcome it settled (key id, declined), if any."""
+
+    events: list[TimelineEvent] = field(default_factory=list)
+    follow_ups: list[str] = field(default_factory=list)
+    authorization: tuple[str, bool] | None = None
 
 
 def apply_payment_fact(
@@ -63,43 +76,61 @@ def apply_payment_fact(
     Returns operations to nudge once committed (the capture of an automatic
     payment the PSP only authorized). `on_authorization(key id, declined)`
     hears, after commit, of the authorization outcome this fact settled."""
-    follow_ups: list[str] = []
-    settled: tuple[str, bool] | None = None
     with acting(pool, actor_of(source)) as conn:
-        payment = load_payment(conn, payment_id, for_update=True)
-        if payment is None:
-            return follow_ups
-        if operation_id is None:
-            # A webhook or the settlement report: it answers the pending call
-            # of its kind, if any.
-            kind = answered_kind(fact, PaymentStatus(payment.status))
-            pending = pending_operation(conn, payment_id, kind)
-            operation_id = pending.id if pending else None
-        elif not _still_pending(conn, operation_id):
-            return follow_ups
-        try:
-            change = apply_fact(payment.state(), fact)
-        except InconsistentPspAnswer as error:
-            _flag(conn, payment_id, operation_id, str(error), source)
-            return follow_ups
-        if operation_id is not None:
-            finish_operation(conn, operation_id, operation_status)
-        if change is not None:
-            if payment.status == PaymentStatus.PENDING and payment.api_key_id:
-                settled = (payment.api_key_id, change.status == PaymentStatus.FAILED)
-            payment = record_change(conn, payment, change, source=source, detail=detail)
-            if payment.requires_reconciliation:
-                payment = clear_reconciliation_flag(conn, payment)
-            if payment.status == PaymentStatus.CAPTURED:
-                entry = capture_entry(payment.id, payment.captured_amount, payment.currency)
-                post_entry(conn, payment.merchant_id, entry)
-        if needs_capture_after_authorization(payment.state()) and payment.pending_action is None:
-            capture = OperationKind.CAPTURE
-            follow_ups.append(insert_operation(conn, payment, capture, payment.authorized_amount))
-            set_pending_action(conn, payment.id, "capture")
-    if settled is not None and on_authorization is not None:
-        on_authorization(*settled)
-    return follow_ups
+        applied = _apply_payment_fact(
+            conn, payment_id, fact, source, operation_id, operation_status, detail
+        )
+    count_transitions(applied.events)
+    if applied.authorization is not None and on_authorization is not None:
+        on_authorization(*applied.authorization)
+    return applied.follow_ups
+
+
+def _apply_payment_fact(
+    conn: Connection[Any],
+    payment_id: str,
+    fact: PspFact,
+    source: EventSource,
+    operation_id: str | None,
+    operation_status: OperationStatus,
+    detail: Detail | None,
+) -> Applied:
+    applied = Applied()
+    payment = get_payment_unscoped(conn, payment_id, for_update=True)
+    if payment is None:
+        return applied
+    if operation_id is None:
+        # A webhook or the settlement report: it answers the pending call of
+        # its kind, if any.
+        kind = answered_kind(fact, PaymentStatus(payment.status))
+        pending = pending_operation(conn, payment_id, kind)
+        operation_id = pending.id if pending else None
+    elif not _still_pending(conn, operation_id):
+        return applied
+    try:
+        change = apply_fact(payment.state(), fact)
+    except InconsistentPspAnswer as error:
+        applied.events += _flag(conn, payment_id, operation_id, str(error), source)
+        return applied
+    if operation_id is not None:
+        finish_operation(conn, operation_id, operation_status)
+    if change is not None:
+        if payment.status == PaymentStatus.PENDING and payment.api_key_id:
+            applied.authorization = (payment.api_key_id, change.status == PaymentStatus.FAILED)
+        payment, event = record_change(conn, payment, change, source=source, detail=detail)
+        applied.events.append(event)
+        if payment.requires_reconciliation:
+            payment = clear_reconciliation_flag(conn, payment)
+        if payment.status == PaymentStatus.CAPTURED:
+            entry = capture_entry(payment.id, payment.captured_amount, payment.currency)
+            post_entry(conn, payment.merchant_id, entry)
+    if needs_capture_after_authorization(payment.state()) and payment.pending_action is None:
+        capture = request_action(
+            conn, payment, OperationKind.CAPTURE, payment.authorized_amount, source=source
+        )
+        applied.events.append(capture.event)
+        applied.follow_ups.append(capture.operation_id)
+    return applied
 
 
 def refuse_action(
@@ -108,18 +139,23 @@ def refuse_action(
     """The PSP refused a capture or a void: the payment stays as it was, and
     the merchant sees why in the timeline."""
     with acting(pool, actor_of(source)) as conn:
-        operation = load_operation(conn, operation_id)
-        if operation is None:
-            return
-        payment = load_payment(conn, operation.payment_id, for_update=True)
-        if payment is None or not _still_pending(conn, operation_id):
-            return
-        finish_operation(conn, operation_id, OperationStatus.FAILED, f"{code}: {message}")
-        action = "capture" if operation.kind == OperationKind.CAPTURE else "cancel"
-        detail = {"failureCode": code, "failureMessage": message}
-        clear_pending_action(
-            conn, payment, f"payment.{action}_failed", source=source, detail=detail
-        )
+        events = _refuse_action(conn, operation_id, code, message, source)
+    count_transitions(events)
+
+
+def _refuse_action(
+    conn: Connection[Any], operation_id: str, code: str, message: str, source: EventSource
+) -> list[TimelineEvent]:
+    operation = get_operation(conn, operation_id)
+    if operation is None:
+        return []
+    payment = get_payment_unscoped(conn, operation.payment_id, for_update=True)
+    if payment is None or not _still_pending(conn, operation_id):
+        return []
+    finish_operation(conn, operation_id, OperationStatus.FAILED, f"{code}: {message}")
+    detail = {"failureCode": code, "failureMessage": message}
+    kind = OperationKind(operation.kind)
+    return [record_action_refused(conn, payment, kind, source=source, detail=detail).event]
 
 
 def apply_refund_outcome(
@@ -135,41 +171,67 @@ def apply_refund_outcome(
     detail: Detail | None = None,
 ) -> None:
     with acting(pool, actor_of(source)) as conn:
-        refund = load_refund(conn, refund_id)
-        if refund is None:
-            return
-        payment = load_payment(conn, refund.payment_id, for_update=True)
-        refund = load_refund(conn, refund_id, for_update=True)
-        if payment is None or refund is None or refund.status != RefundStatus.PENDING:
-            return
-        if operation_id is None:
-            pending = pending_refund_operation(conn, refund_id)
-            operation_id = pending.id if pending else None
-        change: Change | None = None
-        if status is RefundStatus.SUCCEEDED:
-            try:
-                change = refund_succeeded(payment.state(), refund.amount)
-            except InconsistentPspAnswer as error:
-                _flag(conn, payment.id, operation_id, str(error), source)
-                return
-        if operation_id is not None:
-            done = OperationStatus.SUCCEEDED if change is not None else OperationStatus.FAILED
-            finish_operation(conn, operation_id, done, failure_code)
-        payment = settle_refund(
+        events = _apply_refund_outcome(
             conn,
-            refund,
-            payment,
+            refund_id,
             status,
-            source=source,
-            psp_reference=psp_reference,
-            failure_code=failure_code,
-            failure_message=failure_message,
+            source,
+            operation_id,
+            psp_reference,
+            failure_code,
+            failure_message,
+            detail,
         )
-        if change is not None:
-            detail = {"refundId": refund_id, **(detail or {})}
-            record_change(conn, payment, change, source=source, detail=detail)
-            entry = refund_entry(refund_id, payment.id, refund.amount, payment.currency)
-            post_entry(conn, payment.merchant_id, entry)
+    count_transitions(events)
+
+
+def _apply_refund_outcome(
+    conn: Connection[Any],
+    refund_id: str,
+    status: RefundStatus,
+    source: EventSource,
+    operation_id: str | None,
+    psp_reference: str | None,
+    failure_code: str | None,
+    failure_message: str | None,
+    detail: Detail | None,
+) -> list[TimelineEvent]:
+    refund = get_refund_unscoped(conn, refund_id)
+    if refund is None:
+        return []
+    payment = get_payment_unscoped(conn, refund.payment_id, for_update=True)
+    refund = get_refund_unscoped(conn, refund_id, for_update=True)
+    if payment is None or refund is None or refund.status != RefundStatus.PENDING:
+        return []
+    if operation_id is None:
+        pending = pending_refund_operation(conn, refund_id)
+        operation_id = pending.id if pending else None
+    change: Change | None = None
+    if status is RefundStatus.SUCCEEDED:
+        try:
+            change = refund_succeeded(payment.state(), refund.amount)
+        except InconsistentPspAnswer as error:
+            return _flag(conn, payment.id, operation_id, str(error), source)
+    if operation_id is not None:
+        done = OperationStatus.SUCCEEDED if change is not None else OperationStatus.FAILED
+        finish_operation(conn, operation_id, done, failure_code)
+    payment, settled = settle_refund(
+        conn,
+        refund,
+        payment,
+        status,
+        source=source,
+        psp_reference=psp_reference,
+        failure_code=failure_code,
+        failure_message=failure_message,
+    )
+    if change is None:
+        return [settled]
+    detail = {"refundId": refund_id, **(detail or {})}
+    payment, moved = record_change(conn, payment, change, source=source, detail=detail)
+    entry = refund_entry(refund_id, payment.id, refund.amount, payment.currency)
+    post_entry(conn, payment.merchant_id, entry)
+    return [settled, moved]
 
 
 def flag(
@@ -183,7 +245,8 @@ def flag(
     """Nothing more can be learned by asking: the payment is flagged for
     reconciliation, visible in the API, and never failed without evidence."""
     with acting(pool, actor_of(source)) as conn:
-        _flag(conn, payment_id, operation_id, reason, source)
+        events = _flag(conn, payment_id, operation_id, reason, source)
+    count_transitions(events)
 
 
 def actor_of(source: EventSource) -> str:
@@ -208,7 +271,7 @@ def answered_kind(fact: PspFact, status: PaymentStatus) -> OperationKind:
 
 
 def _still_pending(conn: Connection[Any], operation_id: str) -> bool:
-    operation = load_operation(conn, operation_id, for_update=True)
+    operation = get_operation(conn, operation_id, for_update=True)
     return operation is not None and operation.status == OperationStatus.PENDING
 
 
@@ -218,13 +281,14 @@ def _flag(
     operation_id: str | None,
     reason: str,
     source: EventSource,
-) -> None:
-    payment = load_payment(conn, payment_id, for_update=True)
+) -> list[TimelineEvent]:
+    payment = get_payment_unscoped(conn, payment_id, for_update=True)
     if payment is None:
-        return
+        return []
     if operation_id is not None:
         if not _still_pending(conn, operation_id):
-            return  # settled meanwhile: nothing to flag
+            return []  # settled meanwhile: nothing to flag
         flag_operation(conn, operation_id, reason)
-    if not payment.requires_reconciliation:
-        flag_for_reconciliation(conn, payment, reason, source=source)
+    if payment.requires_reconciliation:
+        return []
+    return [flag_for_reconciliation(conn, payment, reason, source=source).event]

@@ -25,10 +25,10 @@ from payments.status import EventSource, RefundStatus
 from psp.facts import payment_fact
 from psp.protocol import PspRefundStatus
 from psp.webhooks import PaymentEvent, RefundEvent, parse_event
-from store.db import sync_connection
-from store.payments import load_payment
-from store.refunds import load_refund
-from store.webhook_inbox import InboxRow, count_attempt, load_inbox, settle_inbox
+from store.db import connection
+from store.payments import get_payment_unscoped
+from store.refunds import get_refund_unscoped
+from store.webhook_inbox import InboxRow, count_attempt, get_inbox, settle_inbox
 from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.psp_webhooks")
@@ -40,67 +40,67 @@ UNMATCHED_AFTER = 8
 
 @dramatiq.actor(queue_name=WEBHOOKS_QUEUE, actor_name=APPLY_PSP_WEBHOOK)
 def apply_psp_webhook(inbox_id: str) -> None:
-    rt = runtime()
-    with sync_connection(rt.pool) as conn:
-        inbox = load_inbox(conn, inbox_id)
+    services = runtime()
+    with connection(services.pool) as conn:
+        inbox = get_inbox(conn, inbox_id)
     if inbox is None or inbox.status != "pending":
         return
     try:
         event = parse_event(inbox.payload)
     except ValueError as error:
-        _settle(rt, inbox, "ignored", str(error))
+        _settle(services, inbox, "ignored", str(error))
         return
     if isinstance(event, PaymentEvent):
-        _apply_payment_event(rt, inbox, event)
+        _apply_payment_event(services, inbox, event)
     elif isinstance(event, RefundEvent):
-        _apply_refund_event(rt, inbox, event)
+        _apply_refund_event(services, inbox, event)
     else:
-        _settle(rt, inbox, "ignored", f"event type {inbox.event_type} is not acted on")
+        _settle(services, inbox, "ignored", f"event type {inbox.event_type} is not acted on")
 
 
-def _apply_payment_event(rt: Runtime, inbox: InboxRow, event: PaymentEvent) -> None:
+def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent) -> None:
     payment_id = event.payment.reference
-    with sync_connection(rt.pool) as conn:
-        payment = load_payment(conn, payment_id)
+    with connection(services.pool) as conn:
+        payment = get_payment_unscoped(conn, payment_id)
     if payment is None:
-        _not_known_yet(rt, inbox, payment_id)
+        _not_known_yet(services, inbox, payment_id)
         return
     bind_context(payment_id=payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
     fact = payment_fact(event.payment)
     if fact is None:
-        _settle(rt, inbox, "ignored", f"PSP status {event.payment.status} is not acted on")
+        _settle(services, inbox, "ignored", f"PSP status {event.payment.status} is not acted on")
         return
     status = OperationStatus.FAILED if isinstance(fact, Declined) else OperationStatus.SUCCEEDED
     follow_ups = apply_payment_fact(
-        rt.pool,
+        services.pool,
         payment_id,
         fact,
         source=EventSource.WEBHOOK,
         operation_status=status,
         detail={"webhookId": inbox.webhook_id},
-        on_authorization=rt.card_testing.record,
+        on_authorization=services.card_testing.record,
     )
-    _settle(rt, inbox, "applied")
+    _settle(services, inbox, "applied")
     for operation_id in follow_ups:
         drive_operation.send(operation_id)
 
 
-def _apply_refund_event(rt: Runtime, inbox: InboxRow, event: RefundEvent) -> None:
+def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) -> None:
     refund_id = event.refund.reference
-    with sync_connection(rt.pool) as conn:
-        refund = load_refund(conn, refund_id)
+    with connection(services.pool) as conn:
+        refund = get_refund_unscoped(conn, refund_id)
     if refund is None:
-        _not_known_yet(rt, inbox, refund_id)
+        _not_known_yet(services, inbox, refund_id)
         return
     bind_context(payment_id=refund.payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
     if event.refund.status is PspRefundStatus.UNKNOWN:
-        _settle(rt, inbox, "ignored", "refund status not acted on")
+        _settle(services, inbox, "ignored", "refund status not acted on")
         return
     succeeded = event.refund.status is PspRefundStatus.SUCCEEDED
     apply_refund_outcome(
-        rt.pool,
+        services.pool,
         refund_id,
         RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
         source=EventSource.WEBHOOK,
@@ -108,11 +108,11 @@ def _apply_refund_event(rt: Runtime, inbox: InboxRow, event: RefundEvent) -> Non
         failure_code=None if succeeded else (event.refund.failure_code or "refund_failed"),
         detail={"webhookId": inbox.webhook_id},
     )
-    _settle(rt, inbox, "applied")
+    _settle(services, inbox, "applied")
 
 
-def _not_known_yet(rt: Runtime, inbox: InboxRow, reference: str) -> None:
-    with sync_connection(rt.pool) as conn:
+def _not_known_yet(services: Runtime, inbox: InboxRow, reference: str) -> None:
+    with connection(services.pool) as conn:
         tries = count_attempt(conn, inbox.id, f"no payment or refund {reference}")
         if tries >= UNMATCHED_AFTER:
             settle_inbox(conn, inbox.id, "unmatched", f"no payment or refund {reference}")
@@ -125,6 +125,6 @@ def _not_known_yet(rt: Runtime, inbox: InboxRow, reference: str) -> None:
     raise TryAgain(f"webhook {inbox.webhook_id}: {reference} not known (yet)")
 
 
-def _settle(rt: Runtime, inbox: InboxRow, status: str, error: str | None = None) -> None:
-    with sync_connection(rt.pool) as conn:
+def _settle(services: Runtime, inbox: InboxRow, status: str, error: str | None = None) -> None:
+    with connection(services.pool) as conn:
         settle_inbox(conn, inbox.id, status, error)

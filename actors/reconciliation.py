@@ -47,24 +47,25 @@ from psp.protocol import (
     Unknown,
 )
 from store.audit import acting, record, system
-from store.db import sync_connection
+from store.db import connection
 from store.ledger import post_entry
 from store.reconciliation import (
-    BadReport,
     Resolvable,
     claim_settlements,
     classify_lines,
-    copy_report_sync,
-    load_run,
     mark_resolved,
-    mark_run,
     mark_unconfirmed,
     record_missing_at_psp,
-    replace_psp_data,
-    report_batches,
-    report_carries_card_number_sync,
     resolvable_lines,
     result_counts,
+)
+from store.reconciliation_runs import get_run, mark_run
+from store.settlement_reports import (
+    BadReport,
+    copy_report,
+    replace_psp_data,
+    report_batches,
+    report_carries_card_number,
 )
 from telemetry.metrics import reconciliation_lines
 
@@ -81,28 +82,28 @@ class UncheckableReport(Exception):
 
 @dramatiq.actor(queue_name=PAYMENTS_QUEUE, actor_name=RECONCILE, time_limit=3_600_000)
 def reconcile(run_id: str) -> None:
-    rt = runtime()
-    with sync_connection(rt.pool) as conn:
-        run = load_run(conn, run_id)
+    services = runtime()
+    with connection(services.pool) as conn:
+        run = get_run(conn, run_id)
     if run is None or run.status in ("completed", "failed"):
         return
     if run.source == "psp" and run.line_count == 0:
         assert run.batch is not None
         try:
-            with sync_connection(rt.pool) as conn, conn.transaction():
-                copy_report_sync(conn, run_id, rt.psp.settlement_report(run.batch))
+            with connection(services.pool) as conn, conn.transaction():
+                copy_report(conn, run_id, services.psp.settlement_report(run.batch))
                 # The PSP's word on money, not on what it may send us: a card
                 # number in its report is kept no more than in an upload.
-                if report_carries_card_number_sync(conn, run_id):
+                if report_carries_card_number(conn, run_id):
                     raise BadReport("it carries what looks like a card number")
         except ReportUnavailable as error:
             raise TryAgain(f"settlement report {run.batch}: {error}") from None
         except BadReport as error:
-            with sync_connection(rt.pool) as conn:
+            with connection(services.pool) as conn:
                 mark_run(conn, run_id, "failed", error=f"the PSP's report: {error}; nothing kept")
             logger.warning("reconciliation %s failed: the PSP's report: %s", run_id, error)
             return
-    run_reconciliation(rt.pool, rt.psp, run_id)
+    run_reconciliation(services.pool, services.psp, run_id)
 
 
 def run_reconciliation(
@@ -111,8 +112,8 @@ def run_reconciliation(
     """Check, classify, resolve, settle and count. The run ends completed or
     failed; or, when the PSP cannot be asked now, pending with the reason
     (`TryAgain` is raised for a later try)."""
-    with sync_connection(pool) as conn:
-        run = load_run(conn, run_id)
+    with connection(pool) as conn:
+        run = get_run(conn, run_id)
         mark_run(conn, run_id, "running")
     assert run is not None
     uploaded = run.source == "upload"
@@ -121,14 +122,14 @@ def run_reconciliation(
             _fetch_psp_data(pool, psp, run_id)
         counts = _reconcile(pool, psp, run_id, uploaded=uploaded)
     except TryAgain as error:
-        with sync_connection(pool) as conn:
+        with connection(pool) as conn:
             mark_run(conn, run_id, "pending", error=str(error)[:500])
         raise
     except Exception as error:
-        with sync_connection(pool) as conn:
+        with connection(pool) as conn:
             mark_run(conn, run_id, "failed", error=f"{type(error).__name__}: {error}"[:500])
         raise
-    with sync_connection(pool) as conn:
+    with connection(pool) as conn:
         mark_run(conn, run_id, "completed", counts=counts)
     for result, count in counts.items():
         if result != "resolved":  # a subset of the classes, not a class
@@ -138,7 +139,7 @@ def run_reconciliation(
 
 def _fetch_psp_data(pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str) -> None:
     """The PSP's own report of each batch the upload names, copied in beside it."""
-    with sync_connection(pool) as conn, conn.transaction():
+    with connection(pool) as conn, conn.transaction():
         batches = report_batches(conn, run_id, MAX_UPLOAD_BATCHES + 1)
         if len(batches) > MAX_UPLOAD_BATCHES:
             raise UncheckableReport(
@@ -153,7 +154,7 @@ def _fetch_psp_data(pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_
 def _reconcile(
     pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str, *, uploaded: bool
 ) -> dict[str, int]:
-    with sync_connection(pool) as conn, conn.transaction():
+    with connection(pool) as conn, conn.transaction():
         classify_lines(conn, run_id, checked=uploaded)
         resolvable = resolvable_lines(conn, run_id)
     if resolvable:
@@ -234,18 +235,18 @@ def _reported(line: Resolvable) -> PspWord:
 
 def _inquire(psp: PaymentServiceProvider, line: Resolvable) -> PspWord | str | Retryable | Unknown:
     """The PSP's answer, if it bears the line out; else what it said instead."""
-    how = {"learnedBy": "status_inquiry"}
+    learned = {"learnedBy": "status_inquiry"}
     if line.record_type == "refund":
         refund = psp.find_refund(line.reference)
         if not isinstance(refund, Answered):
             return "no such refund" if isinstance(refund, NotFound) else refund
         said = _refund_says(refund.value, line)
-        return said or PspWord(None, refund.value.psp_reference, how)
+        return said or PspWord(None, refund.value.psp_reference, learned)
     payment = psp.find_payment(line.reference)
     if not isinstance(payment, Answered):
         return "no such payment" if isinstance(payment, NotFound) else payment
     said = _payment_says(payment.value, line)
-    return said or PspWord(payment_fact(payment.value), payment.value.psp_reference, how)
+    return said or PspWord(payment_fact(payment.value), payment.value.psp_reference, learned)
 
 
 def _payment_says(answer: PspPayment, line: Resolvable) -> str | None:

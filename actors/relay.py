@@ -26,8 +26,14 @@ import orjson
 import redis
 from psycopg_pool import ConnectionPool
 
-from store.db import sync_connection
+from store.db import connection
 from store.errors import StoreUnavailable
+from store.outbox import (
+    claim_awaiting_fan_out,
+    claim_unpublished,
+    mark_published,
+    mark_unpublished,
+)
 
 logger = logging.getLogger("paystream.relay")
 
@@ -41,33 +47,26 @@ REPUBLISH_AFTER = timedelta(minutes=2)
 
 def publish_batch(pool: ConnectionPool[Any], client: redis.Redis, batch: int) -> int:
     """Publish up to `batch` unpublished events; returns how many."""
-    with sync_connection(pool) as conn, conn.transaction():
-        rows = conn.execute(
-            "SELECT id, event_id, merchant_id, event_type, payload FROM outbox"
-            " WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            (batch,),
-        ).fetchall()
-        if not rows:
+    with connection(pool) as conn, conn.transaction():
+        entries = claim_unpublished(conn, batch)
+        if not entries:
             return 0
         pipe = client.pipeline(transaction=False)
-        for _, event_id, merchant_id, event_type, payload in rows:
+        for entry in entries:
             pipe.xadd(
                 STREAM,
                 {
-                    "event_id": event_id,
-                    "merchant_id": merchant_id,
-                    "type": event_type,
-                    "payload": orjson.dumps(payload),
+                    "event_id": entry.event_id,
+                    "merchant_id": entry.merchant_id,
+                    "type": entry.event_type,
+                    "payload": orjson.dumps(entry.payload),
                 },
             )
         stream_ids = pipe.execute()
-        conn.execute(
-            "UPDATE outbox SET published_at = now(), stream_id = entry.stream_id"
-            " FROM unnest(%s::bigint[], %s::text[]) AS entry(id, stream_id)"
-            " WHERE outbox.id = entry.id",
-            ([row[0] for row in rows], [_text(stream_id) for stream_id in stream_ids]),
+        mark_published(
+            conn, [entry.id for entry in entries], [_text(stream_id) for stream_id in stream_ids]
         )
-    return len(rows)
+    return len(entries)
 
 
 def republish_lost(
@@ -79,24 +78,17 @@ def republish_lost(
     Returns how many were queued again."""
     if not _has_consumer_groups(client):
         return 0  # nobody reads the stream: nothing is waiting on it
-    with sync_connection(pool) as conn, conn.transaction():
-        rows = conn.execute(
-            "SELECT id, stream_id FROM outbox WHERE published_at IS NOT NULL"
-            " AND fanned_out_at IS NULL AND published_at <= now() - %s"
-            " ORDER BY published_at LIMIT %s FOR UPDATE SKIP LOCKED",
-            (older_than, limit),
-        ).fetchall()
-        if not rows:
+    with connection(pool) as conn, conn.transaction():
+        published = claim_awaiting_fan_out(conn, older_than, limit)
+        if not published:
             return 0
         pipe = client.pipeline(transaction=False)
-        for _, stream_id in rows:
-            pipe.xrange(STREAM, stream_id or "0-0", stream_id or "0-0")
-        lost = [row[0] for row, found in zip(rows, pipe.execute(), strict=True) if not found]
+        for entry in published:
+            pipe.xrange(STREAM, entry.stream_id or "0-0", entry.stream_id or "0-0")
+        found = pipe.execute()
+        lost = [entry.id for entry, there in zip(published, found, strict=True) if not there]
         if lost:
-            conn.execute(
-                "UPDATE outbox SET published_at = NULL, stream_id = NULL WHERE id = ANY(%s)",
-                (lost,),
-            )
+            mark_unpublished(conn, lost)
             logger.warning(
                 "%d published event(s) were lost from the stream; publishing again", len(lost)
             )

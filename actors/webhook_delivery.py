@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 import redis
+from psycopg import Connection
 from psycopg_pool import ConnectionPool
 from standardwebhooks import Webhook
 
@@ -36,8 +37,9 @@ from actors.pinned import Refused, Resolver, pin, post_pinned, system_resolver
 from actors.relay import STREAM
 from payments.events import subscribes
 from store.audit import acting, record, system
-from store.db import sync_connection
+from store.db import connection
 from store.errors import StoreUnavailable
+from store.outbox import mark_fanned_out
 from store.webhook_deliveries import (
     DeliveryRow,
     NewDelivery,
@@ -49,7 +51,7 @@ from store.webhook_deliveries import (
 from store.webhook_endpoints import (
     EndpointRow,
     disable_endpoint,
-    load_endpoints,
+    endpoints_by_id,
     subscribed_endpoints,
 )
 from telemetry.metrics import webhook_dead_letters, webhook_delivery_failures
@@ -93,7 +95,7 @@ def fan_out(
     if not entries:
         return 0
     events = [_event(fields) for _, fields in entries]
-    with sync_connection(pool) as conn, conn.transaction():
+    with connection(pool) as conn, conn.transaction():
         endpoints = subscribed_endpoints(conn, sorted({e["merchant_id"] for e in events}))
         deliveries = [
             NewDelivery(
@@ -109,11 +111,7 @@ def fan_out(
             and subscribes(endpoint.event_types, event["type"])
         ]
         created = insert_deliveries(conn, deliveries)
-        conn.execute(
-            "UPDATE outbox SET fanned_out_at = now()"
-            " WHERE event_id = ANY(%s) AND fanned_out_at IS NULL",
-            ([event["event_id"] for event in events],),
-        )
+        mark_fanned_out(conn, [event["event_id"] for event in events])
     client.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
     return created
 
@@ -162,15 +160,22 @@ def send_due(
     limit: int = 50,
 ) -> int:
     lease = timedelta(seconds=policy.timeout + 5)
-    with sync_connection(pool) as conn:
+    with connection(pool) as conn:
         due = lease_due(conn, limit=limit, lease=lease)
-        endpoints = load_endpoints(conn, sorted({d.endpoint_id for d in due}))
+        endpoints = endpoints_by_id(conn, sorted({d.endpoint_id for d in due}))
     outcomes = list(
         executor.map(lambda d: _attempt(d, endpoints[d.endpoint_id], policy, http), due)
     )
+    retries = [_retry_in(d, outcome, policy) for d, outcome in zip(due, outcomes, strict=True)]
     with acting(pool, system("webhooks")) as conn:
-        for delivery, outcome in zip(due, outcomes, strict=True):
-            _record(conn, delivery, outcome, policy)
+        for delivery, outcome, retry_in in zip(due, outcomes, retries, strict=True):
+            _record(conn, delivery, outcome, retry_in)
+    # Counted once the outcomes are written for good.
+    for outcome, retry_in in zip(outcomes, retries, strict=True):
+        if outcome.error is not None:
+            webhook_delivery_failures.labels(_reason(outcome)).inc()
+            if retry_in is None:
+                webhook_dead_letters.inc()
     return len(due)
 
 
@@ -225,7 +230,17 @@ def _reason(outcome: _Outcome) -> str:
     return "endpoint_unusable" if outcome.final else "network_or_address"
 
 
-def _record(conn: Any, delivery: DeliveryRow, outcome: _Outcome, policy: DeliveryPolicy) -> None:
+def _retry_in(delivery: DeliveryRow, outcome: _Outcome, policy: DeliveryPolicy) -> timedelta | None:
+    """When to try a failed delivery again; None: never (a dead letter)."""
+    if outcome.final or delivery.attempts >= len(policy.schedule):
+        return None
+    delay = policy.schedule[delivery.attempts].total_seconds()
+    return timedelta(seconds=delay * random.uniform(1 - policy.jitter, 1 + policy.jitter))
+
+
+def _record(
+    conn: Connection[Any], delivery: DeliveryRow, outcome: _Outcome, retry_in: timedelta | None
+) -> None:
     if outcome.error is None:
         assert outcome.status is not None
         record_delivered(conn, delivery.id, outcome.status)
@@ -241,14 +256,8 @@ def _record(conn: Any, delivery: DeliveryRow, outcome: _Outcome, policy: Deliver
             after={"status": "disabled", "reason": "answered 410 Gone"},
         )
         logger.warning("endpoint %s answered 410 and is disabled", delivery.endpoint_id)
-    retry_in = None
-    if not outcome.final and delivery.attempts < len(policy.schedule):
-        delay = policy.schedule[delivery.attempts].total_seconds()
-        retry_in = timedelta(seconds=delay * random.uniform(1 - policy.jitter, 1 + policy.jitter))
     record_failure(conn, delivery.id, status=outcome.status, error=outcome.error, retry_in=retry_in)
-    webhook_delivery_failures.labels(_reason(outcome)).inc()
     if retry_in is None:
-        webhook_dead_letters.inc()
         record(
             conn,
             merchant_id=delivery.merchant_id,

@@ -18,6 +18,7 @@ import psycopg
 
 from drill.checks import Check
 from stack.launcher import Stack, StackInfo
+from store.outbox import outbox_tally, timeline_events_not_queued
 
 
 def event_log_has_no_gaps(info: StackInfo) -> Check:
@@ -25,18 +26,17 @@ def event_log_has_no_gaps(info: StackInfo) -> Check:
         "the event log has no gaps: every transition has its event, published and taken in"
     )
     with psycopg.connect(info.database_url) as conn:
-        missing = conn.execute(
-            "SELECT count(*) FROM payment_events e LEFT JOIN outbox o ON o.event_id = e.id"
-            " WHERE o.event_id IS NULL"
-        ).fetchone()
-        events = conn.execute(
-            "SELECT count(*), count(published_at), count(fanned_out_at) FROM outbox"
-        ).fetchone()
-    assert missing is not None and events is not None
-    check.counts = {"events": events[0], "published": events[1], "taken in": events[2]}
-    if missing[0]:
-        check.fail(f"{missing[0]} transitions without an event")
-    if not events[0] == events[1] == events[2]:
+        missing = timeline_events_not_queued(conn)
+        events = outbox_tally(conn)
+    assert events is not None
+    check.counts = {
+        "events": events.events,
+        "published": events.published,
+        "taken in": events.fanned_out,
+    }
+    if missing:
+        check.fail(f"{missing} transitions without an event")
+    if not events.events == events.published == events.fanned_out:
         check.fail("some events were not published or not taken in")
     return check
 

@@ -11,6 +11,8 @@ import psycopg
 from drill.checks import Check
 from stack.launcher import StackInfo
 from stack.ports import wait_until
+from store.errors import StoreUnavailable
+from store.outbox import outbox_tally
 
 
 def calm(info: StackInfo) -> None:
@@ -37,8 +39,6 @@ def wait_for_quiescence(info: StackInfo, timeout: float) -> Check:
         "pending operations": "SELECT count(*) FROM payment_operations"
         " WHERE status = 'pending' AND flagged_at IS NULL",
         "pending callbacks": "SELECT count(*) FROM webhook_inbox WHERE status = 'pending'",
-        "unpublished events": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-        "events not taken in": "SELECT count(*) FROM outbox WHERE fanned_out_at IS NULL",
         "deliveries pending": "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'",
     }
     started = time.monotonic()
@@ -49,7 +49,11 @@ def wait_for_quiescence(info: StackInfo, timeout: float) -> Check:
         try:
             with psycopg.connect(info.database_url) as conn:
                 left = {name: int(conn.execute(sql).fetchone()[0]) for name, sql in queries.items()}  # type: ignore[index]
-        except psycopg.OperationalError:
+                outbox = outbox_tally(conn)
+            assert outbox is not None
+            left["unpublished events"] = outbox.events - outbox.published
+            left["events not taken in"] = outbox.events - outbox.fanned_out
+        except (psycopg.OperationalError, StoreUnavailable):
             left = {"database": 1}
         now = time.monotonic()
         last_seen.update({name: now - started for name, count in left.items() if count})

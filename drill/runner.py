@@ -17,6 +17,7 @@ from drill.plan import make_plans
 from drill.receiver import Receiver, serving_receiver
 from drill.workload import PaymentRun, collect, run_workload
 from stack.launcher import StackInfo
+from store.outbox import queued_events
 
 # The stack a drill runs on expects trouble: short PSP timeouts, quick
 # retries, an eager janitor and fast webhook retries, so hundreds of faults
@@ -167,7 +168,5 @@ def psp_faults(simulator_url: str, *, callbacks: str) -> dict[str, int]:
 def events_of(database_url: str, payment_ids: set[str]) -> list[str]:
     """Every event the drill's payments produced, from the outbox."""
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT event_id, payload->'data'->>'paymentId' FROM outbox ORDER BY id"
-        ).fetchall()
-    return [event_id for event_id, payment_id in rows if payment_id in payment_ids]
+        queued = queued_events(conn)
+    return [event.event_id for event in queued if event.payment_id in payment_ids]

@@ -25,16 +25,16 @@ from gateway.schemas import (
 )
 from gateway.types import Services
 from payments.resources import timestamp
-from store.audit import acting_async
+from store.audit import acting
 from store.db import connection
 from store.keys import (
+    ApiKeyRow,
     Owner,
-    create_key_async,
-    get_key_async,
-    list_keys_async,
-    revoke_key_async,
+    create_key,
+    get_key,
+    list_keys,
+    revoke_key,
 )
-from store.rows import ApiKeyRow
 
 
 def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
@@ -57,8 +57,8 @@ async def create_api_key(request: Request) -> Response:
     command = validate(
         CreateApiKeyRequest, await read_json_object(request, services.config.max_body_bytes)
     )
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-        row, key = await create_key_async(
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
+        row, key = await create_key(
             conn,
             Owner.merchant(principal.merchant_id),
             sorted(set(command.roles)),
@@ -72,7 +72,7 @@ async def list_api_keys(request: Request) -> Response:
     principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
-        rows = await list_keys_async(conn, Owner.merchant(principal.merchant_id))
+        rows = await list_keys(conn, Owner.merchant(principal.merchant_id))
     return json_response({"data": [key_resource(row) for row in rows]})
 
 
@@ -84,16 +84,14 @@ async def rotate_api_key(request: Request) -> Response:
     document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
     command = validate(RotateApiKeyRequest, document)
     key_id, owner = request.path_params["keyId"], Owner.merchant(principal.merchant_id)
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-        old = await get_key_async(conn, owner, key_id)
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
+        old = await get_key(conn, owner, key_id)
         if old is None:
             raise Problem("not_found", "no such API key")
-        revoked = await revoke_key_async(
-            conn, owner, key_id, timedelta(seconds=command.grace_seconds)
-        )
+        revoked = await revoke_key(conn, owner, key_id, timedelta(seconds=command.grace_seconds))
         if revoked is None:
             raise Problem("invalid_state", "the key is revoked already")
-        row, key = await create_key_async(
+        row, key = await create_key(
             conn,
             owner,
             [role for role in old.roles if role in MERCHANT_ROLES],
@@ -107,10 +105,10 @@ async def revoke_api_key(request: Request) -> Response:
     principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     key_id, owner = request.path_params["keyId"], Owner.merchant(principal.merchant_id)
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-        if await get_key_async(conn, owner, key_id) is None:
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
+        if await get_key(conn, owner, key_id) is None:
             raise Problem("not_found", "no such API key")
-        row = await revoke_key_async(conn, owner, key_id)
+        row = await revoke_key(conn, owner, key_id)
     if row is None:
         raise Problem("invalid_state", "the key is revoked already")
     return json_response(key_resource(row))

@@ -13,7 +13,7 @@ from gateway.http import json_response
 from gateway.openapi import Endpoint
 from gateway.schemas import Health
 from gateway.types import Services
-from store.db import connection
+from store.db import connection, ping
 from store.errors import StoreUnavailable
 
 _CHECK_TIMEOUT = 2.0
@@ -26,7 +26,7 @@ async def healthz(request: Request) -> Response:
 async def _postgres(services: Services) -> str:
     try:
         async with asyncio.timeout(_CHECK_TIMEOUT), connection(services.pool) as conn:
-            await conn.execute("SELECT 1")
+            await ping(conn)
     except (StoreUnavailable, TimeoutError):
         return "unavailable"
     return "ok"

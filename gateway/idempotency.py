@@ -31,7 +31,7 @@ from gateway.claims import Claims
 from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
 from gateway.types import Services
 from payments.card_data import contains_pan
-from store.audit import as_actor_async
+from store.audit import as_actor
 from store.db import connection
 from store.idempotency import find_record, save_record
 from store.keys import Principal
@@ -200,7 +200,7 @@ async def idempotent(
 
 def _audited(work: Work, actor: str, request_id: str | None) -> Work:
     async def run(conn: AsyncConnection[Any]) -> Outcome:
-        await as_actor_async(conn, actor, request_id)
+        await as_actor(conn, actor, request_id)
         return await work(conn)
 
     return run

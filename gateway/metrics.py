@@ -20,6 +20,7 @@ from gateway.problems import Problem
 from gateway.types import Services
 from store.db import connection
 from store.errors import StoreUnavailable
+from store.outbox import unpublished_backlog
 from telemetry.metrics import exposition
 
 logger = logging.getLogger("paystream.gateway.metrics")
@@ -49,12 +50,8 @@ async def _queue_depth(services: Services) -> Metric:
 async def _outbox(services: Services) -> list[Metric]:
     """Events written but not yet on the stream, and the age of the oldest."""
     async with connection(services.pool) as conn:
-        cursor = await conn.execute(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
-            " FROM outbox WHERE published_at IS NULL"
-        )
-        row = await cursor.fetchone()
-    waiting, lag = (0, 0.0) if row is None else (int(row[0]), float(row[1]))
+        backlog = await unpublished_backlog(conn)
+    waiting, lag = (0, 0.0) if backlog is None else (backlog.unpublished, backlog.lag_seconds)
     return [
         GaugeMetricFamily(
             "paystream_outbox_unpublished", "Outbox events not yet published.", value=waiting

@@ -19,17 +19,11 @@ from gateway.problems import Problem
 from gateway.schemas import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
 from gateway.types import Services
 from payments.resources import timestamp
-from store.audit import acting_async
+from store import operators as operator_store
+from store.audit import acting
 from store.db import connection
-from store.keys import Owner, revoke_key_async
-from store.operators import (
-    OperatorRow,
-    create_operator_async,
-    get_operator_key_async,
-    list_operator_keys_async,
-    list_operators_async,
-)
-from store.rows import ApiKeyRow
+from store.keys import ApiKeyRow, Owner, revoke_key
+from store.operators import OperatorRow, get_operator_key, list_operator_keys
 
 
 def operator_resource(row: OperatorRow) -> dict[str, Any]:
@@ -42,8 +36,8 @@ async def create_operator(request: Request) -> Response:
     command = validate(
         CreateOperatorRequest, await read_json_object(request, services.config.max_body_bytes)
     )
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-        operator, row, key = await create_operator_async(
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
+        operator, row, key = await operator_store.create_operator(
             conn, command.name, sorted(set(command.roles)), services.config.key_pepper
         )
     return json_response({**operator_resource(operator), "key": key_resource(row, key)}, 201)
@@ -53,8 +47,8 @@ async def list_operators(request: Request) -> Response:
     await authenticate(request, OperatorRole.ADMIN)
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
-        operators = await list_operators_async(conn)
-        keys = await list_operator_keys_async(conn)
+        operators = await operator_store.list_operators(conn)
+        keys = await list_operator_keys(conn)
     by_operator: dict[str | None, list[ApiKeyRow]] = {}
     for key in keys:
         by_operator.setdefault(key.operator_id, []).append(key)
@@ -76,11 +70,11 @@ async def revoke_operator_key(request: Request) -> Response:
     principal = await authenticate(request, OperatorRole.ADMIN)
     services: Services = request.app.state.services
     key_id = request.path_params["keyId"]
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-        found = await get_operator_key_async(conn, key_id)
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
+        found = await get_operator_key(conn, key_id)
         if found is None or found.operator_id is None:
             raise Problem("not_found", "no such operator key")
-        row = await revoke_key_async(conn, Owner.operator(found.operator_id), key_id)
+        row = await revoke_key(conn, Owner.operator(found.operator_id), key_id)
     if row is None:
         raise Problem("invalid_state", "the key is revoked already")
     return json_response(key_resource(row))

@@ -38,19 +38,21 @@ from gateway.types import Services
 from payments.errors import DomainError
 from payments.lifecycle import capture_amount, check_cancelable
 from payments.operations import OperationKind
+from payments.records import PaymentRecord, TimelineEvent
 from payments.resources import payment_resource, timeline_event_resource
+from payments.status import EventSource
 from store.db import connection
+from store.payment_changes import request_action
 from store.payments import (
     find_payment_id_for_order,
     get_payment,
     insert_payment,
-    list_events,
     list_payments,
     new_payment,
-    request_action,
 )
-from store.rows import PaymentRow
+from store.timeline import list_events
 from telemetry.logs import bind_context
+from telemetry.metrics import count_transitions
 
 logger = logging.getLogger("paystream.gateway.payments")
 
@@ -83,11 +85,12 @@ async def create_payment(request: Request) -> Response:
             metadata=command.metadata,
             now=datetime.now(UTC),
         )
-        operation_id = await insert_payment(conn, payment, principal.key_id)
-        if operation_id is not None:
+        created = await insert_payment(conn, payment, principal.key_id)
+        if created is not None:
             bind_context(payment_id=payment.id)
             body = orjson.dumps(payment_resource(payment))
-            return Outcome(201, body, after_commit=(nudge(services, operation_id),))
+            after_commit = (nudge(services, created.operation_id), counted(created.event))
+            return Outcome(201, body, after_commit=after_commit)
         existing = await find_payment_id_for_order(conn, principal.merchant_id, command.order_id)
         problem = Problem(
             "order_already_exists",
@@ -106,6 +109,15 @@ def nudge(services: Services, operation_id: str) -> Callable[[], Awaitable[None]
     return lambda: services.work.nudge_operation(operation_id)
 
 
+def counted(event: TimelineEvent) -> Callable[[], Awaitable[None]]:
+    """Count a transition for the metrics, once its transaction committed."""
+
+    async def count() -> None:
+        count_transitions([event])
+
+    return count
+
+
 def refused(error: DomainError) -> Outcome:
     """A business rule said no: answered, and stored under the key like any answer."""
     problem = Problem(error.code, error.message)
@@ -114,7 +126,7 @@ def refused(error: DomainError) -> Outcome:
 
 async def locked_payment(
     conn: AsyncConnection[Any], merchant_id: str, payment_id: str
-) -> PaymentRow:
+) -> PaymentRecord:
     """The merchant's payment, locked until the transaction ends; 404 (not
     stored) when there is none, whoever else it may belong to."""
     payment = await get_payment(conn, merchant_id, payment_id, for_update=True)
@@ -139,9 +151,11 @@ async def capture_payment(request: Request) -> Response:
             amount = capture_amount(payment.state(), command.amount)
         except DomainError as error:
             return refused(error)
-        updated, operation_id = await request_action(conn, payment, OperationKind.CAPTURE, amount)
+        updated, operation_id, event = await request_action(
+            conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
+        )
         body = orjson.dumps(payment_resource(updated))
-        return Outcome(202, body, after_commit=(nudge(services, operation_id),))
+        return Outcome(202, body, after_commit=(nudge(services, operation_id), counted(event)))
 
     return await idempotent(request, principal, key, fingerprint, work)
 
@@ -165,11 +179,11 @@ async def cancel_payment(request: Request) -> Response:
             check_cancelable(payment.state())
         except DomainError as error:
             return refused(error)
-        updated, operation_id = await request_action(
-            conn, payment, OperationKind.VOID, payment.authorized_amount
+        updated, operation_id, event = await request_action(
+            conn, payment, OperationKind.VOID, payment.authorized_amount, source=EventSource.API
         )
         body = orjson.dumps(payment_resource(updated))
-        return Outcome(202, body, after_commit=(nudge(services, operation_id),))
+        return Outcome(202, body, after_commit=(nudge(services, operation_id), counted(event)))
 
     return await idempotent(request, principal, key, fingerprint, work)
 

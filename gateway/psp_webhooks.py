@@ -30,7 +30,7 @@ from gateway.openapi import Endpoint
 from gateway.problems import Problem
 from gateway.schemas import WebhookReceipt
 from gateway.types import Services, WebhookSecret
-from store.audit import acting_async
+from store.audit import acting
 from store.webhook_inbox import insert_inbox
 
 logger = logging.getLogger("paystream.gateway.psp_webhooks")
@@ -81,7 +81,7 @@ async def receive_psp_webhook(request: Request) -> Response:
         )
     try:
         actor = f"psp:{provider}"
-        async with acting_async(services.pool, actor, request.state.request_id) as conn:
+        async with acting(services.pool, actor, request.state.request_id) as conn:
             inbox_id = await insert_inbox(
                 conn,
                 provider=provider,

@@ -41,22 +41,20 @@ from gateway.schemas import (
 )
 from gateway.types import Services
 from payments.resources import timestamp
-from store.audit import acting_async, record_async
+from store.audit import acting, record
 from store.db import connection
 from store.keys import Principal, PrincipalKind
 from store.ledger import balances, entries
 from store.merchants import merchant_exists
-from store.reconciliation import (
-    BadReport,
+from store.reconciliation_runs import (
     ReconciliationRow,
     Starter,
-    copy_report,
     create_run,
     get_run,
     list_breaks,
     list_runs,
-    report_carries_card_number,
 )
+from store.settlement_reports import BadReport, copy_report, report_carries_card_number
 
 
 def run_resource(run: ReconciliationRow) -> dict[str, Any]:
@@ -86,7 +84,7 @@ async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
 async def _audit_start(
     conn: AsyncConnection[Any], run_id: str, source: str, batch: str | None
 ) -> None:
-    await record_async(
+    await record(
         conn,
         merchant_id=None,
         action="reconciliation.started",
@@ -103,7 +101,7 @@ async def start_reconciliation(request: Request) -> Response:
     actor, request_id = principal.key_id, request.state.request_id
     by = Starter(principal.operator_id, principal.key_id)
     if media_type == "text/csv":
-        async with acting_async(services.pool, actor, request_id) as conn:
+        async with acting(services.pool, actor, request_id) as conn:
             run_id = await create_run(conn, by, "upload", None)
             await _audit_start(conn, run_id, "upload", None)
             try:
@@ -117,7 +115,7 @@ async def start_reconciliation(request: Request) -> Response:
     elif media_type == "application/json":
         document = await read_json_object(request, services.config.max_body_bytes)
         command = validate(CreateReconciliationRequest, document)
-        async with acting_async(services.pool, actor, request_id) as conn:
+        async with acting(services.pool, actor, request_id) as conn:
             run_id = await create_run(conn, by, "psp", command.psp_batch)
             await _audit_start(conn, run_id, "psp", command.psp_batch)
     else:

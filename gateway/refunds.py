@@ -15,7 +15,7 @@ from gateway.auth import MerchantRole, authenticate
 from gateway.http import canonical_json, json_response, read_json_object, validate
 from gateway.idempotency import Outcome, idempotent, request_fingerprint, validate_key
 from gateway.openapi import Endpoint
-from gateway.payments import locked_payment, nudge, refused
+from gateway.payments import counted, locked_payment, nudge, refused
 from gateway.problems import Problem
 from gateway.schemas import CreateRefundRequest, Refund, RefundList
 from gateway.types import Services
@@ -49,9 +49,9 @@ async def refund_payment(request: Request) -> Response:
         created = await create_refund(conn, payment, amount, command.reason, datetime.now(UTC))
         if created is None:
             return refused(AmountTooLarge("the refundable amount was taken by another refund"))
-        refund, operation_id = created
+        refund, operation_id, event = created
         body = orjson.dumps(refund_resource(refund))
-        return Outcome(201, body, after_commit=(nudge(services, operation_id),))
+        return Outcome(201, body, after_commit=(nudge(services, operation_id), counted(event)))
 
     return await idempotent(request, principal, key, fingerprint, work)
 

@@ -37,7 +37,7 @@ from gateway.schemas import (
 from gateway.types import Services
 from payments.resources import timestamp
 from payments.webhooks import address_allowed, check_endpoint_url, new_webhook_secret
-from store.audit import acting_async, record_async
+from store.audit import acting, record
 from store.db import connection
 from store.webhook_deliveries import DeliveryRow, list_deliveries, replay_delivery
 from store.webhook_endpoints import (
@@ -90,7 +90,7 @@ def delivery_resource(delivery: DeliveryRow) -> dict[str, Any]:
 async def _audit(conn: AsyncConnection[Any], endpoint: EndpointRow, action: str) -> None:
     """What the log keeps of an endpoint: never its secrets."""
     after = {"url": endpoint.url, "eventTypes": endpoint.event_types, "status": endpoint.status}
-    await record_async(
+    await record(
         conn,
         merchant_id=endpoint.merchant_id,
         action=action,
@@ -130,7 +130,7 @@ async def create_webhook_endpoint(request: Request) -> Response:
     )
     await _check_url(command.url, services.config.webhooks_allow_private)
     event_types = sorted(set(command.event_types))
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
         endpoint = await create_endpoint(
             conn, principal.merchant_id, command.url, event_types, new_webhook_secret()
         )
@@ -162,10 +162,10 @@ async def delete_webhook_endpoint(request: Request) -> Response:
     principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
     endpoint_id = request.path_params["endpointId"]
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
         deleted = await delete_endpoint(conn, principal.merchant_id, endpoint_id)
         if deleted:
-            await record_async(
+            await record(
                 conn,
                 merchant_id=principal.merchant_id,
                 action="webhook_endpoint.deleted",
@@ -187,7 +187,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
         if command.grace_seconds is None
         else timedelta(seconds=command.grace_seconds)
     )
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
         endpoint = await rotate_secret(
             conn,
             principal.merchant_id,
@@ -204,7 +204,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
 async def enable_webhook_endpoint(request: Request) -> Response:
     principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
         endpoint = await enable_endpoint(
             conn, principal.merchant_id, request.path_params["endpointId"]
         )
@@ -234,12 +234,12 @@ async def list_webhook_deliveries(request: Request) -> Response:
 async def replay_webhook_delivery(request: Request) -> Response:
     principal = await authenticate(request, MerchantRole.ADMIN)
     services: Services = request.app.state.services
-    async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
+    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
         delivery = await replay_delivery(
             conn, principal.merchant_id, request.path_params["deliveryId"]
         )
         if delivery is not None:
-            await record_async(
+            await record(
                 conn,
                 merchant_id=principal.merchant_id,
                 action="webhook_delivery.replayed",

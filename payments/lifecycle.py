@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payments.errors import AmountTooLarge, InconsistentPspAnswer, InvalidState
+from payments.events import EventType
 from payments.status import CaptureMethod, PaymentStatus, can_move
 
 
@@ -62,7 +63,7 @@ class Change:
     """What to write: the new status, the amounts after it and the event type."""
 
     status: PaymentStatus
-    event_type: str
+    event_type: EventType
     authorized_amount: int
     captured_amount: int
     refunded_amount: int | None = None  # None: unchanged
@@ -88,7 +89,7 @@ def _authorized(state: PaymentState, fact: Authorized) -> Change | None:
         raise InconsistentPspAnswer(f"authorized {fact.amount} of a payment of {state.amount}")
     return Change(
         status=PaymentStatus.AUTHORIZED,
-        event_type="payment.authorized",
+        event_type=EventType.PAYMENT_AUTHORIZED,
         authorized_amount=fact.amount,
         captured_amount=0,
         psp_reference=fact.psp_reference,
@@ -105,7 +106,7 @@ def _captured(state: PaymentState, fact: Captured) -> Change | None:
         )
     return Change(
         status=PaymentStatus.CAPTURED,
-        event_type="payment.captured",
+        event_type=EventType.PAYMENT_CAPTURED,
         authorized_amount=fact.authorized_amount,
         captured_amount=fact.captured_amount,
         psp_reference=fact.psp_reference,
@@ -119,7 +120,7 @@ def _declined(state: PaymentState, fact: Declined) -> Change | None:
         return None
     return Change(
         status=PaymentStatus.FAILED,
-        event_type="payment.failed",
+        event_type=EventType.PAYMENT_FAILED,
         authorized_amount=0,
         captured_amount=0,
         failure_code=fact.code,
@@ -132,7 +133,7 @@ def _voided(state: PaymentState, fact: Voided) -> Change | None:
         return None
     return Change(
         status=PaymentStatus.CANCELED,
-        event_type="payment.canceled",
+        event_type=EventType.PAYMENT_CANCELED,
         authorized_amount=state.authorized_amount,
         captured_amount=0,
         psp_reference=fact.psp_reference,
@@ -149,7 +150,7 @@ def refund_succeeded(state: PaymentState, amount: int) -> Change:
     fully = refunded == state.captured_amount
     return Change(
         status=PaymentStatus.REFUNDED if fully else state.status,
-        event_type="payment.refunded" if fully else "payment.partially_refunded",
+        event_type=EventType.PAYMENT_REFUNDED if fully else EventType.PAYMENT_PARTIALLY_REFUNDED,
         authorized_amount=state.authorized_amount,
         captured_amount=state.captured_amount,
         refunded_amount=refunded,

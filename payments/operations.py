@@ -23,3 +23,9 @@ class OperationStatus(StrEnum):
 def psp_key(kind: OperationKind, object_id: str) -> str:
     """`pay_…:authorize`, `pay_…:capture`, `pay_…:void`, `re_…:refund`."""
     return f"{object_id}:{kind.value}"
+
+
+def pending_action(kind: OperationKind) -> str:
+    """What a payment shows (`pendingAction`) while its capture or void is
+    under way: `capture` or `cancel`, in the merchant's words."""
+    return "capture" if kind is OperationKind.CAPTURE else "cancel"

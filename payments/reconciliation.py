@@ -1,6 +1,8 @@
 """Reconciliation rules: what a line of a PSP settlement report is, compared
-with our books. Pure; the store applies the same rules set-wise in SQL, and a
-test holds the two to each other.
+with our books. Pure; the store applies the same rules set-wise in SQL
+(`store.reconciliation`), and a property test holds the two to the same class
+for every line of generated reports, books and PSP data
+(tests/integration/test_classification.py).
 
     matched             we have it, same amount and currency
     missing_internally  the PSP settled something we have no record of
@@ -13,8 +15,8 @@ test holds the two to each other.
 A report fetched from the PSP is the PSP's word. An uploaded one is an
 operator's claim about what the PSP said: each of its lines is held to the
 PSP's own settlement data for its batch, and a line that data does not carry
-with the same figures (gross, fee, net, currency, date) is `unconfirmed`,
-neither settled nor resolved.
+(the same type, PSP reference and reference in the same batch) with the same
+figures (`Figures`) is `unconfirmed`, neither settled nor resolved.
 
 A capture line for a payment we still have PENDING (we never heard the PSP's
 answer nor its webhook) is the PSP's word that it captured: the payment is
@@ -26,6 +28,7 @@ status inquiry; what the PSP answers otherwise leaves the line `unconfirmed`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 
@@ -41,7 +44,6 @@ class LineClass(StrEnum):
     RESOLVABLE = "resolvable"
 
 
-BREAKS = frozenset(LineClass) - {LineClass.MATCHED, LineClass.RESOLVABLE}
 # What a line ends as, in the order reports list them.
 FINAL_CLASSES = tuple(c for c in LineClass if c is not LineClass.RESOLVABLE)
 RECORD_TYPES = frozenset({"capture", "refund", "chargeback"})
@@ -55,6 +57,25 @@ class Ours:
     status: str
     amount: int  # captured amount of a payment, amount of a refund
     currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What a line says of its item: what an uploaded line must say as the
+    PSP's own data says it to be confirmed."""
+
+    settlement_date: date
+    payment_reference: str
+    gross: int
+    fee: int
+    net: int
+    currency: str
+
+
+def confirmed(reported: Figures, psp_data: Figures | None) -> bool:
+    """Whether the PSP's own data for an uploaded line's batch (its first line
+    for the same item, if any) bears the line out."""
+    return psp_data == reported
 
 
 def classify(

@@ -48,11 +48,6 @@ ALLOWED_MOVES: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.CANCELED: frozenset(),
 }
 
-# A payment in one of these needs nothing more from paystream or the merchant.
-SETTLED_STATUSES = frozenset(
-    {PaymentStatus.CAPTURED, PaymentStatus.FAILED, PaymentStatus.REFUNDED, PaymentStatus.CANCELED}
-)
-
 
 def can_move(current: PaymentStatus, target: PaymentStatus) -> bool:
     return target in ALLOWED_MOVES[current]

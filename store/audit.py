@@ -13,30 +13,42 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 import psycopg
 from psycopg import AsyncConnection, Connection
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from store.db import connection, sync_connection
+from store.db import connect, connection
+from store.statements import (
+    Statement,
+    Steps,
+    columns,
+    copy_rows,
+    execute,
+    fetch_all,
+    fetch_one,
+    fetch_tuples,
+    fetch_value,
+    in_transaction,
+    store_function,
+)
 
 _GENESIS = bytes(32)
-_SET_ACTOR = (
-    "SELECT set_config('paystream.actor', %s, true), set_config('paystream.request_id', %s, true)"
-)
-_INSERT = (
-    "INSERT INTO audit_log (merchant_id, action, object_type, object_id, before, after)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
-)
 # Sealing waits for in-flight writers; never long enough to hold payments up.
 _SEAL_LOCK_TIMEOUT = "200ms"
 _SEAL_LOCK_ID = 0x61756469745F7365  # any constant shared by every sealer
+# Rows of the chain read per round trip while verifying.
+_VERIFY_FETCH = 10_000
 
 
 def system(role: str) -> str:
@@ -46,54 +58,67 @@ def system(role: str) -> str:
 # --- writing -------------------------------------------------------------------
 
 
-def as_actor(conn: Connection[Any], actor: str, request_id: str | None = None) -> None:
+@store_function
+def as_actor(actor: str, request_id: str | None = None) -> Statement[int]:
     """Who acts in the current transaction (call inside one)."""
-    conn.execute(_SET_ACTOR, (actor, request_id or ""))
+    return execute(
+        "SELECT set_config('paystream.actor', %s, true),"
+        " set_config('paystream.request_id', %s, true)",
+        (actor, request_id or ""),
+    )
 
 
-async def as_actor_async(
-    conn: AsyncConnection[Any], actor: str, request_id: str | None = None
-) -> None:
-    await conn.execute(_SET_ACTOR, (actor, request_id or ""))
+@overload
+def acting(
+    pool: ConnectionPool[Any], actor: str, request_id: str | None = None
+) -> AbstractContextManager[Connection[Any]]: ...
+
+
+@overload
+def acting(
+    pool: AsyncConnectionPool[Any], actor: str, request_id: str | None = None
+) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
+
+
+def acting(
+    pool: ConnectionPool[Any] | AsyncConnectionPool[Any], actor: str, request_id: str | None = None
+) -> AbstractContextManager[Connection[Any]] | AbstractAsyncContextManager[AsyncConnection[Any]]:
+    """A transaction whose changes are audited as `actor`: `with` on the
+    actors' pool, `async with` on the gateway's."""
+    if isinstance(pool, AsyncConnectionPool):
+        return _acting_async(pool, actor, request_id)
+    return _acting(pool, actor, request_id)
 
 
 @contextmanager
-def acting(pool: ConnectionPool[Any], actor: str) -> Iterator[Connection[Any]]:
-    """A transaction whose changes are audited as `actor`."""
-    with sync_connection(pool) as conn, conn.transaction():
-        as_actor(conn, actor)
+def _acting(
+    pool: ConnectionPool[Any], actor: str, request_id: str | None
+) -> Iterator[Connection[Any]]:
+    with connection(pool) as conn, conn.transaction():
+        as_actor(conn, actor, request_id)
         yield conn
 
 
 @asynccontextmanager
-async def acting_async(
-    pool: AsyncConnectionPool[Any], actor: str, request_id: str | None = None
+async def _acting_async(
+    pool: AsyncConnectionPool[Any], actor: str, request_id: str | None
 ) -> AsyncIterator[AsyncConnection[Any]]:
     async with connection(pool) as conn, conn.transaction():
-        await as_actor_async(conn, actor, request_id)
+        await as_actor(conn, actor, request_id)
         yield conn
 
 
-def _params(
-    merchant_id: str | None,
-    action: str,
-    object_type: str,
-    object_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-) -> tuple[Any, ...]:
-    return (
-        merchant_id,
-        action,
-        object_type,
-        object_id,
-        Jsonb(before) if before is not None else None,
-        Jsonb(after) if after is not None else None,
-    )
+@contextmanager
+def acting_alone(database_url: str, actor: str) -> Iterator[Connection[Any]]:
+    """A transaction on a connection of its own (a command-line run has no
+    pool), audited as `actor`: committed when the block ends well."""
+    with connect(database_url) as conn:
+        as_actor(conn, actor)
+        yield conn
 
 
+@store_function
 def record(
-    conn: Connection[Any],
     *,
     merchant_id: str | None,
     action: str,
@@ -101,21 +126,19 @@ def record(
     object_id: str,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-) -> None:
-    conn.execute(_INSERT, _params(merchant_id, action, object_type, object_id, before, after))
-
-
-async def record_async(
-    conn: AsyncConnection[Any],
-    *,
-    merchant_id: str | None,
-    action: str,
-    object_type: str,
-    object_id: str,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(_INSERT, _params(merchant_id, action, object_type, object_id, before, after))
+) -> Statement[int]:
+    return execute(
+        "INSERT INTO audit_log (merchant_id, action, object_type, object_id, before, after)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (
+            merchant_id,
+            action,
+            object_type,
+            object_id,
+            Jsonb(before) if before is not None else None,
+            Jsonb(after) if after is not None else None,
+        ),
+    )
 
 
 # --- reading ---------------------------------------------------------------------
@@ -135,8 +158,11 @@ class AuditRow:
     after: dict[str, Any] | None
 
 
-async def list_audit(
-    conn: AsyncConnection[Any],
+_AUDIT = columns(AuditRow)
+
+
+@store_function
+def list_audit(
     merchant_id: str,
     *,
     object_id: str | None,
@@ -146,30 +172,28 @@ async def list_audit(
     until: datetime | None,
     limit: int,
     starting_after: int | None,
-) -> list[AuditRow]:
-    async with conn.cursor(row_factory=class_row(AuditRow)) as cursor:
-        await cursor.execute(
-            "SELECT seq, occurred_at, actor, request_id, merchant_id, action, object_type,"
-            " object_id, before, after FROM audit_log WHERE merchant_id = %(merchant)s"
-            " AND (%(object)s::text IS NULL OR object_id = %(object)s)"
-            " AND (%(action)s::text IS NULL OR action = %(action)s)"
-            " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
-            " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s)"
-            " AND (%(until)s::timestamptz IS NULL OR occurred_at < %(until)s)"
-            " AND (%(after)s::bigint IS NULL OR seq < %(after)s)"
-            " ORDER BY seq DESC LIMIT %(limit)s",
-            {
-                "merchant": merchant_id,
-                "object": object_id,
-                "action": action,
-                "actor": actor,
-                "since": since,
-                "until": until,
-                "after": starting_after,
-                "limit": limit,
-            },
-        )
-        return await cursor.fetchall()
+) -> Statement[list[AuditRow]]:
+    return fetch_all(
+        AuditRow,
+        f"SELECT {_AUDIT} FROM audit_log WHERE merchant_id = %(merchant)s"
+        " AND (%(object)s::text IS NULL OR object_id = %(object)s)"
+        " AND (%(action)s::text IS NULL OR action = %(action)s)"
+        " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
+        " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s)"
+        " AND (%(until)s::timestamptz IS NULL OR occurred_at < %(until)s)"
+        " AND (%(after)s::bigint IS NULL OR seq < %(after)s)"
+        " ORDER BY seq DESC LIMIT %(limit)s",
+        {
+            "merchant": merchant_id,
+            "object": object_id,
+            "action": action,
+            "actor": actor,
+            "since": since,
+            "until": until,
+            "after": starting_after,
+            "limit": limit,
+        },
+    )
 
 
 # --- the chain -------------------------------------------------------------------
@@ -180,57 +204,67 @@ def chain_hash(prev: bytes, seq: int, content_hash: bytes | None) -> bytes:
     return hashlib.sha256(prev + seq.to_bytes(8, "big") + body).digest()
 
 
-def seal(conn: Connection[Any], batch: int = 10_000) -> int:
+@dataclass(frozen=True, slots=True)
+class _Seal:
+    seq: int
+    hash: bytes
+
+
+@store_function
+def seal(batch: int = 10_000) -> Steps[int]:
     """Chain every row up to the last one no open transaction can still add
     below; returns how many seqs were sealed. Safe to run anywhere, any time."""
-    top = _settled_top(conn)
+    top = yield from _settled_top()
     if top is None:
         return 0
-    with conn.transaction():
-        got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_SEAL_LOCK_ID,)).fetchone()
-        if not got or not got[0]:
-            return 0  # another sealer is at it
-        last = conn.execute(
-            "SELECT seq, hash FROM audit_seals ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        sealed_to, prev = (int(last[0]), bytes(last[1])) if last else (0, _GENESIS)
-        total = 0
-        while sealed_to < top:
-            upto = min(top, sealed_to + batch)
-            rows = dict(
-                conn.execute(
-                    "SELECT seq, content_hash FROM audit_log WHERE seq > %s AND seq <= %s",
-                    (sealed_to, upto),
-                ).fetchall()
-            )
-            with (
-                conn.cursor() as cursor,
-                cursor.copy(
-                    "COPY audit_seals (seq, gap, content_hash, prev_hash, hash) FROM STDIN"
-                ) as copy,
-            ):
-                for seq in range(sealed_to + 1, upto + 1):
-                    content = bytes(rows[seq]) if seq in rows else None
-                    hash_ = chain_hash(prev, seq, content)
-                    copy.write_row((seq, content is None, content, prev, hash_))
-                    prev = hash_
-            total += upto - sealed_to
-            sealed_to = upto
-        return total
+    return (yield from in_transaction(_seal_up_to(top, batch)))
 
 
-def _settled_top(conn: Connection[Any]) -> int | None:
+def _settled_top() -> Steps[int | None]:
     """The highest seq below which no open transaction can still add a row:
     taking a SHARE lock waits out every transaction that wrote audit rows.
     None when one holds on too long (then seal next time)."""
     try:
-        with conn.transaction():
-            conn.execute(f"SET LOCAL lock_timeout = '{_SEAL_LOCK_TIMEOUT}'")
-            conn.execute("LOCK TABLE audit_log IN SHARE MODE")
-            row = conn.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchone()
+        return (yield from in_transaction(_top_under_share_lock()))
     except psycopg.errors.LockNotAvailable:
         return None
-    return int(row[0]) if row else 0
+
+
+def _top_under_share_lock() -> Steps[int]:
+    yield from execute(f"SET LOCAL lock_timeout = '{_SEAL_LOCK_TIMEOUT}'")
+    yield from execute("LOCK TABLE audit_log IN SHARE MODE")
+    top = yield from fetch_value("SELECT coalesce(max(seq), 0) FROM audit_log")
+    return int(top)
+
+
+def _seal_up_to(top: int, batch: int) -> Steps[int]:
+    got = yield from fetch_value("SELECT pg_try_advisory_xact_lock(%s)", (_SEAL_LOCK_ID,))
+    if not got:
+        return 0  # another sealer is at it
+    last = yield from fetch_one(
+        _Seal, "SELECT seq, hash FROM audit_seals ORDER BY seq DESC LIMIT 1"
+    )
+    sealed_to, prev = (last.seq, bytes(last.hash)) if last else (0, _GENESIS)
+    total = 0
+    while sealed_to < top:
+        upto = min(top, sealed_to + batch)
+        contents = yield from fetch_tuples(
+            "SELECT seq, content_hash FROM audit_log WHERE seq > %s AND seq <= %s",
+            (sealed_to, upto),
+        )
+        by_seq = {int(seq): bytes(content) for seq, content in contents}
+        seals = []
+        for seq in range(sealed_to + 1, upto + 1):
+            content = by_seq.get(seq)
+            hash_ = chain_hash(prev, seq, content)
+            seals.append((seq, content is None, content, prev, hash_))
+            prev = hash_
+        yield from copy_rows(
+            "COPY audit_seals (seq, gap, content_hash, prev_hash, hash) FROM STDIN", seals
+        )
+        total += upto - sealed_to
+        sealed_to = upto
+    return total
 
 
 @dataclass
@@ -245,20 +279,32 @@ class AuditVerdict:
         return not self.problems
 
 
-def verify(conn: Connection[Any], limit: int = 50) -> AuditVerdict:
+@store_function
+def verify(limit: int = 50) -> Steps[AuditVerdict]:
     """Recompute every row's hash and the whole chain; name what is wrong."""
+    verdict = yield from in_transaction(_verify_chain())
+    unsealed = yield from fetch_value(
+        "SELECT count(*) FROM audit_log WHERE seq > coalesce((SELECT max(seq) FROM audit_seals), 0)"
+    )
+    verdict.unsealed = int(unsealed or 0)
+    del verdict.problems[limit:]
+    return verdict
+
+
+def _verify_chain() -> Steps[AuditVerdict]:
     verdict = AuditVerdict()
     by_hash: dict[bytes, int] = {}
     prev = _GENESIS
     mismatched: list[tuple[int, bytes | None]] = []
-    with conn.transaction(), conn.cursor(name="audit_verify") as cursor:
-        cursor.itersize = 10_000
-        cursor.execute(
-            "SELECT s.seq, s.gap, s.content_hash, s.prev_hash, s.hash, a.seq IS NOT NULL,"
-            " audit_content_hash(a) FROM audit_seals s LEFT JOIN audit_log a ON a.seq = s.seq"
-            " ORDER BY s.seq"
-        )
-        for seq, gap, sealed_content, sealed_prev, sealed_hash, present, actual in cursor:
+    # Read in batches through a cursor: the chain may be longer than memory.
+    yield from execute(
+        "DECLARE audit_verify NO SCROLL CURSOR FOR"
+        " SELECT s.seq, s.gap, s.content_hash, s.prev_hash, s.hash, a.seq IS NOT NULL,"
+        " audit_content_hash(a) FROM audit_seals s LEFT JOIN audit_log a ON a.seq = s.seq"
+        " ORDER BY s.seq"
+    )
+    while rows := (yield from fetch_tuples(f"FETCH {_VERIFY_FETCH} FROM audit_verify")):
+        for seq, gap, sealed_content, sealed_prev, sealed_hash, present, actual in rows:
             verdict.sealed += 1
             sealed_content = bytes(sealed_content) if sealed_content is not None else None
             actual = bytes(actual) if actual is not None else None
@@ -277,6 +323,7 @@ def verify(conn: Connection[Any], limit: int = 50) -> AuditVerdict:
                 verdict.problems.append(f"seq {seq}: the row was deleted")
             elif not gap and actual != sealed_content:
                 mismatched.append((seq, actual))
+    yield from execute("CLOSE audit_verify")
     for seq, actual in mismatched:
         moved_from = by_hash.get(actual) if actual is not None else None
         if moved_from is not None and moved_from != seq:
@@ -286,9 +333,4 @@ def verify(conn: Connection[Any], limit: int = 50) -> AuditVerdict:
         else:
             verdict.problems.append(f"seq {seq}: the row was edited after it was sealed")
     verdict.head = prev.hex()
-    unsealed = conn.execute(
-        "SELECT count(*) FROM audit_log WHERE seq > coalesce((SELECT max(seq) FROM audit_seals), 0)"
-    ).fetchone()
-    verdict.unsealed = int(unsealed[0]) if unsealed else 0
-    del verdict.problems[limit:]
     return verdict

@@ -21,15 +21,16 @@ from __future__ import annotations
 import contextlib
 import select
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, overload
 
 import psycopg
 from psycopg import AsyncConnection, Connection
-from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from store.errors import StoreUnavailable
-
-_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+from store.errors import StoreUnavailable, translated
+from store.pool import APPLICATION_NAME
+from store.statements import Statement, fetch_value, store_function
 
 
 def _server_spoke(conn: Connection[Any] | AsyncConnection[Any]) -> bool:
@@ -39,56 +40,81 @@ def _server_spoke(conn: Connection[Any] | AsyncConnection[Any]) -> bool:
     return bool(readable)
 
 
-async def _lend(pool: AsyncConnectionPool[Any]) -> AsyncConnection[Any]:
-    # Every connection in the pool may be dead (a restart), and then one more.
-    for _ in range(pool.max_size + 1):
-        conn: AsyncConnection[Any] = await pool.getconn()
-        if not _server_spoke(conn):
-            return conn
-        try:
-            await AsyncConnectionPool.check_connection(conn)
-        except psycopg.Error:
-            await pool.putconn(conn)
-            continue
-        return conn
-    raise StoreUnavailable("every pooled connection was dead")
+@overload
+def connection(pool: ConnectionPool[Any]) -> AbstractContextManager[Connection[Any]]: ...
 
 
-def _lend_sync(pool: ConnectionPool[Any]) -> Connection[Any]:
-    for _ in range(pool.max_size + 1):
-        conn: Connection[Any] = pool.getconn()
-        if not _server_spoke(conn):
-            return conn
-        try:
-            ConnectionPool.check_connection(conn)
-        except psycopg.Error:
-            pool.putconn(conn)
-            continue
-        return conn
-    raise StoreUnavailable("every pooled connection was dead")
+@overload
+def connection(
+    pool: AsyncConnectionPool[Any],
+) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
 
 
-@contextlib.asynccontextmanager
-async def connection(pool: AsyncConnectionPool[Any]) -> AsyncIterator[AsyncConnection[Any]]:
-    """A pooled connection in autocommit mode: reads cost one round trip, and
-    writes open `conn.transaction()` explicitly."""
-    try:
-        conn = await _lend(pool)
-        try:
-            yield conn
-        finally:
-            await pool.putconn(conn)
-    except _UNAVAILABLE as error:
-        raise StoreUnavailable(str(error)) from error
+def connection(
+    pool: ConnectionPool[Any] | AsyncConnectionPool[Any],
+) -> AbstractContextManager[Connection[Any]] | AbstractAsyncContextManager[AsyncConnection[Any]]:
+    """A pooled connection in autocommit mode, checked as it is lent: reads
+    cost one round trip, and writes open `conn.transaction()` explicitly.
+    `with` for a pool of the actors, `async with` for the gateway's."""
+    if isinstance(pool, AsyncConnectionPool):
+        return _lent_async(pool)
+    return _lent(pool)
 
 
 @contextlib.contextmanager
-def sync_connection(pool: ConnectionPool[Any]) -> Iterator[Connection[Any]]:
-    try:
-        conn = _lend_sync(pool)
-        try:
-            yield conn
-        finally:
-            pool.putconn(conn)
-    except _UNAVAILABLE as error:
-        raise StoreUnavailable(str(error)) from error
+def _lent(pool: ConnectionPool[Any]) -> Iterator[Connection[Any]]:
+    with translated():
+        # Every connection in the pool may be dead (a restart), and then one more.
+        for _ in range(pool.max_size + 1):
+            conn: Connection[Any] = pool.getconn()
+            if _server_spoke(conn):
+                try:
+                    ConnectionPool.check_connection(conn)
+                except psycopg.Error:
+                    pool.putconn(conn)
+                    continue
+            try:
+                yield conn
+            finally:
+                pool.putconn(conn)
+            return
+        raise StoreUnavailable("every pooled connection was dead")
+
+
+@contextlib.asynccontextmanager
+async def _lent_async(pool: AsyncConnectionPool[Any]) -> AsyncIterator[AsyncConnection[Any]]:
+    with translated():
+        for _ in range(pool.max_size + 1):
+            conn: AsyncConnection[Any] = await pool.getconn()
+            if _server_spoke(conn):
+                try:
+                    await AsyncConnectionPool.check_connection(conn)
+                except psycopg.Error:
+                    await pool.putconn(conn)
+                    continue
+            try:
+                yield conn
+            finally:
+                await pool.putconn(conn)
+            return
+        raise StoreUnavailable("every pooled connection was dead")
+
+
+@contextlib.contextmanager
+def connect(database_url: str, *, autocommit: bool = False) -> Iterator[Connection[Any]]:
+    """A connection of its own, outside any pool, for a command-line run.
+    Without autocommit its work is one transaction, committed when the block
+    ends well and rolled back when it raises."""
+    with (
+        translated(),
+        psycopg.connect(
+            database_url, autocommit=autocommit, application_name=APPLICATION_NAME
+        ) as conn,
+    ):
+        yield conn
+
+
+@store_function
+def ping() -> Statement[Any]:
+    """The cheapest statement there is: Postgres answers, or it does not."""
+    return fetch_value("SELECT 1")

@@ -7,29 +7,31 @@ absent and overwritten by the next request with its key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-from psycopg import AsyncConnection, Connection
-from psycopg.rows import class_row
-
-from store.rows import IdempotencyRecord
+from store.statements import Statement, Steps, execute, fetch_one, fetch_value, store_function
 
 
-async def find_record(
-    conn: AsyncConnection[Any], merchant_id: str, key: str
-) -> IdempotencyRecord | None:
-    async with conn.cursor(row_factory=class_row(IdempotencyRecord)) as cursor:
-        await cursor.execute(
-            "SELECT request_hash, response_status, response_payload FROM idempotency_keys"
-            " WHERE merchant_id = %s AND key = %s AND expires_at > now()",
-            (merchant_id, key),
-        )
-        return await cursor.fetchone()
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    request_hash: bytes
+    response_status: int
+    response_payload: bytes
 
 
-async def save_record(
-    conn: AsyncConnection[Any],
+@store_function
+def find_record(merchant_id: str, key: str) -> Statement[IdempotencyRecord | None]:
+    return fetch_one(
+        IdempotencyRecord,
+        "SELECT request_hash, response_status, response_payload FROM idempotency_keys"
+        " WHERE merchant_id = %s AND key = %s AND expires_at > now()",
+        (merchant_id, key),
+    )
+
+
+@store_function
+def save_record(
     merchant_id: str,
     key: str,
     *,
@@ -37,10 +39,10 @@ async def save_record(
     response_status: int,
     response_payload: bytes,
     retention: timedelta,
-) -> bool:
+) -> Steps[bool]:
     """Save the response for a key; False when a live record already holds the
     key (the caller must roll back its work and answer from that record)."""
-    cursor = await conn.execute(
+    saved = yield from fetch_value(
         """
         INSERT INTO idempotency_keys AS existing
             (merchant_id, key, request_hash, response_status, response_payload, expires_at)
@@ -56,14 +58,14 @@ async def save_record(
         """,
         (merchant_id, key, request_hash, response_status, response_payload, retention),
     )
-    return await cursor.fetchone() is not None
+    return saved is not None
 
 
-def purge_expired(conn: Connection[Any], *, batch: int = 10_000) -> int:
+@store_function
+def purge_expired(*, batch: int = 10_000) -> Statement[int]:
     """Delete a batch of expired records (the reaper); returns how many."""
-    cursor = conn.execute(
+    return execute(
         "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
         " SELECT ctid FROM idempotency_keys WHERE expires_at <= now() LIMIT %s))",
         (batch,),
     )
-    return cursor.rowcount

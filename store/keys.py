@@ -10,24 +10,43 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from psycopg import AsyncConnection, Connection
-from psycopg.rows import class_row
-
 from payments.ids import new_id
-from store.audit import record, record_async
-from store.rows import ApiKeyRow
+from store.audit import record
+from store.statements import (
+    Statement,
+    Steps,
+    columns,
+    fetch_all,
+    fetch_one,
+    fetch_value,
+    store_function,
+)
 
 KEY_PREFIX = "sk_"
 # 32 random bytes: the key space of a 256-bit secret, as Stripe-style keys carry.
 _KEY_BYTES = 32
 _DISPLAY_PREFIX_LENGTH = 12
-KEY_COLUMNS = "id, merchant_id, operator_id, key_prefix, roles, description, created_at, revoked_at"
 # A key works until its revocation time, which a rotation may set ahead.
 _ACTIVE = "(revoked_at IS NULL OR revoked_at > now())"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRow:
+    id: str
+    merchant_id: str | None
+    operator_id: str | None
+    key_prefix: str
+    roles: list[str]
+    description: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+KEY_COLUMNS = columns(ApiKeyRow)
 
 
 class PrincipalKind(StrEnum):
@@ -133,21 +152,6 @@ def _select(owner: Owner, one: bool) -> str:
     return f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {where} ORDER BY id"
 
 
-def _new_key_params(
-    owner: Owner, roles: list[str], pepper: bytes, description: str | None
-) -> tuple[str, tuple[Any, ...]]:
-    key = generate_key()
-    params = (
-        new_id("key"),
-        owner.id,
-        hash_key(key, pepper),
-        key[:_DISPLAY_PREFIX_LENGTH],
-        roles,
-        description,
-    )
-    return key, params
-
-
 def _created(owner: Owner, row: ApiKeyRow) -> dict[str, Any]:
     return {
         "merchant_id": owner.audited_merchant,
@@ -168,114 +172,92 @@ def _revoked(owner: Owner, row: ApiKeyRow) -> dict[str, Any]:
     }
 
 
-# --- sync: the CLI and the local stack -------------------------------------------
-
-
+@store_function
 def create_key(
-    conn: Connection[Any],
-    owner: Owner,
-    roles: list[str],
-    pepper: bytes,
-    description: str | None = None,
-) -> tuple[ApiKeyRow, str]:
+    owner: Owner, roles: list[str], pepper: bytes, description: str | None = None
+) -> Steps[tuple[ApiKeyRow, str]]:
     """Create a key; returns its row and the key itself, shown this once."""
-    key, params = _new_key_params(owner, roles, pepper, description)
-    with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        cursor.execute(_insert(owner), params)
-        row = cursor.fetchone()
+    key = generate_key()
+    row = yield from fetch_one(
+        ApiKeyRow,
+        _insert(owner),
+        (
+            new_id("key"),
+            owner.id,
+            hash_key(key, pepper),
+            key[:_DISPLAY_PREFIX_LENGTH],
+            roles,
+            description,
+        ),
+    )
     assert row is not None
-    record(conn, **_created(owner, row))
+    yield from record.steps(**_created(owner, row))
     return row, key
 
 
-def list_keys(conn: Connection[Any], owner: Owner) -> list[ApiKeyRow]:
-    with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        cursor.execute(_select(owner, one=False), (owner.id,))
-        return cursor.fetchall()
+@store_function
+def list_keys(owner: Owner) -> Statement[list[ApiKeyRow]]:
+    return fetch_all(ApiKeyRow, _select(owner, one=False), (owner.id,))
 
 
+@store_function
+def get_key(owner: Owner, key_id: str) -> Statement[ApiKeyRow | None]:
+    return fetch_one(ApiKeyRow, _select(owner, one=True), (owner.id, key_id))
+
+
+@store_function
 def revoke_key(
-    conn: Connection[Any], owner: Owner, key_id: str, grace: timedelta = timedelta(0)
-) -> ApiKeyRow | None:
-    with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        cursor.execute(_revoke(owner), (grace, key_id, owner.id))
-        row = cursor.fetchone()
+    owner: Owner, key_id: str, grace: timedelta = timedelta(0)
+) -> Steps[ApiKeyRow | None]:
+    """Revoke a key now, or once `grace` is over (a rotation); None when the
+    owner has no such active key."""
+    row = yield from fetch_one(ApiKeyRow, _revoke(owner), (grace, key_id, owner.id))
     if row is not None:
-        record(conn, **_revoked(owner, row))
+        yield from record.steps(**_revoked(owner, row))
     return row
 
 
-def key_is_active(conn: Connection[Any], key: str, pepper: bytes) -> bool:
-    row = conn.execute(
+@store_function
+def key_is_active(key: str, pepper: bytes) -> Steps[bool]:
+    found = yield from fetch_value(
         f"SELECT 1 FROM api_keys WHERE key_hash = %s AND {_ACTIVE}", (hash_key(key, pepper),)
-    ).fetchone()
-    return row is not None
+    )
+    return found is not None
 
 
-# --- async: the API --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _PrincipalRow:
+    id: str
+    merchant_id: str | None
+    operator_id: str | None
+    roles: list[str]
 
 
-async def find_principal(conn: AsyncConnection[Any], key: str, pepper: bytes) -> Principal | None:
-    return await _principal(conn, "key_hash", hash_key(key, pepper))
+_PRINCIPAL = columns(_PrincipalRow)
 
 
-async def find_principal_by_key_id(conn: AsyncConnection[Any], key_id: str) -> Principal | None:
+@store_function
+def find_principal(key: str, pepper: bytes) -> Steps[Principal | None]:
+    return (yield from _principal("key_hash", hash_key(key, pepper)))
+
+
+@store_function
+def find_principal_by_key_id(key_id: str) -> Steps[Principal | None]:
     """The key as it is now (the console's sessions hold its id, never the
     key): None once it is revoked or its grace is over."""
-    return await _principal(conn, "id", key_id)
+    return (yield from _principal("id", key_id))
 
 
-async def _principal(
-    conn: AsyncConnection[Any], column: Literal["key_hash", "id"], value: str | bytes
-) -> Principal | None:
+def _principal(column: Literal["key_hash", "id"], value: str | bytes) -> Steps[Principal | None]:
     """One lookup serves keys of both kinds."""
-    cursor = await conn.execute(
-        f"SELECT id, merchant_id, operator_id, roles FROM api_keys"
-        f" WHERE {column} = %s AND {_ACTIVE}",
+    row = yield from fetch_one(
+        _PrincipalRow,
+        f"SELECT {_PRINCIPAL} FROM api_keys WHERE {column} = %s AND {_ACTIVE}",
         (value,),
     )
-    row = await cursor.fetchone()
     if row is None:
         return None
-    key_id, merchant_id, operator_id, roles = row
-    owner = Owner.merchant(merchant_id) if merchant_id else Owner.operator(operator_id)
-    return Principal(key_id=key_id, owner=owner, roles=frozenset(roles))
-
-
-async def create_key_async(
-    conn: AsyncConnection[Any],
-    owner: Owner,
-    roles: list[str],
-    pepper: bytes,
-    description: str | None = None,
-) -> tuple[ApiKeyRow, str]:
-    key, params = _new_key_params(owner, roles, pepper, description)
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(_insert(owner), params)
-        row = await cursor.fetchone()
-    assert row is not None
-    await record_async(conn, **_created(owner, row))
-    return row, key
-
-
-async def list_keys_async(conn: AsyncConnection[Any], owner: Owner) -> list[ApiKeyRow]:
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(_select(owner, one=False), (owner.id,))
-        return await cursor.fetchall()
-
-
-async def get_key_async(conn: AsyncConnection[Any], owner: Owner, key_id: str) -> ApiKeyRow | None:
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(_select(owner, one=True), (owner.id, key_id))
-        return await cursor.fetchone()
-
-
-async def revoke_key_async(
-    conn: AsyncConnection[Any], owner: Owner, key_id: str, grace: timedelta = timedelta(0)
-) -> ApiKeyRow | None:
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(_revoke(owner), (grace, key_id, owner.id))
-        row = await cursor.fetchone()
-    if row is not None:
-        await record_async(conn, **_revoked(owner, row))
-    return row
+    owner = (
+        Owner.merchant(row.merchant_id) if row.merchant_id else Owner.operator(str(row.operator_id))
+    )
+    return Principal(key_id=row.id, owner=owner, roles=frozenset(row.roles))

@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection, Connection
-
 from payments.ids import new_id
 from payments.ledger import Entry
+from store.statements import (
+    Statement,
+    Steps,
+    execute,
+    fetch_all,
+    fetch_tuples,
+    fetch_value,
+    store_function,
+)
 
 _ENSURE_ACCOUNTS = (
     "INSERT INTO ledger_accounts (merchant_id, currency, kind)"
@@ -30,14 +37,15 @@ _INSERT_POSTINGS = (
 )
 
 
-def post_entry(conn: Connection[Any], merchant_id: str, entry: Entry) -> bool:
+@store_function
+def post_entry(merchant_id: str, entry: Entry) -> Steps[bool]:
     """Write an entry in the caller's transaction; False if its source was
     posted before (nothing is posted twice)."""
     kinds = [p.account.value for p in entry.postings]
     currencies = [p.currency for p in entry.postings]
-    conn.execute(_ENSURE_ACCOUNTS, (merchant_id, currencies, kinds))
+    yield from execute(_ENSURE_ACCOUNTS, (merchant_id, currencies, kinds))
     entry_id = new_id("je")
-    inserted = conn.execute(
+    inserted = yield from fetch_value(
         _INSERT_ENTRY,
         (
             entry_id,
@@ -47,15 +55,15 @@ def post_entry(conn: Connection[Any], merchant_id: str, entry: Entry) -> bool:
             entry.payment_id,
             entry.description,
         ),
-    ).fetchone()
+    )
     if inserted is None:
         return False
-    cursor = conn.execute(
+    posted = yield from execute(
         _INSERT_POSTINGS,
         (entry_id, kinds, currencies, [p.amount for p in entry.postings], merchant_id),
     )
-    if cursor.rowcount != len(entry.postings):
-        raise RuntimeError(f"entry {entry_id}: {cursor.rowcount} of {len(entry.postings)} postings")
+    if posted != len(entry.postings):
+        raise RuntimeError(f"entry {entry_id}: {posted} of {len(entry.postings)} postings")
     return True
 
 
@@ -66,16 +74,15 @@ class Balance:
     balance: int
 
 
-async def balances(conn: AsyncConnection[Any], merchant_id: str) -> list[Balance]:
-    cursor = await conn.execute(
-        "SELECT a.currency, a.kind, coalesce(sum(p.amount), 0) FROM ledger_accounts a"
-        " LEFT JOIN postings p ON p.account_id = a.id WHERE a.merchant_id = %s"
-        " GROUP BY a.currency, a.kind ORDER BY a.currency, a.kind",
+@store_function
+def balances(merchant_id: str) -> Statement[list[Balance]]:
+    return fetch_all(
+        Balance,
+        "SELECT a.currency, a.kind, coalesce(sum(p.amount), 0)::bigint AS balance"
+        " FROM ledger_accounts a LEFT JOIN postings p ON p.account_id = a.id"
+        " WHERE a.merchant_id = %s GROUP BY a.currency, a.kind ORDER BY a.currency, a.kind",
         (merchant_id,),
     )
-    return [
-        Balance(currency, kind, int(total)) for currency, kind, total in await cursor.fetchall()
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +96,19 @@ class EntryView:
     postings: list[dict[str, Any]]
 
 
-async def entries(
-    conn: AsyncConnection[Any],
+@store_function
+def entries(
     merchant_id: str,
     *,
     payment_id: str | None,
     limit: int,
     starting_after: str | None,
-) -> list[EntryView]:
-    cursor = await conn.execute(
+) -> Statement[list[EntryView]]:
+    return fetch_all(
+        EntryView,
         "SELECT e.id, e.source_type, e.source_id, e.payment_id, e.description, e.created_at,"
         " json_agg(json_build_object('account', a.kind, 'amount', p.amount,"
-        " 'currency', p.currency) ORDER BY p.id)"
+        " 'currency', p.currency) ORDER BY p.id) AS postings"
         " FROM journal_entries e JOIN postings p ON p.entry_id = e.id"
         " JOIN ledger_accounts a ON a.id = p.account_id"
         " WHERE e.merchant_id = %(merchant)s"
@@ -109,7 +117,6 @@ async def entries(
         " GROUP BY e.id ORDER BY e.id DESC LIMIT %(limit)s",
         {"merchant": merchant_id, "payment": payment_id, "after": starting_after, "limit": limit},
     )
-    return [EntryView(*row) for row in await cursor.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +126,11 @@ class Finding:
     counted: int
 
 
-def verify(conn: Connection[Any]) -> list[Finding]:
+@store_function
+def verify() -> Steps[list[Finding]]:
     """Audit the books: each a check, what failed it, how many things it looked at."""
     findings = []
-    totals = conn.execute("SELECT currency, sum(amount) FROM postings GROUP BY currency").fetchall()
+    totals = yield from fetch_tuples("SELECT currency, sum(amount) FROM postings GROUP BY currency")
     findings.append(
         Finding(
             "all postings sum to zero per currency (trial balance)",
@@ -130,24 +138,24 @@ def verify(conn: Connection[Any]) -> list[Finding]:
             len(totals),
         )
     )
-    unbalanced = conn.execute(
+    unbalanced = yield from fetch_tuples(
         "SELECT entry_id, currency, sum(amount) FROM postings GROUP BY entry_id, currency"
         " HAVING sum(amount) <> 0 LIMIT 20"
-    ).fetchall()
-    thin = conn.execute(
+    )
+    thin = yield from fetch_tuples(
         "SELECT e.id FROM journal_entries e LEFT JOIN postings p ON p.entry_id = e.id"
         " GROUP BY e.id HAVING count(p.id) < 2 LIMIT 20"
-    ).fetchall()
-    entry_count = conn.execute("SELECT count(*) FROM journal_entries").fetchone()
+    )
+    entry_count = yield from fetch_value("SELECT count(*) FROM journal_entries")
     findings.append(
         Finding(
             "every entry balances and has two postings or more",
             [f"{e} {c} {t}" for e, c, t in unbalanced]
             + [f"{e} has fewer than two" for (e,) in thin],
-            int(entry_count[0]) if entry_count else 0,
+            int(entry_count or 0),
         )
     )
-    captured = conn.execute(
+    captured = yield from fetch_tuples(
         "SELECT p.id, p.captured_amount, coalesce(sum(po.amount), 0)"
         " FROM payments p"
         " LEFT JOIN journal_entries e ON e.source_type = 'capture' AND e.source_id = p.id"
@@ -155,33 +163,31 @@ def verify(conn: Connection[Any]) -> list[Finding]:
         " WHERE p.status IN ('CAPTURED', 'REFUNDED') OR e.id IS NOT NULL"
         " GROUP BY p.id, p.captured_amount HAVING p.captured_amount <> coalesce(sum(po.amount), 0)"
         " LIMIT 20"
-    ).fetchall()
-    payments = conn.execute(
+    )
+    payments = yield from fetch_value(
         "SELECT count(*) FROM payments WHERE status IN ('CAPTURED', 'REFUNDED')"
-    ).fetchone()
+    )
     findings.append(
         Finding(
             "every captured payment's capture is posted, at its captured amount",
             [f"{p}: captured {c}, posted {posted}" for p, c, posted in captured],
-            int(payments[0]) if payments else 0,
+            int(payments or 0),
         )
     )
-    refunded = conn.execute(
+    refunded = yield from fetch_tuples(
         "SELECT r.id, r.amount, coalesce(sum(po.amount), 0) FROM refunds r"
         " LEFT JOIN journal_entries e ON e.source_type = 'refund' AND e.source_id = r.id"
         " LEFT JOIN postings po ON po.entry_id = e.id AND po.amount > 0"
         " WHERE r.status = 'SUCCEEDED' OR e.id IS NOT NULL"
         " GROUP BY r.id, r.amount, r.status"
         " HAVING (r.status = 'SUCCEEDED') <> (coalesce(sum(po.amount), 0) = r.amount) LIMIT 20"
-    ).fetchall()
-    refund_count = conn.execute(
-        "SELECT count(*) FROM refunds WHERE status = 'SUCCEEDED'"
-    ).fetchone()
+    )
+    refund_count = yield from fetch_value("SELECT count(*) FROM refunds WHERE status = 'SUCCEEDED'")
     findings.append(
         Finding(
             "every succeeded refund is posted, at its amount, and no other",
             [f"{r}: amount {a}, posted {posted}" for r, a, posted in refunded],
-            int(refund_count[0]) if refund_count else 0,
+            int(refund_count or 0),
         )
     )
     return findings

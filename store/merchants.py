@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from psycopg import AsyncConnection, Connection
+from store.statements import Statement, Steps, execute, fetch_value, store_function
 
 
-def ensure_merchant(conn: Connection[Any], merchant_id: str, name: str) -> None:
-    conn.execute(
+@store_function
+def ensure_merchant(merchant_id: str, name: str) -> Statement[int]:
+    return execute(
         "INSERT INTO merchants (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
         (merchant_id, name),
     )
 
 
-async def merchant_exists(conn: AsyncConnection[Any], merchant_id: str) -> bool:
-    cursor = await conn.execute("SELECT 1 FROM merchants WHERE id = %s", (merchant_id,))
-    return await cursor.fetchone() is not None
+@store_function
+def merchant_exists(merchant_id: str) -> Steps[bool]:
+    found = yield from fetch_value("SELECT 1 FROM merchants WHERE id = %s", (merchant_id,))
+    return found is not None

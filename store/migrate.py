@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-import psycopg
+from store.db import connect
+from store.statements import Steps, execute, fetch_values, in_transaction, store_function
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant shared by every paystream process; pg_advisory_lock takes a bigint.
@@ -35,26 +36,34 @@ def available_migrations() -> list[Migration]:
 
 def migrate(database_url: str) -> list[str]:
     """Apply every migration not applied yet; return the names applied."""
-    applied_now = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for migration in available_migrations():
-                if migration.version in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
+    with connect(database_url, autocommit=True) as conn:
+        return _apply_missing(conn)
+
+
+@store_function
+def _apply_missing() -> Steps[list[str]]:
+    yield from execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        yield from execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = set((yield from fetch_values("SELECT version FROM schema_migrations")))
+        applied_now = []
+        for migration in available_migrations():
+            if migration.version not in done:
+                yield from in_transaction(_apply(migration))
                 applied_now.append(migration.name)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
-    return applied_now
+        return applied_now
+    finally:
+        yield from execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def _apply(migration: Migration) -> Steps[None]:
+    # Bytes: sent as they are, every statement of the file in one round trip.
+    yield from execute(migration.sql.encode())
+    yield from execute(
+        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+        (migration.version, migration.name),
+    )

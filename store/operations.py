@@ -3,167 +3,183 @@ attempts and the janitor's schedule for it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, Protocol
-
-from psycopg import AsyncConnection, Connection
-from psycopg.rows import class_row
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from payments.ids import new_id
 from payments.operations import OperationKind, OperationStatus, psp_key
-from store.rows import OPERATION_COLUMNS, OperationRow
-
-
-class _Payment(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def merchant_id(self) -> str: ...
-
-
-_INSERT = (
-    "INSERT INTO payment_operations (id, payment_id, merchant_id, kind, refund_id, amount,"
-    " psp_key, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending')"
+from payments.records import PaymentRecord
+from store.statements import (
+    Statement,
+    Steps,
+    columns,
+    execute,
+    fetch_all,
+    fetch_one,
+    fetch_value,
+    store_function,
 )
 
 
-def _insert_params(
-    payment: _Payment, kind: OperationKind, amount: int, refund_id: str | None
-) -> tuple[Any, ...]:
-    operation_id = new_id("op")
-    key = psp_key(kind, refund_id or payment.id)
-    return (operation_id, payment.id, payment.merchant_id, kind, refund_id, amount, key)
+@dataclass(frozen=True, slots=True)
+class OperationRow:
+    id: str
+    payment_id: str
+    merchant_id: str
+    kind: str
+    refund_id: str | None
+    amount: int
+    psp_key: str
+    status: str
+    attempts: int
+    outcome_unknown: bool
+    last_error: str | None
+    janitor_checks: int
+    next_check_at: datetime | None
+    flagged_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
-async def insert_operation_async(
-    conn: AsyncConnection[Any],
-    payment: _Payment,
-    kind: OperationKind,
-    amount: int,
-    refund_id: str | None = None,
-) -> str:
-    params = _insert_params(payment, kind, amount, refund_id)
-    await conn.execute(_INSERT, params)
-    return str(params[0])
+_OPERATION = columns(OperationRow)
+
+# A new pending operation, selected from nothing or, in a statement that
+# writes its payment too, from that statement's rows. Parameters:
+# `operation_parameters`.
+INSERT_OPERATION = (
+    "INSERT INTO payment_operations (id, payment_id, merchant_id, kind, refund_id, amount,"
+    " psp_key, status) SELECT %(operation_id)s, %(payment_id)s, %(merchant_id)s, %(kind)s,"
+    " %(refund_id)s, %(operation_amount)s, %(psp_key)s, 'pending'"
+)
 
 
+def operation_parameters(
+    payment: PaymentRecord, kind: OperationKind, amount: int, refund_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "operation_id": new_id("op"),
+        "payment_id": payment.id,
+        "merchant_id": payment.merchant_id,
+        "kind": kind,
+        "refund_id": refund_id,
+        "operation_amount": amount,
+        "psp_key": psp_key(kind, refund_id or payment.id),
+    }
+
+
+@store_function
 def insert_operation(
-    conn: Connection[Any], payment: _Payment, kind: OperationKind, amount: int
-) -> str:
-    params = _insert_params(payment, kind, amount, None)
-    conn.execute(_INSERT, params)
-    return str(params[0])
+    payment: PaymentRecord, kind: OperationKind, amount: int, refund_id: str | None = None
+) -> Steps[str]:
+    """A pending operation on the payment (a refund's names its refund);
+    returns its id."""
+    params = operation_parameters(payment, kind, amount, refund_id)
+    yield from execute(INSERT_OPERATION, params)
+    return str(params["operation_id"])
 
 
-def load_operation(
-    conn: Connection[Any], operation_id: str, *, for_update: bool = False
-) -> OperationRow | None:
+def _select(where: str, *, for_update: bool = False, limit: int | None = None) -> str:
     lock = " FOR UPDATE" if for_update else ""
-    with conn.cursor(row_factory=class_row(OperationRow)) as cursor:
-        cursor.execute(
-            f"SELECT {OPERATION_COLUMNS} FROM payment_operations WHERE id = %s{lock}",
-            (operation_id,),
-        )
-        return cursor.fetchone()
+    page = f" LIMIT {limit}" if limit is not None else ""
+    return f"SELECT {_OPERATION} FROM payment_operations WHERE {where}{page}{lock}"
 
 
-def pending_operations(conn: Connection[Any], payment_id: str) -> list[OperationRow]:
-    with conn.cursor(row_factory=class_row(OperationRow)) as cursor:
-        cursor.execute(
-            f"SELECT {OPERATION_COLUMNS} FROM payment_operations"
-            " WHERE payment_id = %s AND status = 'pending' ORDER BY created_at",
-            (payment_id,),
-        )
-        return cursor.fetchall()
+@store_function
+def get_operation(operation_id: str, *, for_update: bool = False) -> Statement[OperationRow | None]:
+    return fetch_one(OperationRow, _select("id = %s", for_update=for_update), (operation_id,))
 
 
-def pending_operation(
-    conn: Connection[Any], payment_id: str, kind: OperationKind
-) -> OperationRow | None:
-    with conn.cursor(row_factory=class_row(OperationRow)) as cursor:
-        cursor.execute(
-            f"SELECT {OPERATION_COLUMNS} FROM payment_operations"
-            " WHERE payment_id = %s AND kind = %s AND status = 'pending' LIMIT 1",
-            (payment_id, kind),
-        )
-        return cursor.fetchone()
+@store_function
+def pending_operation(payment_id: str, kind: OperationKind) -> Statement[OperationRow | None]:
+    return fetch_one(
+        OperationRow,
+        _select("payment_id = %s AND kind = %s AND status = 'pending'", limit=1),
+        (payment_id, kind),
+    )
 
 
-def pending_refund_operation(conn: Connection[Any], refund_id: str) -> OperationRow | None:
-    with conn.cursor(row_factory=class_row(OperationRow)) as cursor:
-        cursor.execute(
-            f"SELECT {OPERATION_COLUMNS} FROM payment_operations"
-            " WHERE refund_id = %s AND status = 'pending' LIMIT 1",
-            (refund_id,),
-        )
-        return cursor.fetchone()
+@store_function
+def pending_refund_operation(refund_id: str) -> Statement[OperationRow | None]:
+    return fetch_one(
+        OperationRow, _select("refund_id = %s AND status = 'pending'", limit=1), (refund_id,)
+    )
 
 
-def record_attempt(conn: Connection[Any], operation_id: str) -> int:
+@store_function
+def record_attempt(operation_id: str) -> Steps[int]:
     """Count a try before it is made, committed, so that whoever looks next
     knows a call may have reached the PSP. Returns the tries made before."""
-    row = conn.execute(
+    before = yield from fetch_value(
         "UPDATE payment_operations SET attempts = attempts + 1, updated_at = now()"
         " WHERE id = %s RETURNING attempts - 1",
         (operation_id,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+    )
+    return int(before or 0)
 
 
-def record_no_answer(
-    conn: Connection[Any], operation_id: str, error: str, *, unknown: bool
-) -> None:
+@store_function
+def record_no_answer(operation_id: str, error: str, *, unknown: bool) -> Statement[int]:
     """A try ended without the PSP's word: unknown (it may have taken effect) or
     retryable (it surely did not)."""
-    conn.execute(
+    return execute(
         "UPDATE payment_operations SET outcome_unknown = outcome_unknown OR %s,"
         " last_error = %s, updated_at = now() WHERE id = %s",
         (unknown, error[:500], operation_id),
     )
 
 
+@store_function
 def finish_operation(
-    conn: Connection[Any], operation_id: str, status: OperationStatus, error: str | None = None
-) -> bool:
+    operation_id: str, status: OperationStatus, error: str | None = None
+) -> Steps[bool]:
     """Close a pending operation; False if someone closed it first."""
-    cursor = conn.execute(
+    closed = yield from execute(
         "UPDATE payment_operations SET status = %s, outcome_unknown = false,"
         " last_error = coalesce(%s, last_error), updated_at = now()"
         " WHERE id = %s AND status = 'pending'",
         (status, error, operation_id),
     )
-    return cursor.rowcount == 1
+    return closed == 1
 
 
 # --- the janitor's view -------------------------------------------------------
 
 
-def claim_stalled_operations(
-    conn: Connection[Any], *, idle: timedelta, limit: int
-) -> list[OperationRow]:
+@store_function
+def claim_stalled_operations(*, idle: timedelta, limit: int) -> Statement[list[OperationRow]]:
     """Pending operations nobody touched for `idle` and due for a look, locked
     for this transaction; several janitors skip each other's rows."""
-    with conn.cursor(row_factory=class_row(OperationRow)) as cursor:
-        cursor.execute(
-            f"SELECT {OPERATION_COLUMNS} FROM payment_operations"
-            " WHERE status = 'pending' AND flagged_at IS NULL AND updated_at <= now() - %s"
-            " AND (next_check_at IS NULL OR next_check_at <= now())"
-            " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
-            (idle, limit),
-        )
-        return cursor.fetchall()
+    return fetch_all(
+        OperationRow,
+        f"SELECT {_OPERATION} FROM payment_operations"
+        " WHERE status = 'pending' AND flagged_at IS NULL AND updated_at <= now() - %s"
+        " AND (next_check_at IS NULL OR next_check_at <= now())"
+        " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (idle, limit),
+    )
 
 
-def schedule_next_check(conn: Connection[Any], operation_id: str, delay: timedelta) -> None:
-    conn.execute(
+@store_function
+def schedule_next_check(operation_id: str, delay: timedelta) -> Statement[int]:
+    return execute(
         "UPDATE payment_operations SET janitor_checks = janitor_checks + 1,"
         " next_check_at = now() + %s WHERE id = %s",
         (delay, operation_id),
     )
 
 
-def flag_operation(conn: Connection[Any], operation_id: str, reason: str) -> None:
-    conn.execute(
+@store_function
+def flag_operation(operation_id: str, reason: str) -> Statement[int]:
+    return execute(
         "UPDATE payment_operations SET flagged_at = now(), last_error = %s WHERE id = %s",
         (reason[:500], operation_id),
+    )
+
+
+@store_function
+def unflag_operations(payment_id: str) -> Statement[int]:
+    """The PSP's word came after all: the payment's operations are no longer flagged."""
+    return execute(
+        "UPDATE payment_operations SET flagged_at = NULL WHERE payment_id = %s", (payment_id,)
     )

@@ -7,11 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg import AsyncConnection, Connection
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from payments.ids import new_id
+from store.statements import (
+    Statement,
+    Steps,
+    columns,
+    execute,
+    execute_many,
+    fetch_all,
+    fetch_one,
+    store_function,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +39,7 @@ class DeliveryRow:
     delivered_at: datetime | None
 
 
-_COLUMNS = (
-    "id, endpoint_id, merchant_id, event_id, event_type, payload, status, attempts,"
-    " next_attempt_at, last_status, last_error, created_at, delivered_at"
-)
+_COLUMNS = columns(DeliveryRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +51,14 @@ class NewDelivery:
     payload: dict[str, Any]
 
 
-def insert_deliveries(conn: Connection[Any], deliveries: list[NewDelivery]) -> int:
+@store_function
+def insert_deliveries(deliveries: list[NewDelivery]) -> Steps[int]:
     """Add deliveries; one already made for an (endpoint, event) is skipped.
     Returns how many are new."""
     if not deliveries:
         return 0
-    with conn.cursor() as cursor:
-        cursor.executemany(
+    return (
+        yield from execute_many(
             "INSERT INTO webhook_deliveries (id, endpoint_id, merchant_id, event_id, event_type,"
             " payload) VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (endpoint_id, event_id) DO NOTHING",
@@ -68,63 +74,59 @@ def insert_deliveries(conn: Connection[Any], deliveries: list[NewDelivery]) -> i
                 for d in deliveries
             ],
         )
-        return cursor.rowcount
+    )
 
 
-def lease_due(conn: Connection[Any], *, limit: int, lease: timedelta) -> list[DeliveryRow]:
+@store_function
+def lease_due(*, limit: int, lease: timedelta) -> Statement[list[DeliveryRow]]:
     """Deliveries due now, pushed `lease` into the future so that no other
     sender takes them while this one tries."""
-    with conn.cursor(row_factory=class_row(DeliveryRow)) as cursor:
-        cursor.execute(
-            f"UPDATE webhook_deliveries SET next_attempt_at = now() + %s WHERE id IN ("
-            f" SELECT id FROM webhook_deliveries"
-            f" WHERE status = 'pending' AND next_attempt_at <= now()"
-            f" ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
-            (lease, limit),
-        )
-        return cursor.fetchall()
+    return fetch_all(
+        DeliveryRow,
+        f"UPDATE webhook_deliveries SET next_attempt_at = now() + %s WHERE id IN ("
+        f" SELECT id FROM webhook_deliveries"
+        f" WHERE status = 'pending' AND next_attempt_at <= now()"
+        f" ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
+        (lease, limit),
+    )
 
 
-def record_delivered(conn: Connection[Any], delivery_id: str, status: int) -> None:
-    conn.execute(
+@store_function
+def record_delivered(delivery_id: str, status: int) -> Statement[int]:
+    return execute(
         "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,"
         " last_status = %s, last_error = NULL, delivered_at = now() WHERE id = %s",
         (status, delivery_id),
     )
 
 
+@store_function
 def record_failure(
-    conn: Connection[Any],
-    delivery_id: str,
-    *,
-    status: int | None,
-    error: str,
-    retry_in: timedelta | None,
-) -> None:
+    delivery_id: str, *, status: int | None, error: str, retry_in: timedelta | None
+) -> Statement[int]:
     """A failed try: again after `retry_in`, or dead (a dead letter) without it."""
     if retry_in is None:
-        conn.execute(
+        return execute(
             "UPDATE webhook_deliveries SET status = 'dead', attempts = attempts + 1,"
             " last_status = %s, last_error = %s WHERE id = %s",
             (status, error[:500], delivery_id),
         )
-    else:
-        conn.execute(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = %s,"
-            " last_error = %s, next_attempt_at = now() + %s WHERE id = %s",
-            (status, error[:500], retry_in, delivery_id),
-        )
+    return execute(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = %s,"
+        " last_error = %s, next_attempt_at = now() + %s WHERE id = %s",
+        (status, error[:500], retry_in, delivery_id),
+    )
 
 
-async def list_deliveries(
-    conn: AsyncConnection[Any],
+@store_function
+def list_deliveries(
     merchant_id: str,
     *,
     status: str | None,
     endpoint_id: str | None,
     limit: int,
     starting_after: str | None,
-) -> list[DeliveryRow]:
+) -> Statement[list[DeliveryRow]]:
     clauses = ["merchant_id = %(merchant_id)s"]
     if status is not None:
         clauses.append("status = %(status)s")
@@ -139,24 +141,21 @@ async def list_deliveries(
         "starting_after": starting_after,
         "limit": limit,
     }
-    async with conn.cursor(row_factory=class_row(DeliveryRow)) as cursor:
-        await cursor.execute(
-            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE {' AND '.join(clauses)}"
-            " ORDER BY id DESC LIMIT %(limit)s",
-            params,
-        )
-        return await cursor.fetchall()
+    return fetch_all(
+        DeliveryRow,
+        f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE {' AND '.join(clauses)}"
+        " ORDER BY id DESC LIMIT %(limit)s",
+        params,
+    )
 
 
-async def replay_delivery(
-    conn: AsyncConnection[Any], merchant_id: str, delivery_id: str
-) -> DeliveryRow | None:
+@store_function
+def replay_delivery(merchant_id: str, delivery_id: str) -> Statement[DeliveryRow | None]:
     """Send a dead letter (or any delivery) again, from its first try."""
-    async with conn.cursor(row_factory=class_row(DeliveryRow)) as cursor:
-        await cursor.execute(
-            f"UPDATE webhook_deliveries SET status = 'pending', attempts = 0,"
-            f" next_attempt_at = now(), delivered_at = NULL WHERE id = %s AND merchant_id = %s"
-            f" RETURNING {_COLUMNS}",
-            (delivery_id, merchant_id),
-        )
-        return await cursor.fetchone()
+    return fetch_one(
+        DeliveryRow,
+        f"UPDATE webhook_deliveries SET status = 'pending', attempts = 0,"
+        f" next_attempt_at = now(), delivered_at = NULL WHERE id = %s AND merchant_id = %s"
+        f" RETURNING {_COLUMNS}",
+        (delivery_id, merchant_id),
+    )

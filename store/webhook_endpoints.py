@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from psycopg import AsyncConnection, Connection
-from psycopg.rows import class_row
 
 from payments.ids import new_id
+from store.statements import (
+    Statement,
+    Steps,
+    columns,
+    execute,
+    fetch_all,
+    fetch_one,
+    store_function,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,108 +41,102 @@ class EndpointRow:
         return secrets
 
 
-_COLUMNS = (
-    "id, merchant_id, url, event_types, secret, previous_secret, previous_retires_at, status,"
-    " disabled_reason, created_at, deleted_at"
-)
+_COLUMNS = columns(EndpointRow)
 _LIVE = "deleted_at IS NULL"
 
 
-async def create_endpoint(
-    conn: AsyncConnection[Any], merchant_id: str, url: str, event_types: list[str], secret: str
-) -> EndpointRow:
-    async with conn.cursor(row_factory=class_row(EndpointRow)) as cursor:
-        await cursor.execute(
-            f"INSERT INTO webhook_endpoints (id, merchant_id, url, event_types, secret)"
-            f" VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-            (new_id("we"), merchant_id, url, event_types, secret),
-        )
-        row = await cursor.fetchone()
+@store_function
+def create_endpoint(
+    merchant_id: str, url: str, event_types: list[str], secret: str
+) -> Steps[EndpointRow]:
+    row = yield from fetch_one(
+        EndpointRow,
+        f"INSERT INTO webhook_endpoints (id, merchant_id, url, event_types, secret)"
+        f" VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (new_id("we"), merchant_id, url, event_types, secret),
+    )
     assert row is not None
     return row
 
 
-async def list_endpoints(conn: AsyncConnection[Any], merchant_id: str) -> list[EndpointRow]:
-    async with conn.cursor(row_factory=class_row(EndpointRow)) as cursor:
-        await cursor.execute(
-            f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE merchant_id = %s AND {_LIVE}"
-            " ORDER BY id",
-            (merchant_id,),
-        )
-        return await cursor.fetchall()
+@store_function
+def list_endpoints(merchant_id: str) -> Statement[list[EndpointRow]]:
+    return fetch_all(
+        EndpointRow,
+        f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE merchant_id = %s AND {_LIVE} ORDER BY id",
+        (merchant_id,),
+    )
 
 
-async def get_endpoint(
-    conn: AsyncConnection[Any], merchant_id: str, endpoint_id: str
-) -> EndpointRow | None:
-    async with conn.cursor(row_factory=class_row(EndpointRow)) as cursor:
-        await cursor.execute(
-            f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = %s AND merchant_id = %s"
-            f" AND {_LIVE}",
-            (endpoint_id, merchant_id),
-        )
-        return await cursor.fetchone()
+@store_function
+def get_endpoint(merchant_id: str, endpoint_id: str) -> Statement[EndpointRow | None]:
+    return fetch_one(
+        EndpointRow,
+        f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = %s AND merchant_id = %s AND {_LIVE}",
+        (endpoint_id, merchant_id),
+    )
 
 
-async def delete_endpoint(conn: AsyncConnection[Any], merchant_id: str, endpoint_id: str) -> bool:
-    cursor = await conn.execute(
+@store_function
+def delete_endpoint(merchant_id: str, endpoint_id: str) -> Steps[bool]:
+    deleted = yield from execute(
         f"UPDATE webhook_endpoints SET deleted_at = now() WHERE id = %s AND merchant_id = %s"
         f" AND {_LIVE}",
         (endpoint_id, merchant_id),
     )
-    return cursor.rowcount == 1
+    return deleted == 1
 
 
-async def rotate_secret(
-    conn: AsyncConnection[Any], merchant_id: str, endpoint_id: str, secret: str, grace: timedelta
-) -> EndpointRow | None:
+@store_function
+def rotate_secret(
+    merchant_id: str, endpoint_id: str, secret: str, grace: timedelta
+) -> Statement[EndpointRow | None]:
     """A new secret signs from now on; the old one also signs until `grace` ends."""
-    async with conn.cursor(row_factory=class_row(EndpointRow)) as cursor:
-        await cursor.execute(
-            f"UPDATE webhook_endpoints SET previous_secret = secret, secret = %s,"
-            f" previous_retires_at = now() + %s WHERE id = %s AND merchant_id = %s AND {_LIVE}"
-            f" RETURNING {_COLUMNS}",
-            (secret, grace, endpoint_id, merchant_id),
-        )
-        return await cursor.fetchone()
+    return fetch_one(
+        EndpointRow,
+        f"UPDATE webhook_endpoints SET previous_secret = secret, secret = %s,"
+        f" previous_retires_at = now() + %s WHERE id = %s AND merchant_id = %s AND {_LIVE}"
+        f" RETURNING {_COLUMNS}",
+        (secret, grace, endpoint_id, merchant_id),
+    )
 
 
-async def enable_endpoint(
-    conn: AsyncConnection[Any], merchant_id: str, endpoint_id: str
-) -> EndpointRow | None:
-    async with conn.cursor(row_factory=class_row(EndpointRow)) as cursor:
-        await cursor.execute(
-            f"UPDATE webhook_endpoints SET status = 'enabled', disabled_reason = NULL"
-            f" WHERE id = %s AND merchant_id = %s AND {_LIVE} RETURNING {_COLUMNS}",
-            (endpoint_id, merchant_id),
-        )
-        return await cursor.fetchone()
+@store_function
+def enable_endpoint(merchant_id: str, endpoint_id: str) -> Statement[EndpointRow | None]:
+    return fetch_one(
+        EndpointRow,
+        f"UPDATE webhook_endpoints SET status = 'enabled', disabled_reason = NULL"
+        f" WHERE id = %s AND merchant_id = %s AND {_LIVE} RETURNING {_COLUMNS}",
+        (endpoint_id, merchant_id),
+    )
 
 
-# --- delivery side (sync) -----------------------------------------------------
+# --- the deliverer's view -------------------------------------------------------
 
 
-def subscribed_endpoints(conn: Connection[Any], merchant_ids: list[str]) -> list[EndpointRow]:
+@store_function
+def subscribed_endpoints(merchant_ids: list[str]) -> Statement[list[EndpointRow]]:
     """Every enabled endpoint of these merchants (the fan-out filters by type)."""
-    with conn.cursor(row_factory=class_row(EndpointRow)) as cursor:
-        cursor.execute(
-            f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE merchant_id = ANY(%s)"
-            f" AND status = 'enabled' AND {_LIVE}",
-            (merchant_ids,),
-        )
-        return cursor.fetchall()
+    return fetch_all(
+        EndpointRow,
+        f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE merchant_id = ANY(%s)"
+        f" AND status = 'enabled' AND {_LIVE}",
+        (merchant_ids,),
+    )
 
 
-def load_endpoints(conn: Connection[Any], endpoint_ids: list[str]) -> dict[str, EndpointRow]:
-    with conn.cursor(row_factory=class_row(EndpointRow)) as cursor:
-        cursor.execute(
-            f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = ANY(%s)", (endpoint_ids,)
-        )
-        return {row.id: row for row in cursor.fetchall()}
+@store_function
+def endpoints_by_id(endpoint_ids: list[str]) -> Steps[dict[str, EndpointRow]]:
+    """These endpoints, deleted or disabled ones too, by id."""
+    rows = yield from fetch_all(
+        EndpointRow, f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = ANY(%s)", (endpoint_ids,)
+    )
+    return {row.id: row for row in rows}
 
 
-def disable_endpoint(conn: Connection[Any], endpoint_id: str, reason: str) -> None:
-    conn.execute(
+@store_function
+def disable_endpoint(endpoint_id: str, reason: str) -> Statement[int]:
+    return execute(
         "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = %s WHERE id = %s",
         (reason, endpoint_id),
     )

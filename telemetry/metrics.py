@@ -8,15 +8,16 @@ carries the gateway, the workers (with Dramatiq's own middleware), the
 janitor, the relay and the webhook deliverer. What is a state rather than an
 event (queue depth, outbox lag) is read from Redis and Postgres at scrape time.
 
-Counters count what was written, in the transaction that wrote it: a
-transaction that rolls back after the count (a lost race) leaves it counted.
+Counters count facts once they are final: a payment's transition is counted
+by whoever wrote it, after its transaction committed (`count_transitions`),
+so a transaction that rolls back (a lost race) counts nothing.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import (
@@ -29,6 +30,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from payments.records import TimelineEvent
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -67,6 +70,12 @@ reconciliation_lines = Counter(
     " (matched, or the kind of break).",
     ["result"],
 )
+
+
+def count_transitions(events: Iterable[TimelineEvent]) -> None:
+    """Count timeline events written by a transaction that has committed."""
+    for event in events:
+        payment_transitions.labels(event.type, event.to_status, event.source).inc()
 
 
 @contextmanager

@@ -28,12 +28,17 @@ def servers() -> Iterator[Servers]:
     started.stop()
 
 
-@pytest.fixture(scope="session")
-def database_url(servers: Servers) -> str:
-    servers.postgres.ensure_database("paystream_test")
-    url = servers.postgres.url("paystream_test")
+def migrated_database(servers: Servers, name: str) -> str:
+    """A database on the session's server, migrated; its URL."""
+    servers.postgres.ensure_database(name)
+    url = servers.postgres.url(name)
     migrate(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: Servers) -> str:
+    return migrated_database(servers, "paystream_test")
 
 
 @pytest.fixture(scope="session")

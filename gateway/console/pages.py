@@ -24,9 +24,10 @@ from store.db import connection
 from store.keys import PrincipalKind
 from store.ledger import balances, entries
 from store.merchants import merchant_exists
-from store.payments import get_payment, list_events, list_payments
-from store.reconciliation import get_run, list_breaks, list_runs
+from store.payments import get_payment, list_payments
+from store.reconciliation_runs import get_run, list_breaks, list_runs
 from store.refunds import list_refunds
+from store.timeline import list_events
 
 PAGE_SIZE = 50
 # Breaks are read a screen at a time; a run can have a million.

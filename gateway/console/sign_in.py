@@ -32,7 +32,7 @@ from gateway.console.session import (
     unavailable,
 )
 from gateway.types import Services
-from store.audit import acting_async, record_async
+from store.audit import acting, record
 from store.db import connection
 from store.errors import StoreUnavailable
 from store.keys import find_principal
@@ -85,8 +85,8 @@ async def sign_in(request: Request) -> Response:
         if previous:  # a new sign-in is a new session, never the old token kept
             await close_session(services.redis, previous)
         token = await open_session(services.redis, principal)
-        async with acting_async(services.pool, principal.key_id, request.state.request_id) as conn:
-            await record_async(
+        async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
+            await record(
                 conn,
                 merchant_id=principal.owner.audited_merchant,
                 action="console.signed_in",

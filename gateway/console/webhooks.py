@@ -13,7 +13,7 @@ from gateway.console.render import error_page, page, see_other
 from gateway.console.session import PATH, SignedIn, console_page
 from gateway.types import Services
 from payments.ids import is_id
-from store.audit import acting_async, record_async
+from store.audit import acting, record
 from store.console import merchant_inbox
 from store.db import connection
 from store.webhook_deliveries import list_deliveries, replay_delivery
@@ -68,10 +68,10 @@ async def webhooks(request: Request, signed_in: SignedIn) -> Response:
 async def replay(request: Request, signed_in: SignedIn) -> Response:
     services: Services = request.app.state.services
     merchant_id, key_id = signed_in.principal.merchant_id, signed_in.principal.key_id
-    async with acting_async(services.pool, key_id, request.state.request_id) as conn:
+    async with acting(services.pool, key_id, request.state.request_id) as conn:
         delivery = await replay_delivery(conn, merchant_id, request.path_params["deliveryId"])
         if delivery is not None:
-            await record_async(
+            await record(
                 conn,
                 merchant_id=merchant_id,
                 action="webhook_delivery.replayed",

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import psycopg
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
@@ -20,8 +19,11 @@ from paystream.settings import settings
 from psp.http_client import HttpPsp
 from store.audit import seal
 from store.audit import verify as verify_audit
+from store.db import connect, connection
 from store.ledger import verify as verify_ledger
 from store.pool import open_pool
+from store.reconciliation_runs import create_run, list_breaks, mark_run
+from store.settlement_reports import BadReport, copy_report, report_carries_card_number
 from telemetry.logs import configure_logging
 
 ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
@@ -49,13 +51,6 @@ def reconcile(
     configure_actors(settings())  # before anything imports `actors`
     from actors.errors import TryAgain
     from actors.reconciliation import UncheckableReport, run_reconciliation
-    from store.reconciliation import (
-        BadReport,
-        copy_report_sync,
-        create_run_sync,
-        mark_run,
-        report_carries_card_number_sync,
-    )
 
     pool = open_pool(settings().database_url, max_size=4)
     psp = HttpPsp(psp_client_config(settings()))
@@ -77,10 +72,10 @@ def reconcile(
                     psp.settlement_report(str(psp_batch)), lambda n: progress.advance(task, n)
                 )
             try:
-                with pool.connection() as conn, conn.transaction():
-                    run_id = create_run_sync(conn, None, "upload" if report else "psp", psp_batch)
-                    lines = copy_report_sync(conn, run_id, chunks)
-                    if report_carries_card_number_sync(conn, run_id):
+                with connection(pool) as conn, conn.transaction():
+                    run_id = create_run(conn, None, "upload" if report else "psp", psp_batch)
+                    lines = copy_report(conn, run_id, chunks)
+                    if report_carries_card_number(conn, run_id):
                         raise BadReport("it carries what looks like a card number; nothing is kept")
             except BadReport as error:
                 console.print(f"[red]the report cannot be read:[/red] {error}")
@@ -90,7 +85,7 @@ def reconcile(
                 counts = run_reconciliation(pool, psp, run_id)
             except TryAgain as error:
                 # A worker would retry later; from here, the operator does.
-                with pool.connection() as conn:
+                with connection(pool) as conn:
                     mark_run(conn, run_id, "failed", error=str(error)[:500])
                 console.print(
                     f"[red]the PSP cannot be asked now; run it again later:[/red] {error}"
@@ -126,15 +121,14 @@ def _print_reconciliation(
         table.add_row(name, str(counts.get(name, 0)))
     table.add_row("(resolved from PENDING)", str(counts.get("resolved", 0)))
     console.print(table)
-    with pool.connection() as conn:
-        breaks = conn.execute(
-            "SELECT line_number, class, record_type, reference, reason FROM reconciliation_results"
-            " WHERE reconciliation_id = %s AND class <> 'matched' ORDER BY id LIMIT 20",
-            (run_id,),
-        ).fetchall()
-    for line, class_, record_type, reference, reason in breaks:
-        where = f"line {line}" if line else "ours"
-        console.print(f"  {class_:<19} {where:<10} {record_type:<10} {reference}: {reason}")
+    with connection(pool) as conn:
+        breaks = list_breaks(conn, run_id, class_=None, limit=20, starting_after=None)
+    for found in breaks:
+        where = f"line {found.line_number}" if found.line_number else "ours"
+        console.print(
+            f"  {found.class_:<19} {where:<10} {found.record_type:<10}"
+            f" {found.reference}: {found.reason}"
+        )
     if output is not None:
         output.write_text(
             json.dumps({"reconciliationId": run_id, "lines": lines, "counts": counts}, indent=2)
@@ -145,7 +139,7 @@ def _print_reconciliation(
 def ledger_verify() -> None:
     """Audit the books: trial balance, every entry balanced, every capture and
     refund posted. Exit code 1 on any failure."""
-    with psycopg.connect(settings().database_url) as conn:
+    with connect(settings().database_url) as conn:
         findings = verify_ledger(conn)
     table = Table("check", "result", "looked at")
     for finding in findings:
@@ -166,7 +160,7 @@ def ledger_verify() -> None:
 def audit_verify() -> None:
     """Seal the audit log, then recompute every row's hash and the whole chain;
     name each row edited, deleted, reordered or slipped in. Exit code 1 if any."""
-    with psycopg.connect(settings().database_url, autocommit=True) as conn:
+    with connect(settings().database_url, autocommit=True) as conn:
         sealed_now = seal(conn)
         verdict = verify_audit(conn)
     console.print(

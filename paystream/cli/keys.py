@@ -4,17 +4,18 @@ with theirs. A key is printed once, as JSON; only its HMAC is stored."""
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Annotated, Any
 
-import psycopg
 import typer
+from psycopg import Connection
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
 from paystream.cli.output import console
 from paystream.settings import require_secret, settings
-from store.audit import as_actor, system
-from store.keys import Owner, create_key, list_keys, revoke_key
+from store.audit import acting_alone, system
+from store.keys import Owner, create_key, get_key, list_keys, revoke_key
 from store.merchants import ensure_merchant
 from store.operators import create_operator, get_operator_key, list_operator_keys, list_operators
 
@@ -24,11 +25,11 @@ operators_app = typer.Typer(
 )
 
 
-def _key_store() -> tuple[Any, bytes]:
+def _key_store() -> tuple[AbstractContextManager[Connection[Any]], bytes]:
+    """A transaction audited as the command line, and the keys' pepper
+    (asked for first: without it no key can be made or checked)."""
     pepper = require_secret(settings().key_pepper, "key_pepper").encode()
-    conn = psycopg.connect(settings().database_url)
-    as_actor(conn, system("cli"))
-    return conn, pepper
+    return acting_alone(settings().database_url, system("cli")), pepper
 
 
 def _print_key(row: Any, key: str | None = None) -> None:
@@ -61,8 +62,8 @@ def keys_create(
     """Create a merchant's API key. The key is printed once; only its HMAC is
     stored. Merchant roles only: operators' keys come from `paystream operators`."""
     wanted = _roles(roles, "merchant")
-    conn, pepper = _key_store()
-    with conn:
+    session, pepper = _key_store()
+    with session as conn:
         ensure_merchant(conn, merchant, name or merchant)
         row, key = create_key(conn, Owner.merchant(merchant), wanted, pepper, description)
     _print_key(row, key)
@@ -90,8 +91,8 @@ def _roles(listed: str, kind: str) -> list[str]:
 @keys_app.command("list")
 def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id.")]) -> None:
     """List a merchant's keys (never the keys themselves)."""
-    conn, _ = _key_store()
-    with conn:
+    session, _ = _key_store()
+    with session as conn:
         for row in list_keys(conn, Owner.merchant(merchant)):
             _print_key(row)
 
@@ -104,9 +105,9 @@ def keys_rotate(
 ) -> None:
     """Make a new key with the same roles; the old one stops after the grace."""
     owner = Owner.merchant(merchant)
-    conn, pepper = _key_store()
-    with conn:
-        old = next((k for k in list_keys(conn, owner) if k.id == key_id), None)
+    session, pepper = _key_store()
+    with session as conn:
+        old = get_key(conn, owner, key_id)
         if old is None or revoke_key(conn, owner, key_id, timedelta(seconds=grace_seconds)) is None:
             console.print(f"[red]no active key {key_id} for {merchant}[/red]")
             raise typer.Exit(1)
@@ -121,8 +122,8 @@ def keys_revoke(
     merchant: Annotated[str, typer.Option(help="Its merchant.")],
 ) -> None:
     """Revoke a key: it stops working at once."""
-    conn, _ = _key_store()
-    with conn:
+    session, _ = _key_store()
+    with session as conn:
         row = revoke_key(conn, Owner.merchant(merchant), key_id)
     if row is None:
         console.print(f"[red]no active key {key_id} for {merchant}[/red]")
@@ -141,8 +142,8 @@ def operators_create(
     reconcile the PSP's reports (which cover every merchant) and, with
     `admin`, manage operators over the API."""
     wanted = _roles(roles, "operator")
-    conn, pepper = _key_store()
-    with conn:
+    session, pepper = _key_store()
+    with session as conn:
         operator, row, key = create_operator(conn, name, wanted, pepper)
     print(json.dumps({"operatorId": operator.id, "name": operator.name, **_key_json(row, key)}))
 
@@ -150,8 +151,8 @@ def operators_create(
 @operators_app.command("list")
 def operators_list() -> None:
     """List operators, one a line, with their keys (never the keys themselves)."""
-    conn, _ = _key_store()
-    with conn:
+    session, _ = _key_store()
+    with session as conn:
         operators, keys = list_operators(conn), list_operator_keys(conn)
     for operator in operators:
         owned = [_key_json(row) for row in keys if row.operator_id == operator.id]
@@ -161,8 +162,8 @@ def operators_list() -> None:
 @operators_app.command("revoke")
 def operators_revoke(key_id: Annotated[str, typer.Argument(help="The key to revoke.")]) -> None:
     """Revoke an operator's key: it stops working at once."""
-    conn, _ = _key_store()
-    with conn:
+    session, _ = _key_store()
+    with session as conn:
         found = get_operator_key(conn, key_id)
         row = (
             revoke_key(conn, Owner.operator(found.operator_id), key_id)

@@ -162,3 +162,31 @@ def test_a_malformed_or_unknown_callback_is_kept_and_marked_ignored(bank: Bank) 
     apply_psp_webhook.fn(malformed)
     apply_psp_webhook.fn(unknown)
     assert inbox_status(bank.db, malformed) == inbox_status(bank.db, unknown) == "ignored"
+
+
+def test_an_automatic_payment_the_psp_only_authorized_has_its_capture_asked_for_in_its_timeline(
+    bank: Bank, database_url: str, merchant: Merchant
+) -> None:
+    payment_id, _ = create_payment(database_url, merchant)
+    authorized = {
+        "id": "psp_authorized_only",
+        "reference": payment_id,
+        "status": "authorized",
+        "amount": 1000,
+        "currency": "EUR",
+        "authorizedAmount": 1000,
+        "capturedAmount": 0,
+    }
+    apply_psp_webhook.fn(store_callback(bank.db, "payment.authorized", authorized))
+    status, *_, pending_action, _ = bank.payment(payment_id)
+    assert (status, pending_action) == ("AUTHORIZED", "capture")
+    assert [(e[0], e[1]) for e in bank.timeline(payment_id)] == [
+        ("payment.created", "api"),
+        ("payment.authorized", "webhook"),
+        ("payment.capture_requested", "webhook"),
+    ]
+    capture = bank.db.execute(
+        "SELECT status, amount FROM payment_operations WHERE payment_id = %s AND kind = 'capture'",
+        (payment_id,),
+    ).fetchone()
+    assert capture == ("pending", 1000)

@@ -6,7 +6,7 @@ import time
 import psycopg
 import pytest
 
-from store.db import sync_connection
+from store.db import connection
 from store.pool import APPLICATION_NAME, open_pool
 from tests.conftest import Merchant
 from tests.support.gateway import Gateway
@@ -47,7 +47,7 @@ def test_a_worker_pool_replaces_connections_postgres_dropped(
         assert terminate_paystream_backends(db) >= 3
         time.sleep(0.1)
         for _ in range(6):
-            with sync_connection(pool) as conn:
+            with connection(pool) as conn:
                 assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         pool.close()

@@ -36,16 +36,10 @@ from psp.protocol import (
     Unknown,
 )
 from store.ledger import verify
-from store.migrate import migrate
 from store.pool import open_pool
-from store.reconciliation import (
-    BadReport,
-    Starter,
-    copy_report_sync,
-    create_run_sync,
-    report_carries_card_number_sync,
-)
-from tests.conftest import Merchant, Operator, new_merchant, new_operator
+from store.reconciliation_runs import Starter, create_run
+from store.settlement_reports import BadReport, copy_report, report_carries_card_number
+from tests.conftest import Merchant, Operator, migrated_database, new_merchant, new_operator
 from tests.support.bank import Bank, running_bank
 from tests.support.card_numbers import FULLWIDTH, holds_pan
 from tests.support.payments import create_payment, request
@@ -57,11 +51,7 @@ TODAY = datetime.now(UTC).date().isoformat()
 
 @pytest.fixture
 def own_database(servers: Servers) -> str:
-    name = f"paystream_rec_{uuid.uuid4().hex[:10]}"
-    servers.postgres.ensure_database(name)
-    url = servers.postgres.url(name)
-    migrate(url)
-    return url
+    return migrated_database(servers, f"paystream_rec_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture
@@ -93,8 +83,8 @@ def reconcile(bank: Bank, database_url: str, batch: str = TODAY) -> tuple[str, d
     pool = open_pool(database_url, max_size=4)
     try:
         with pool.connection() as conn, conn.transaction():
-            run_id = create_run_sync(conn, None, "psp", batch)
-            copy_report_sync(conn, run_id, psp.settlement_report(batch))
+            run_id = create_run(conn, None, "psp", batch)
+            copy_report(conn, run_id, psp.settlement_report(batch))
         return run_id, run_reconciliation(pool, psp, run_id)
     finally:
         pool.close()
@@ -110,9 +100,9 @@ def start(database_url: str, operator: Operator, source: str, report: bytes = b"
     """A run an operator starts: an upload of `report`, or a PSP batch (today's)."""
     with psycopg.connect(database_url) as conn, conn.transaction():
         by = Starter(operator.id, operator.key_id)
-        run_id = create_run_sync(conn, by, source, TODAY if source == "psp" else None)
+        run_id = create_run(conn, by, source, TODAY if source == "psp" else None)
         if source == "upload":
-            copy_report_sync(conn, run_id, [report])
+            copy_report(conn, run_id, [report])
     return run_id
 
 
@@ -298,8 +288,8 @@ def test_an_unreadable_report_is_refused_with_its_line(own_database: str) -> Non
         pytest.raises(BadReport, match="line 3"),
         conn.transaction(),
     ):
-        run_id = create_run_sync(conn, None, "upload", None)
-        copy_report_sync(conn, run_id, [report])
+        run_id = create_run(conn, None, "upload", None)
+        copy_report(conn, run_id, [report])
 
 
 def test_a_forged_upload_moves_no_merchants_money_and_both_lines_are_breaks(
@@ -463,9 +453,9 @@ def test_a_report_loaded_below_the_api_is_searched_for_card_numbers_in_every_col
             (header + clean.replace(b"psp_1", b"C:\\reports\\2026"), False),
         ]:
             with conn.transaction(force_rollback=True):
-                run_id = create_run_sync(conn, None, "upload", None)
-                copy_report_sync(conn, run_id, [report])
-                assert report_carries_card_number_sync(conn, run_id) is carries
+                run_id = create_run(conn, None, "upload", None)
+                copy_report(conn, run_id, [report])
+                assert report_carries_card_number(conn, run_id) is carries
 
 
 def test_a_psp_report_carrying_a_card_number_fails_its_run_and_nothing_is_kept(

@@ -8,7 +8,8 @@ import pytest
 
 from payments.lifecycle import Captured, apply_fact
 from payments.status import EventSource
-from store.payments import insert_payment, load_payment, new_payment, record_change
+from store.payment_changes import record_change
+from store.payments import get_payment_unscoped, insert_payment, new_payment
 from tests.conftest import Merchant
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +59,7 @@ async def test_a_second_payment_for_the_same_order_writes_nothing(
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         assert await insert_payment(conn, first)
         assert not await insert_payment(conn, second)
-    assert load_payment(db, second.id) is None
+    assert get_payment_unscoped(db, second.id) is None
     assert counts(db, second.id) == (0, 0)
 
 
@@ -69,14 +70,14 @@ async def test_a_change_rolled_back_leaves_no_event_and_no_outbox_row(
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await insert_payment(conn, payment)
     with psycopg.connect(database_url) as conn:
-        locked = load_payment(conn, payment.id, for_update=True)
+        locked = get_payment_unscoped(conn, payment.id, for_update=True)
         assert locked is not None
         change = apply_fact(locked.state(), Captured("psp_1", 1000, 1000))
         assert change is not None
         record_change(conn, locked, change, source=EventSource.PSP)
         conn.rollback()
     assert counts(db, payment.id) == (1, 1)
-    reloaded = load_payment(db, payment.id)
+    reloaded = get_payment_unscoped(db, payment.id)
     assert reloaded is not None and reloaded.status == "PENDING"
 
 
@@ -87,11 +88,11 @@ async def test_a_committed_change_writes_the_row_event_and_outbox_together(
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await insert_payment(conn, payment)
     with psycopg.connect(database_url) as conn, conn.transaction():
-        locked = load_payment(conn, payment.id, for_update=True)
+        locked = get_payment_unscoped(conn, payment.id, for_update=True)
         assert locked is not None
         change = apply_fact(locked.state(), Captured("psp_1", 1000, 1000))
         assert change is not None
-        updated = record_change(conn, locked, change, source=EventSource.PSP)
+        updated, _ = record_change(conn, locked, change, source=EventSource.PSP)
     assert updated.status == "CAPTURED" and updated.captured_amount == 1000
     assert counts(db, payment.id) == (2, 2)
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from payments.operations import OperationKind
-from store.payments import get_payment, insert_payment, new_payment, request_action
+from payments.status import EventSource
+from store.payment_changes import request_action
+from store.payments import get_payment, insert_payment, new_payment
 from store.refunds import create_refund
 from tests.conftest import Merchant
 
@@ -38,7 +40,8 @@ def create_payment(
 
     async def write() -> str | None:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            return await insert_payment(conn, payment)
+            created = await insert_payment(conn, payment)
+            return None if created is None else created.operation_id
 
     operation_id = asyncio.run(write())
     assert operation_id is not None
@@ -65,8 +68,8 @@ def request(
                 assert created is not None
                 operation_id = created[1]
             else:
-                _, operation_id = await request_action(
-                    conn, payment, kind, amount or payment.authorized_amount
+                _, operation_id, _ = await request_action(
+                    conn, payment, kind, amount or payment.authorized_amount, source=EventSource.API
                 )
             await conn.commit()
             return operation_id

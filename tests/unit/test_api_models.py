@@ -8,9 +8,9 @@ from gateway.app import ENDPOINTS, openapi_document
 from gateway.openapi import build_document
 from gateway.problems import CATALOGUE, Problem
 from gateway.schemas import Payment, PaymentEvent
+from payments.records import TimelineEvent
 from payments.resources import payment_resource, timeline_event_resource
 from store.payments import new_payment
-from store.rows import PaymentEventRow
 
 
 def test_the_payment_resource_is_exactly_what_the_openapi_model_describes() -> None:
@@ -31,7 +31,7 @@ def test_the_payment_resource_is_exactly_what_the_openapi_model_describes() -> N
 
 
 def test_the_timeline_event_resource_is_exactly_what_the_openapi_model_describes() -> None:
-    event = PaymentEventRow(
+    event = TimelineEvent(
         id="evt_1",
         payment_id="pay_1",
         type="payment.captured",

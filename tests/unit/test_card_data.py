@@ -1,6 +1,6 @@
 import ast
-import json
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 
