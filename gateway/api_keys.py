@@ -16,7 +16,7 @@ from gateway.auth import MERCHANT_ROLES, MerchantRole, authenticate
 from gateway.http import json_response, read_json_object, validate
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.schemas.keys import (
     ApiKey,
     ApiKeyList,
     ApiKeyWithSecret,

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from gateway.auth import MerchantRole, authenticate
 from gateway.http import page_response, validate_query
 from gateway.openapi import Endpoint
-from gateway.schemas import AuditList, ListAuditQuery
+from gateway.schemas.audit import AuditList, ListAuditQuery
 from gateway.types import Services
 from payments.resources import timestamp
 from store.audit import list_audit

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from gateway.http import json_response
 from gateway.openapi import Endpoint
-from gateway.schemas import Health
+from gateway.schemas.common import Health
 from gateway.types import Services
 from store.db import connection
 from store.errors import StoreUnavailable

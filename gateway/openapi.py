@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from gateway.auth import Role, needs
 from gateway.problems import CATALOGUE
-from gateway.schemas import ProblemDetail
+from gateway.schemas.common import ProblemDetail
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -16,7 +16,7 @@ from gateway.auth import OperatorRole, authenticate
 from gateway.http import json_response, read_json_object, validate
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
-from gateway.schemas import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
+from gateway.schemas.keys import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
 from gateway.types import Services
 from payments.resources import timestamp
 from store.audit import acting_async

@@ -25,7 +25,7 @@ from gateway.idempotency import Outcome, idempotent, request_fingerprint, valida
 from gateway.limits import Limits
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.schemas.payments import (
     CancelRequest,
     CaptureRequest,
     CreatePaymentRequest,

@@ -28,7 +28,7 @@ from gateway.claims import Claims
 from gateway.http import decode_json, json_response, read_body, refuse_forbidden_content
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
-from gateway.schemas import WebhookReceipt
+from gateway.schemas.webhooks import WebhookReceipt
 from gateway.types import Services, WebhookSecret
 from store.audit import acting_async
 from store.webhook_inbox import insert_inbox

@@ -28,7 +28,7 @@ from gateway.http import (
 )
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.schemas.reconciliation import (
     CreateReconciliationRequest,
     LedgerBalances,
     LedgerEntryList,

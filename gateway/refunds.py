@@ -17,7 +17,7 @@ from gateway.idempotency import Outcome, idempotent, request_fingerprint, valida
 from gateway.openapi import Endpoint
 from gateway.payments import locked_payment, nudge, refused
 from gateway.problems import Problem
-from gateway.schemas import CreateRefundRequest, Refund, RefundList
+from gateway.schemas.payments import CreateRefundRequest, Refund, RefundList
 from gateway.types import Services
 from payments.errors import AmountTooLarge, DomainError
 from payments.lifecycle import refund_amount

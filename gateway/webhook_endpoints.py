@@ -24,7 +24,7 @@ from gateway.http import (
 )
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.schemas.webhooks import (
     CreateWebhookEndpointRequest,
     ListDeliveriesQuery,
     RotateSecretRequest,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from gateway.app import ENDPOINTS, openapi_document
 from gateway.openapi import build_document
 from gateway.problems import CATALOGUE, Problem
-from gateway.schemas import Payment, PaymentEvent
+from gateway.schemas.payments import Payment, PaymentEvent
 from payments.resources import payment_resource, timeline_event_resource
 from store.payments import new_payment
 from store.rows import PaymentEventRow
