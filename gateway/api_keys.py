@@ -7,15 +7,15 @@ grants only merchant roles: operators' keys are made elsewhere
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MERCHANT_ROLES, MerchantRole, authenticate
-from gateway.http import json_response, read_json_object, validate
+from gateway.http import json_response, listing, read_json_object, validate
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
+from gateway.resources import key_resource
 from gateway.schemas.keys import (
     ApiKey,
     ApiKeyList,
@@ -24,7 +24,6 @@ from gateway.schemas.keys import (
     RotateApiKeyRequest,
 )
 from gateway.types import Services
-from payments.resources import timestamp
 from store.audit import acting_async
 from store.db import connection
 from store.keys import (
@@ -34,21 +33,6 @@ from store.keys import (
     list_keys_async,
     revoke_key_async,
 )
-from store.rows import ApiKeyRow
-
-
-def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
-    resource = {
-        "keyId": row.id,
-        "prefix": row.key_prefix,
-        "roles": row.roles,
-        "description": row.description,
-        "createdAt": timestamp(row.created_at),
-        "revokedAt": timestamp(row.revoked_at) if row.revoked_at else None,
-    }
-    if key is not None:
-        resource["apiKey"] = key
-    return resource
 
 
 async def create_api_key(request: Request) -> Response:
@@ -73,7 +57,7 @@ async def list_api_keys(request: Request) -> Response:
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         rows = await list_keys_async(conn, Owner.merchant(principal.merchant_id))
-    return json_response({"data": [key_resource(row) for row in rows]})
+    return json_response(listing(key_resource(row) for row in rows))
 
 
 async def rotate_api_key(request: Request) -> Response:

@@ -6,11 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MerchantRole, authenticate
-from gateway.http import page_response, validate_query
+from gateway.http import json_response, page, validate_query
 from gateway.openapi import Endpoint
+from gateway.resources import audit_entry_resource
 from gateway.schemas.audit import AuditList, ListAuditQuery
 from gateway.types import Services
-from payments.resources import timestamp
 from store.audit import list_audit
 from store.db import connection
 
@@ -31,22 +31,7 @@ async def read_audit(request: Request) -> Response:
             limit=query.limit + 1,
             starting_after=query.starting_after,
         )
-    return page_response(
-        rows,
-        query.limit,
-        lambda row: {
-            "seq": row.seq,
-            "occurredAt": timestamp(row.occurred_at),
-            "actor": row.actor,
-            "requestId": row.request_id,
-            "action": row.action,
-            "objectType": row.object_type,
-            "objectId": row.object_id,
-            "before": row.before,
-            "after": row.after,
-        },
-        lambda row: row.seq,
-    )
+    return json_response(page(rows, query.limit, audit_entry_resource, lambda row: row.seq))
 
 
 ENDPOINTS = (

@@ -4,6 +4,7 @@ backing services answer). Readiness is what a load balancer should route on."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -19,8 +20,12 @@ from store.errors import StoreUnavailable
 _CHECK_TIMEOUT = 2.0
 
 
+def health_resource(status: str, checks: dict[str, str]) -> dict[str, Any]:
+    return {"status": status, "checks": checks}
+
+
 async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok", "checks": {}})
+    return json_response(health_resource("ok", {}))
 
 
 async def _postgres(services: Services) -> str:
@@ -50,9 +55,9 @@ async def readyz(request: Request) -> Response:
     psp = await services.psp_health(services.redis) if redis == "ok" else "unknown"
     checks = {"postgres": postgres, "redis": redis, "psp": psp}
     if postgres != "ok":
-        return json_response({"status": "unavailable", "checks": checks}, 503)
+        return json_response(health_resource("unavailable", checks), 503)
     status = "ready" if redis == "ok" and psp != "circuit_open" else "degraded"
-    return json_response({"status": status, "checks": checks})
+    return json_response(health_resource(status, checks))
 
 
 ENDPOINTS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -26,22 +26,25 @@ _Path = tuple[Any, str] | None
 MAX_JSON_DEPTH = 32
 
 
-def page_response(
+def listing(resources: Iterable[Any]) -> dict[str, Any]:
+    """A list that is never paged: `{data: [...]}`."""
+    return {"data": list(resources)}
+
+
+def page(
     rows: Sequence[R],
     limit: int,
     render: Callable[[R], Any],
     cursor: Callable[[R], Any],
-) -> Response:
+) -> dict[str, Any]:
     """A page of a list, from `limit + 1` rows fetched: the extra row only
     says that there is more."""
-    page, has_more = rows[:limit], len(rows) > limit
-    return json_response(
-        {
-            "data": [render(row) for row in page],
-            "hasMore": has_more,
-            "nextCursor": cursor(page[-1]) if has_more else None,
-        }
-    )
+    shown, has_more = rows[:limit], len(rows) > limit
+    return {
+        "data": [render(row) for row in shown],
+        "hasMore": has_more,
+        "nextCursor": cursor(shown[-1]) if has_more else None,
+    }
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -6,34 +6,26 @@ create`). Audited as key management is."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api_keys import key_resource
 from gateway.auth import OperatorRole, authenticate
-from gateway.http import json_response, read_json_object, validate
+from gateway.http import json_response, listing, read_json_object, validate
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
+from gateway.resources import created_operator_resource, key_resource, operator_resource
 from gateway.schemas.keys import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
 from gateway.types import Services
-from payments.resources import timestamp
 from store.audit import acting_async
 from store.db import connection
 from store.keys import Owner, revoke_key_async
 from store.operators import (
-    OperatorRow,
     create_operator_async,
     get_operator_key_async,
     list_operator_keys_async,
     list_operators_async,
 )
 from store.rows import ApiKeyRow
-
-
-def operator_resource(row: OperatorRow) -> dict[str, Any]:
-    return {"operatorId": row.id, "name": row.name, "createdAt": timestamp(row.created_at)}
 
 
 async def create_operator(request: Request) -> Response:
@@ -46,7 +38,7 @@ async def create_operator(request: Request) -> Response:
         operator, row, key = await create_operator_async(
             conn, command.name, sorted(set(command.roles)), services.config.key_pepper
         )
-    return json_response({**operator_resource(operator), "key": key_resource(row, key)}, 201)
+    return json_response(created_operator_resource(operator, row, key), 201)
 
 
 async def list_operators(request: Request) -> Response:
@@ -59,15 +51,7 @@ async def list_operators(request: Request) -> Response:
     for key in keys:
         by_operator.setdefault(key.operator_id, []).append(key)
     return json_response(
-        {
-            "data": [
-                {
-                    **operator_resource(operator),
-                    "keys": [key_resource(key) for key in by_operator.get(operator.id, [])],
-                }
-                for operator in operators
-            ]
-        }
+        listing(operator_resource(o, by_operator.get(o.id, [])) for o in operators)
     )
 
 

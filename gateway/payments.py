@@ -16,7 +16,8 @@ from gateway.auth import MerchantRole, authenticate
 from gateway.http import (
     canonical_json,
     json_response,
-    page_response,
+    listing,
+    page,
     read_json_object,
     validate,
     validate_query,
@@ -195,7 +196,7 @@ async def list_payments_page(request: Request) -> Response:
             status=query.status,
             starting_after=query.starting_after,
         )
-    return page_response(rows, query.limit, payment_resource, lambda row: row.id)
+    return json_response(page(rows, query.limit, payment_resource, lambda row: row.id))
 
 
 async def payment_timeline(request: Request) -> Response:
@@ -207,7 +208,7 @@ async def payment_timeline(request: Request) -> Response:
         if payment is None:
             raise Problem("not_found", "no such payment")
         events = await list_events(conn, principal.merchant_id, payment_id)
-    return json_response({"data": [timeline_event_resource(event) for event in events]})
+    return json_response(listing(timeline_event_resource(event) for event in events))
 
 
 ENDPOINTS = (

@@ -73,7 +73,7 @@ async def receive_psp_webhook(request: Request) -> Response:
     held = await claims.claim(dedup_key, token, _IN_FLIGHT_MS)
     if held is not None:
         if held.startswith(_SEEN):
-            return json_response({"received": True, "duplicate": True})
+            return json_response(receipt(duplicate=True))
         raise Problem(
             "webhook_in_flight",
             "this webhook-id is being stored right now",
@@ -95,9 +95,14 @@ async def receive_psp_webhook(request: Request) -> Response:
         raise
     await claims.settle(dedup_key, _SEEN, services.config.webhook_dedup_ms)
     if inbox_id is None:  # Redis had forgotten; Postgres had not
-        return json_response({"received": True, "duplicate": True})
+        return json_response(receipt(duplicate=True))
     await services.work.nudge_webhook(inbox_id)
-    return json_response({"received": True, "duplicate": False})
+    return json_response(receipt(duplicate=False))
+
+
+def receipt(*, duplicate: bool) -> dict[str, Any]:
+    """The acknowledgement a PSP gets: a duplicate is acknowledged, and ignored."""
+    return {"received": True, "duplicate": duplicate}
 
 
 def _decode(body: bytes) -> dict[str, Any]:

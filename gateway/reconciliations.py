@@ -21,13 +21,15 @@ from starlette.responses import Response
 from gateway.auth import MerchantRole, OperatorRole, authenticate
 from gateway.http import (
     json_response,
-    page_response,
+    listing,
+    page,
     read_json_object,
     validate,
     validate_query,
 )
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
+from gateway.resources import balance_resource, break_resource, ledger_entry_resource, run_resource
 from gateway.schemas.reconciliation import (
     CreateReconciliationRequest,
     LedgerBalances,
@@ -40,7 +42,6 @@ from gateway.schemas.reconciliation import (
     ReconciliationList,
 )
 from gateway.types import Services
-from payments.resources import timestamp
 from store.audit import acting_async, record_async
 from store.db import connection
 from store.keys import Principal, PrincipalKind
@@ -48,7 +49,6 @@ from store.ledger import balances, entries
 from store.merchants import merchant_exists
 from store.reconciliation import (
     BadReport,
-    ReconciliationRow,
     Starter,
     copy_report,
     create_run,
@@ -57,21 +57,6 @@ from store.reconciliation import (
     list_runs,
     report_carries_card_number,
 )
-
-
-def run_resource(run: ReconciliationRow) -> dict[str, Any]:
-    return {
-        "reconciliationId": run.id,
-        "status": run.status,
-        "source": run.source,
-        "batch": run.batch,
-        "lineCount": run.line_count,
-        "counts": run.counts,
-        "error": run.error,
-        "createdAt": timestamp(run.created_at),
-        "startedAt": timestamp(run.started_at) if run.started_at else None,
-        "finishedAt": timestamp(run.finished_at) if run.finished_at else None,
-    }
 
 
 async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
@@ -138,7 +123,7 @@ async def list_reconciliations(request: Request) -> Response:
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         runs = await list_runs(conn, 100)
-    return json_response({"data": [run_resource(run) for run in runs]})
+    return json_response(listing(run_resource(run) for run in runs))
 
 
 async def read_reconciliation(request: Request) -> Response:
@@ -166,20 +151,7 @@ async def reconciliation_breaks(request: Request) -> Response:
             limit=query.limit + 1,
             starting_after=query.starting_after,
         )
-    return page_response(
-        rows,
-        query.limit,
-        lambda row: {
-            "breakId": row.id,
-            "line": row.line_number,
-            "class": row.class_,
-            "recordType": row.record_type,
-            "reference": row.reference,
-            "pspReference": row.psp_reference,
-            "reason": row.reason,
-        },
-        lambda row: row.id,
-    )
+    return json_response(page(rows, query.limit, break_resource, lambda row: row.id))
 
 
 _LEDGER_READERS = (MerchantRole.LEDGER_READ, OperatorRole.RECONCILIATION)
@@ -209,9 +181,7 @@ async def ledger_accounts(request: Request) -> Response:
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         rows = await balances(conn, await _ledger_of(conn, principal, query.merchant_id))
-    return json_response(
-        {"data": [{"currency": r.currency, "account": r.kind, "balance": r.balance} for r in rows]}
-    )
+    return json_response(listing(balance_resource(row) for row in rows))
 
 
 async def ledger_entries(request: Request) -> Response:
@@ -226,20 +196,7 @@ async def ledger_entries(request: Request) -> Response:
             limit=query.limit + 1,
             starting_after=query.starting_after,
         )
-    return page_response(
-        rows,
-        query.limit,
-        lambda e: {
-            "entryId": e.id,
-            "sourceType": e.source_type,
-            "sourceId": e.source_id,
-            "paymentId": e.payment_id,
-            "description": e.description,
-            "createdAt": timestamp(e.created_at),
-            "postings": e.postings,
-        },
-        lambda e: e.id,
-    )
+    return json_response(page(rows, query.limit, ledger_entry_resource, lambda e: e.id))
 
 
 _RUN = "/reconciliations/{reconciliationId}"

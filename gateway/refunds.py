@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MerchantRole, authenticate
-from gateway.http import canonical_json, json_response, read_json_object, validate
+from gateway.http import canonical_json, json_response, page, read_json_object, validate
 from gateway.idempotency import Outcome, idempotent, request_fingerprint, validate_key
 from gateway.openapi import Endpoint
 from gateway.payments import locked_payment, nudge, refused
@@ -66,9 +66,7 @@ async def payment_refunds(request: Request) -> Response:
         refunds = await list_refunds(conn, principal.merchant_id, payment_id)
     # A payment has few refunds (each at least one minor unit of its capture):
     # one page holds them all.
-    return json_response(
-        {"data": [refund_resource(r) for r in refunds], "hasMore": False, "nextCursor": None}
-    )
+    return json_response(page(refunds, len(refunds), refund_resource, lambda r: r.id))
 
 
 async def read_refund(request: Request) -> Response:

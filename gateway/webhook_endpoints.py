@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -17,13 +17,15 @@ from starlette.responses import Response
 from gateway.auth import MerchantRole, authenticate
 from gateway.http import (
     json_response,
-    page_response,
+    listing,
+    page,
     read_json_object,
     validate,
     validate_query,
 )
 from gateway.openapi import Endpoint
 from gateway.problems import Problem
+from gateway.resources import delivery_resource, endpoint_resource
 from gateway.schemas.webhooks import (
     CreateWebhookEndpointRequest,
     ListDeliveriesQuery,
@@ -35,11 +37,10 @@ from gateway.schemas.webhooks import (
     WebhookEndpointWithSecret,
 )
 from gateway.types import Services
-from payments.resources import timestamp
 from payments.webhooks import address_allowed, check_endpoint_url, new_webhook_secret
 from store.audit import acting_async, record_async
 from store.db import connection
-from store.webhook_deliveries import DeliveryRow, list_deliveries, replay_delivery
+from store.webhook_deliveries import list_deliveries, replay_delivery
 from store.webhook_endpoints import (
     EndpointRow,
     create_endpoint,
@@ -49,42 +50,6 @@ from store.webhook_endpoints import (
     list_endpoints,
     rotate_secret,
 )
-
-
-def endpoint_resource(endpoint: EndpointRow, *, with_secret: bool = False) -> dict[str, Any]:
-    retires = endpoint.previous_retires_at
-    resource = {
-        "endpointId": endpoint.id,
-        "url": endpoint.url,
-        "eventTypes": endpoint.event_types,
-        "status": endpoint.status,
-        "disabledReason": endpoint.disabled_reason,
-        "previousSecretRetiresAt": timestamp(retires)
-        if retires and retires > datetime.now(UTC)
-        else None,
-        "createdAt": timestamp(endpoint.created_at),
-    }
-    if with_secret:
-        resource["secret"] = endpoint.secret
-    return resource
-
-
-def delivery_resource(delivery: DeliveryRow) -> dict[str, Any]:
-    return {
-        "deliveryId": delivery.id,
-        "endpointId": delivery.endpoint_id,
-        "eventId": delivery.event_id,
-        "eventType": delivery.event_type,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "nextAttemptAt": timestamp(delivery.next_attempt_at)
-        if delivery.status == "pending"
-        else None,
-        "lastStatus": delivery.last_status,
-        "lastError": delivery.last_error,
-        "createdAt": timestamp(delivery.created_at),
-        "deliveredAt": timestamp(delivery.delivered_at) if delivery.delivered_at else None,
-    }
 
 
 async def _audit(conn: AsyncConnection[Any], endpoint: EndpointRow, action: str) -> None:
@@ -143,7 +108,7 @@ async def list_webhook_endpoints(request: Request) -> Response:
     services: Services = request.app.state.services
     async with connection(services.pool) as conn:
         endpoints = await list_endpoints(conn, principal.merchant_id)
-    return json_response({"data": [endpoint_resource(e) for e in endpoints]})
+    return json_response(listing(endpoint_resource(e) for e in endpoints))
 
 
 async def read_webhook_endpoint(request: Request) -> Response:
@@ -228,7 +193,7 @@ async def list_webhook_deliveries(request: Request) -> Response:
             limit=query.limit + 1,
             starting_after=query.starting_after,
         )
-    return page_response(rows, query.limit, delivery_resource, lambda d: d.id)
+    return json_response(page(rows, query.limit, delivery_resource, lambda d: d.id))
 
 
 async def replay_webhook_delivery(request: Request) -> Response:
