@@ -39,23 +39,22 @@ def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
     return resource
 
 
-def operator_resource(operator: OperatorRow, keys: Sequence[ApiKeyRow]) -> dict[str, Any]:
+def _operator(operator: OperatorRow) -> dict[str, Any]:
     return {
         "operatorId": operator.id,
         "name": operator.name,
         "createdAt": timestamp(operator.created_at),
-        "keys": [key_resource(key) for key in keys],
     }
+
+
+def operator_resource(operator: OperatorRow, keys: Sequence[ApiKeyRow]) -> dict[str, Any]:
+    """An operator with its keys, revoked ones included."""
+    return {**_operator(operator), "keys": [key_resource(key) for key in keys]}
 
 
 def created_operator_resource(operator: OperatorRow, row: ApiKeyRow, key: str) -> dict[str, Any]:
     """A new operator with its first key, shown this once."""
-    return {
-        "operatorId": operator.id,
-        "name": operator.name,
-        "createdAt": timestamp(operator.created_at),
-        "key": key_resource(row, key),
-    }
+    return {**_operator(operator), "key": key_resource(row, key)}
 
 
 def endpoint_resource(endpoint: EndpointRow, *, with_secret: bool = False) -> dict[str, Any]:
