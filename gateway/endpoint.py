@@ -6,7 +6,7 @@ endpoint declared it, already checked, and nothing else of it to forget."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from psycopg import AsyncConnection
@@ -47,7 +47,8 @@ class Call(Generic[B, Q]):
     connection: AsyncConnection[Any] | None = None
     # A CSV upload (text/csv where `csv_upload` allows it), streamed within its size limit.
     upload: AsyncIterator[bytes] | None = None
-    _after_commit: list[AfterCommit] = field(default_factory=list)
+    # Where a write's actions after its commit go; None outside a write.
+    _after_commit: list[AfterCommit] | None = None
 
     @property
     def principal(self) -> Principal:
@@ -58,12 +59,14 @@ class Call(Generic[B, Q]):
     @property
     def conn(self) -> AsyncConnection[Any]:
         if self.connection is None:
-            raise LookupError("a public endpoint gets no connection: it takes its own")
+            raise LookupError("no connection: a public endpoint, or a check before one is taken")
         return self.connection
 
     def after_commit(self, action: AfterCommit) -> None:
         """Run `action` once the call's transaction has committed, and only
         then: a nudge to the workers about what the transaction made."""
+        if self._after_commit is None:
+            raise LookupError("only a write commits")
         self._after_commit.append(action)
 
 

@@ -4,6 +4,7 @@ gateway app and driven through the HTTP layer, on real Postgres and Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ async def write_note(call: Call[Note, None]) -> Answer:
 
 async def read_notes(call: Call[None, NoteQuery]) -> Answer:
     SEEN.calls.append(call)
+    with pytest.raises(LookupError):  # a read commits nothing
+        call.after_commit(lambda: asyncio.sleep(0))
     in_transaction = call.conn.info.transaction_status is TransactionStatus.INTRANS
     return {"limit": call.query.limit, "inTransaction": in_transaction}
 
