@@ -7,28 +7,20 @@ grants only merchant roles: operators' keys are made elsewhere
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from gateway.auth import MERCHANT_ROLES, MerchantRole, authenticate
-from gateway.http import json_response, read_json_object, validate
-from gateway.openapi import Endpoint
-from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.auth import MERCHANT_ROLES, MerchantRole
+from gateway.endpoint import Answer, Call, Endpoint
+from gateway.http import listing
+from gateway.problems import Problem, not_found
+from gateway.resources import key_resource
+from gateway.schemas.keys import (
     ApiKey,
     ApiKeyList,
     ApiKeyWithSecret,
     CreateApiKeyRequest,
     RotateApiKeyRequest,
 )
-from gateway.types import Services
-from payments.resources import timestamp
-from store.audit import acting
-from store.db import connection
 from store.keys import (
-    ApiKeyRow,
     Owner,
     create_key,
     get_key,
@@ -37,81 +29,54 @@ from store.keys import (
 )
 
 
-def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
-    resource = {
-        "keyId": row.id,
-        "prefix": row.key_prefix,
-        "roles": row.roles,
-        "description": row.description,
-        "createdAt": timestamp(row.created_at),
-        "revokedAt": timestamp(row.revoked_at) if row.revoked_at else None,
-    }
-    if key is not None:
-        resource["apiKey"] = key
-    return resource
+def revoked_already() -> Problem:
+    return Problem("invalid_state", "the key is revoked already")
 
 
-async def create_api_key(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    command = validate(
-        CreateApiKeyRequest, await read_json_object(request, services.config.max_body_bytes)
+async def create_api_key(call: Call[CreateApiKeyRequest, None]) -> Answer:
+    row, key = await create_key(
+        call.conn,
+        Owner.merchant(call.principal.merchant_id),
+        sorted(set(call.body.roles)),
+        call.services.config.key_pepper,
+        call.body.description,
     )
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        row, key = await create_key(
-            conn,
-            Owner.merchant(principal.merchant_id),
-            sorted(set(command.roles)),
-            services.config.key_pepper,
-            command.description,
-        )
-    return json_response(key_resource(row, key), 201)
+    return key_resource(row, key)
 
 
-async def list_api_keys(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        rows = await list_keys(conn, Owner.merchant(principal.merchant_id))
-    return json_response({"data": [key_resource(row) for row in rows]})
+async def list_api_keys(call: Call[None, None]) -> Answer:
+    rows = await list_keys(call.conn, Owner.merchant(call.principal.merchant_id))
+    return listing(key_resource(row) for row in rows)
 
 
-async def rotate_api_key(request: Request) -> Response:
+async def rotate_api_key(call: Call[RotateApiKeyRequest, None]) -> Answer:
     """A new key with the same roles; the old one works `graceSeconds` more.
     Only merchant roles are carried over, whatever the old key held."""
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
-    command = validate(RotateApiKeyRequest, document)
-    key_id, owner = request.path_params["keyId"], Owner.merchant(principal.merchant_id)
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        old = await get_key(conn, owner, key_id)
-        if old is None:
-            raise Problem("not_found", "no such API key")
-        revoked = await revoke_key(conn, owner, key_id, timedelta(seconds=command.grace_seconds))
-        if revoked is None:
-            raise Problem("invalid_state", "the key is revoked already")
-        row, key = await create_key(
-            conn,
-            owner,
-            [role for role in old.roles if role in MERCHANT_ROLES],
-            services.config.key_pepper,
-            old.description,
-        )
-    return json_response({**key_resource(row, key), "replaces": key_id}, 201)
+    key_id, owner = call.path["keyId"], Owner.merchant(call.principal.merchant_id)
+    old = await get_key(call.conn, owner, key_id)
+    if old is None:
+        raise not_found("API key")
+    grace = timedelta(seconds=call.body.grace_seconds)
+    if await revoke_key(call.conn, owner, key_id, grace) is None:
+        raise revoked_already()
+    row, key = await create_key(
+        call.conn,
+        owner,
+        [role for role in old.roles if role in MERCHANT_ROLES],
+        call.services.config.key_pepper,
+        old.description,
+    )
+    return {**key_resource(row, key), "replaces": key_id}
 
 
-async def revoke_api_key(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    key_id, owner = request.path_params["keyId"], Owner.merchant(principal.merchant_id)
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        if await get_key(conn, owner, key_id) is None:
-            raise Problem("not_found", "no such API key")
-        row = await revoke_key(conn, owner, key_id)
+async def revoke_api_key(call: Call[None, None]) -> Answer:
+    key_id, owner = call.path["keyId"], Owner.merchant(call.principal.merchant_id)
+    if await get_key(call.conn, owner, key_id) is None:
+        raise not_found("API key")
+    row = await revoke_key(call.conn, owner, key_id)
     if row is None:
-        raise Problem("invalid_state", "the key is revoked already")
-    return json_response(key_resource(row))
+        raise revoked_already()
+    return key_resource(row)
 
 
 _KEY = "/api-keys/{keyId}"

@@ -28,21 +28,22 @@ from gateway import (
 )
 from gateway.claims import Claims
 from gateway.console import CONSOLE
-from gateway.http import json_response
-from gateway.idempotency import Idempotency
+from gateway.endpoint import Answer, Call, Endpoint
 from gateway.limits import Limits
 from gateway.metrics import metrics
 from gateway.middleware import RequestContext, RequestMetrics
-from gateway.openapi import Endpoint, build_document, build_routes
-from gateway.problems import Problem
+from gateway.openapi import build_document
+from gateway.problems import Problem, not_found, refusal
+from gateway.router import build_routes
 from gateway.types import GatewayConfig, PspHealth, Services, WorkQueue
+from payments.errors import DomainError
 from store.errors import StoreUnavailable
 from store.pool import open_async_pool
 
 logger = logging.getLogger("paystream.gateway")
 
 API_VERSION = "1.0.0"
-ENDPOINTS: tuple[Endpoint, ...] = (
+ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
     *payments.ENDPOINTS,
     *refunds.ENDPOINTS,
     *psp_webhooks.ENDPOINTS,
@@ -64,7 +65,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         return Problem("method_not_allowed", f"{request.method} is not allowed here").response()
-    return Problem("not_found", "no such resource").response()
+    return not_found("resource").response()
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return refusal(exc).response()
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
@@ -102,8 +108,8 @@ def create_app(
 ) -> Starlette:
     document = openapi_document()
 
-    async def openapi(request: Request) -> Response:
-        return json_response(document)
+    async def openapi(call: Call[None, None]) -> Answer:
+        return document
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -115,18 +121,16 @@ def create_app(
             socket_timeout=config.redis_timeout,
             socket_connect_timeout=config.redis_timeout,
         )
-        services = Services(
+        app.state.services = Services(
             config=config,
             pool=pool,
             redis=redis,
             work=make_work_queue(redis),
             psp_health=psp_health,
-        )
-        app.state.services = services
-        app.state.claims = Claims(redis)
-        app.state.idempotency = Idempotency(services, app.state.claims)
-        app.state.limits = Limits(
-            redis, per_second=config.rate_limit_per_second, card_testing=config.card_testing
+            claims=Claims(redis),
+            limits=Limits(
+                redis, per_second=config.rate_limit_per_second, card_testing=config.card_testing
+            ),
         )
         try:
             yield
@@ -148,6 +152,7 @@ def create_app(
         middleware=[Middleware(RequestMetrics), Middleware(RequestContext, hsts=config.hsts)],
         exception_handlers={
             Problem: _problem,
+            DomainError: _refused,
             HTTPException: _http_error,
             StoreUnavailable: _store_unavailable,
             ClientDisconnect: _client_gone,

@@ -2,51 +2,28 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from gateway.auth import MerchantRole, authenticate
-from gateway.http import page_response, validate_query
-from gateway.openapi import Endpoint
-from gateway.schemas import AuditList, ListAuditQuery
-from gateway.types import Services
-from payments.resources import timestamp
+from gateway.auth import MerchantRole
+from gateway.endpoint import Answer, Call, Endpoint
+from gateway.http import page
+from gateway.resources import audit_entry_resource
+from gateway.schemas.audit import AuditList, ListAuditQuery
 from store.audit import list_audit
-from store.db import connection
 
 
-async def read_audit(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.AUDIT_READ)
-    query = validate_query(ListAuditQuery, request)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        rows = await list_audit(
-            conn,
-            principal.merchant_id,
-            object_id=query.object_id,
-            action=query.action,
-            actor=query.actor,
-            since=query.since,
-            until=query.until,
-            limit=query.limit + 1,
-            starting_after=query.starting_after,
-        )
-    return page_response(
-        rows,
-        query.limit,
-        lambda row: {
-            "seq": row.seq,
-            "occurredAt": timestamp(row.occurred_at),
-            "actor": row.actor,
-            "requestId": row.request_id,
-            "action": row.action,
-            "objectType": row.object_type,
-            "objectId": row.object_id,
-            "before": row.before,
-            "after": row.after,
-        },
-        lambda row: row.seq,
+async def read_audit(call: Call[None, ListAuditQuery]) -> Answer:
+    query = call.query
+    rows = await list_audit(
+        call.conn,
+        call.principal.merchant_id,
+        object_id=query.object_id,
+        action=query.action,
+        actor=query.actor,
+        since=query.since,
+        until=query.until,
+        limit=query.limit + 1,
+        starting_after=query.starting_after,
     )
+    return page(rows, query.limit, audit_entry_resource, lambda row: row.seq)
 
 
 ENDPOINTS = (

@@ -15,7 +15,6 @@ from enum import StrEnum
 
 from starlette.requests import Request
 
-from gateway.limits import Limits
 from gateway.problems import Problem
 from gateway.types import Services
 from store.db import connection
@@ -66,9 +65,10 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(request: Request, *roles: Role) -> Principal:
-    """The caller, if its key passes one of `roles`; otherwise 401 or 403."""
-    services: Services = request.app.state.services
+async def authenticate(request: Request, services: Services, roles: tuple[Role, ...]) -> Principal:
+    """The caller, if its key passes one of `roles` (and is within its rate);
+    otherwise 401, 403 or 429. The router calls it for every endpoint that
+    declares roles."""
     key = bearer_token(request)
     if key is None:
         raise Problem(
@@ -80,7 +80,5 @@ async def authenticate(request: Request, *roles: Role) -> Principal:
         raise Problem("invalid_api_key", "the API key is unknown or revoked", headers=_CHALLENGE)
     if not allows(principal, roles):
         raise Problem("insufficient_role", f"this operation needs {needs(roles)}")
-    limits: Limits = request.app.state.limits
-    await limits.count_request(principal.key_id)
-    request.state.principal = principal
+    await services.limits.count_request(principal.key_id)
     return principal

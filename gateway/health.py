@@ -4,14 +4,13 @@ backing services answer). Readiness is what a load balancer should route on."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from redis.exceptions import RedisError
-from starlette.requests import Request
-from starlette.responses import Response
 
+from gateway.endpoint import Answer, Call, Endpoint
 from gateway.http import json_response
-from gateway.openapi import Endpoint
-from gateway.schemas import Health
+from gateway.schemas.common import Health
 from gateway.types import Services
 from store.db import connection, ping
 from store.errors import StoreUnavailable
@@ -19,8 +18,12 @@ from store.errors import StoreUnavailable
 _CHECK_TIMEOUT = 2.0
 
 
-async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok", "checks": {}})
+def health_resource(status: str, checks: dict[str, str]) -> dict[str, Any]:
+    return {"status": status, "checks": checks}
+
+
+async def healthz(call: Call[None, None]) -> Answer:
+    return health_resource("ok", {})
 
 
 async def _postgres(services: Services) -> str:
@@ -41,18 +44,18 @@ async def _redis(services: Services) -> str:
     return "ok"
 
 
-async def readyz(request: Request) -> Response:
+async def readyz(call: Call[None, None]) -> Answer:
     """503 when Postgres is down (writes cannot be accepted). Redis down, or
     the PSP behind an open circuit breaker, is `degraded`, still 200: payments
     are accepted and completed later."""
-    services: Services = request.app.state.services
+    services = call.services
     postgres, redis = await asyncio.gather(_postgres(services), _redis(services))
     psp = await services.psp_health(services.redis) if redis == "ok" else "unknown"
     checks = {"postgres": postgres, "redis": redis, "psp": psp}
     if postgres != "ok":
-        return json_response({"status": "unavailable", "checks": checks}, 503)
+        return json_response(health_resource("unavailable", checks), 503)
     status = "ready" if redis == "ok" and psp != "circuit_open" else "degraded"
-    return json_response({"status": status, "checks": checks})
+    return health_resource(status, checks)
 
 
 ENDPOINTS = (

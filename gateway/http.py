@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.problems import Problem
+from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
 from payments.card_data import contains_pan, mask_pans
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,41 +26,65 @@ _Path = tuple[Any, str] | None
 MAX_JSON_DEPTH = 32
 
 
-def page_response(
+def listing(resources: Iterable[Any]) -> dict[str, Any]:
+    """A list that is never paged: `{data: [...]}`."""
+    return {"data": list(resources)}
+
+
+def page(
     rows: Sequence[R],
     limit: int,
     render: Callable[[R], Any],
     cursor: Callable[[R], Any],
-) -> Response:
+) -> dict[str, Any]:
     """A page of a list, from `limit + 1` rows fetched: the extra row only
     says that there is more."""
-    page, has_more = rows[:limit], len(rows) > limit
-    return json_response(
-        {
-            "data": [render(row) for row in page],
-            "hasMore": has_more,
-            "nextCursor": cursor(page[-1]) if has_more else None,
-        }
-    )
+    shown, has_more = rows[:limit], len(rows) > limit
+    return {
+        "data": [render(row) for row in shown],
+        "hasMore": has_more,
+        "nextCursor": cursor(shown[-1]) if has_more else None,
+    }
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+    return encoded_response(status, orjson.dumps(body), headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 past `limit` bytes without reading on."""
-    too_large = Problem("payload_too_large", f"the body may have at most {limit} bytes")
+def encoded_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    """An answer encoded already: JSON, problem+json from 400 on, and no
+    content at all for 204."""
+    media_type = (
+        None if status == 204 else PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
+    )
+    return Response(body, status, headers=headers, media_type=media_type)
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without its parameters, in lower case."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def limited_stream(
+    request: Request, limit: int, what: str = "the body"
+) -> AsyncIterator[bytes]:
+    """The request body chunk by chunk, refused with 413 past `limit` bytes
+    (at once when it says so in Content-Length) without reading on."""
+    too_large = Problem("payload_too_large", f"{what} may have at most {limit} bytes")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
-    chunks, size = [], 0
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, whole, within `limit` bytes."""
+    return b"".join([chunk async for chunk in limited_stream(request, limit)])
 
 
 async def read_json_object(
@@ -73,8 +97,7 @@ async def read_json_object(
     raw = await read_body(request, limit)
     if empty_allowed and not raw.strip():
         return {}
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
+    if media_type(request) != "application/json":
         raise Problem("unsupported_media_type", "the body must be application/json")
     document = decode_json(raw)
     refuse_forbidden_content(document)

@@ -12,7 +12,9 @@ does the work twice.
     key past its retention             -> a new request
 
 Only answers of committed work are saved: validation errors never get here,
-and a request that failed half-way rolled back, so its retry runs afresh.
+and a request that failed half-way rolled back, so its retry runs afresh. A
+business rule's refusal (a `DomainError`) is an answer like any other: the
+work that raised it rolls back, and the refusal is saved under the key.
 """
 
 from __future__ import annotations
@@ -20,24 +22,22 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
-from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.claims import Claims
-from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
+from gateway.endpoint import AfterCommit
+from gateway.http import encoded_response
+from gateway.problems import Problem, refusal
 from gateway.types import Services
 from payments.card_data import contains_pan
-from store.audit import as_actor
+from payments.errors import DomainError
 from store.db import connection
 from store.idempotency import find_record, save_record
-from store.keys import Principal
 
 _MAX_KEY_LENGTH = 255
-_LOCK, _DONE = b"L", b"D"
 _HASH_SIZE = 32
 # Clients should come back after the first request has had time to finish.
 _RETRY_AFTER_SECONDS = "1"
@@ -49,29 +49,80 @@ class Outcome:
 
     status: int
     body: bytes
-    after_commit: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
+    after_commit: Sequence[AfterCommit] = ()
+
+    def response(self, headers: dict[str, str] | None = None) -> Response:
+        return encoded_response(self.status, self.body, headers)
 
 
 Work = Callable[[AsyncConnection[Any]], Awaitable[Outcome]]
 
 
-def validate_key(key: str | None, *, required: bool) -> str | None:
-    if key is None:
+def idempotency_key(header: str | None, *, required: bool) -> str | None:
+    """The Idempotency-Key header's value, if it is a usable one."""
+    if header is None:
         if required:
             raise Problem("idempotency_key_missing", "this operation requires an Idempotency-Key")
         return None
-    if not 1 <= len(key) <= _MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+    if not 1 <= len(header) <= _MAX_KEY_LENGTH or not header.isprintable() or not header.isascii():
         raise Problem(
             "idempotency_key_invalid", "an Idempotency-Key is 1 to 255 printable ASCII characters"
         )
-    if contains_pan(key):
+    if contains_pan(header):
         # Keys are stored: one carrying a card number must never get that far.
         raise Problem("raw_card_data_forbidden", "the Idempotency-Key looks like a card number")
-    return key
+    return header
 
 
 def request_fingerprint(method: str, path: str, canonical_body: bytes) -> bytes:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical_body).digest()
+
+
+# What Redis holds under a key: a marker, the request's fingerprint, then
+# for a finished request its answer's status (three digits) and body.
+_IN_FLIGHT, _ANSWERED = b"L", b"D"
+
+
+def _in_flight(fingerprint: bytes) -> bytes:
+    """A request's claim on its key; random, so only its owner releases it."""
+    return _IN_FLIGHT + fingerprint + os.urandom(16)
+
+
+def _answered(fingerprint: bytes, status: int, body: bytes) -> bytes:
+    return _ANSWERED + fingerprint + b"%03d" % status + body
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What Redis says of a key another request holds."""
+
+    fingerprint: bytes
+    answer: Outcome | None  # None while that request is in flight
+
+    @classmethod
+    def read(cls, value: bytes) -> _Held:
+        fingerprint, rest = value[1 : 1 + _HASH_SIZE], value[1 + _HASH_SIZE :]
+        if value[:1] == _IN_FLIGHT:
+            return cls(fingerprint, None)
+        return cls(fingerprint, Outcome(int(rest[:3]), rest[3:]))
+
+
+def _in_use() -> Problem:
+    return Problem(
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still being processed",
+        headers={"Retry-After": _RETRY_AFTER_SECONDS},
+    )
+
+
+def _reused() -> Problem:
+    return Problem(
+        "idempotency_key_reused", "this Idempotency-Key was used for a different request"
+    )
+
+
+def _replay(status: int, body: bytes) -> Response:
+    return encoded_response(status, body, {"Idempotent-Replayed": "true"})
 
 
 class _AnsweredElsewhere(Exception):
@@ -79,137 +130,86 @@ class _AnsweredElsewhere(Exception):
 
 
 class Idempotency:
-    def __init__(self, services: Services, claims: Claims) -> None:
-        self._services = services
-        self._claims = claims
+    def __init__(self, services: Services) -> None:
+        self._config = services.config
+        self._pool = services.pool
+        self._claims = services.claims
 
-    async def run(
-        self,
-        merchant_id: str,
-        key: str | None,
-        fingerprint: bytes,
-        work: Work,
-        *,
-        actor: str,
-        request_id: str | None,
-    ) -> Response:
-        """Run `work` once per key and request; without a key (where the
-        operation allows none), just run it. Its changes are audited as `actor`."""
-        audited = _audited(work, actor, request_id)
-        if key is None:
-            return await self._run_without_key(audited)
+    async def run(self, merchant_id: str, key: str, fingerprint: bytes, work: Work) -> Response:
+        """Run `work` once per key and request."""
         redis_key = f"idem:{merchant_id}:{key}"
-        lock = _LOCK + fingerprint + os.urandom(16)
-        held = await self._claims.claim(redis_key, lock, self._services.config.idempotency_lock_ms)
+        claim = _in_flight(fingerprint)
+        held = await self._claims.claim(redis_key, claim, self._config.idempotency_lock_ms)
         if held is not None:
-            return self._answer_from_cache(held, fingerprint)
+            return self._answer_from_cache(_Held.read(held), fingerprint)
         finished = False
         try:
-            response = await self._run_in_postgres(
-                merchant_id, key, fingerprint, audited, redis_key
-            )
+            response = await self._run_in_postgres(merchant_id, key, fingerprint, work, redis_key)
             finished = True
             return response
         finally:
             if not finished:
-                await self._claims.release(redis_key, lock)
+                await self._claims.release(redis_key, claim)
 
-    def _answer_from_cache(self, held: bytes, fingerprint: bytes) -> Response:
-        if held[1 : 1 + _HASH_SIZE] != fingerprint:
-            raise Problem(
-                "idempotency_key_reused", "this Idempotency-Key was used for a different request"
-            )
-        if held[:1] == _LOCK:
-            raise Problem(
-                "idempotency_key_in_use",
-                "a request with this Idempotency-Key is still being processed",
-                headers={"Retry-After": _RETRY_AFTER_SECONDS},
-            )
-        status = int(held[1 + _HASH_SIZE : 4 + _HASH_SIZE])
-        return _replay(status, held[4 + _HASH_SIZE :])
+    def _answer_from_cache(self, held: _Held, fingerprint: bytes) -> Response:
+        if held.fingerprint != fingerprint:
+            raise _reused()
+        if held.answer is None:
+            raise _in_use()
+        return _replay(held.answer.status, held.answer.body)
 
     async def _run_in_postgres(
         self, merchant_id: str, key: str, fingerprint: bytes, work: Work, redis_key: str
     ) -> Response:
-        config = self._services.config
-        async with connection(self._services.pool) as conn:
+        async with connection(self._pool) as conn:
             try:
-                async with conn.transaction():
-                    outcome = await work(conn)
-                    saved = await save_record(
-                        conn,
-                        merchant_id,
-                        key,
-                        request_hash=fingerprint,
-                        response_status=outcome.status,
-                        response_payload=outcome.body,
-                        retention=config.idempotency_retention,
-                    )
-                    if not saved:
-                        raise _AnsweredElsewhere
+                try:
+                    async with conn.transaction():
+                        outcome = await work(conn)
+                        await self._save(conn, merchant_id, key, fingerprint, outcome)
+                except DomainError as error:
+                    # A business rule said no: what the work did rolls back,
+                    # and the no is the answer, kept under the key like any other.
+                    problem = refusal(error)
+                    outcome = Outcome(problem.status, problem.body())
+                    async with conn.transaction():
+                        await self._save(conn, merchant_id, key, fingerprint, outcome)
             except _AnsweredElsewhere:
                 record = await find_record(conn, merchant_id, key)
                 if record is None:  # expired between the two statements
-                    raise Problem(
-                        "idempotency_key_in_use",
-                        "a request with this Idempotency-Key is still being processed",
-                        headers={"Retry-After": _RETRY_AFTER_SECONDS},
-                    ) from None
+                    raise _in_use() from None
                 await self._cache(
                     redis_key, record.request_hash, record.response_status, record.response_payload
                 )
                 if record.request_hash != fingerprint:
-                    raise Problem(
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different request",
-                    ) from None
+                    raise _reused() from None
                 return _replay(record.response_status, record.response_payload)
         await self._cache(redis_key, fingerprint, outcome.status, outcome.body)
         for action in outcome.after_commit:
             await action()
-        return _response(outcome.status, outcome.body)
+        return outcome.response()
 
-    async def _run_without_key(self, work: Work) -> Response:
-        async with connection(self._services.pool) as conn, conn.transaction():
-            outcome = await work(conn)
-        for action in outcome.after_commit:
-            await action()
-        return _response(outcome.status, outcome.body)
+    async def _save(
+        self,
+        conn: AsyncConnection[Any],
+        merchant_id: str,
+        key: str,
+        fingerprint: bytes,
+        outcome: Outcome,
+    ) -> None:
+        saved = await save_record(
+            conn,
+            merchant_id,
+            key,
+            request_hash=fingerprint,
+            response_status=outcome.status,
+            response_payload=outcome.body,
+            retention=self._config.idempotency_retention,
+        )
+        if not saved:
+            raise _AnsweredElsewhere
 
     async def _cache(self, redis_key: str, fingerprint: bytes, status: int, body: bytes) -> None:
-        config = self._services.config
-        retention_ms = int(config.idempotency_retention.total_seconds() * 1000)
-        ttl = min(config.idempotency_cache_ms, retention_ms)
-        await self._claims.settle(redis_key, _DONE + fingerprint + b"%03d" % status + body, ttl)
-
-
-async def idempotent(
-    request: Request, principal: Principal, key: str | None, fingerprint: bytes, work: Work
-) -> Response:
-    """Run a request's work under its Idempotency-Key, audited as its key."""
-    idempotency: Idempotency = request.app.state.idempotency
-    return await idempotency.run(
-        principal.merchant_id,
-        key,
-        fingerprint,
-        work,
-        actor=principal.key_id,
-        request_id=request.state.request_id,
-    )
-
-
-def _audited(work: Work, actor: str, request_id: str | None) -> Work:
-    async def run(conn: AsyncConnection[Any]) -> Outcome:
-        await as_actor(conn, actor, request_id)
-        return await work(conn)
-
-    return run
-
-
-def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
-    media_type = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
-    return Response(body, status, headers=headers, media_type=media_type)
-
-
-def _replay(status: int, body: bytes) -> Response:
-    return _response(status, body, {"Idempotent-Replayed": "true"})
+        retention_ms = int(self._config.idempotency_retention.total_seconds() * 1000)
+        ttl = min(self._config.idempotency_cache_ms, retention_ms)
+        await self._claims.settle(redis_key, _answered(fingerprint, status, body), ttl)

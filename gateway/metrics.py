@@ -12,10 +12,10 @@ import logging
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import bearer_token
+from gateway.endpoint import Answer, Call
 from gateway.problems import Problem
 from gateway.types import Services
 from store.db import connection
@@ -81,11 +81,12 @@ async def _scraped(services: Services) -> list[Metric]:
     return families
 
 
-async def metrics(request: Request) -> Response:
-    services: Services = request.app.state.services
+async def metrics(call: Call[None, None]) -> Answer:
+    """Its own token, not an API key: the scraper is not a merchant or an operator."""
+    services = call.services
     token = services.config.metrics_token
     if token:
-        given = bearer_token(request) or ""
+        given = bearer_token(call.request) or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Problem(
                 "authentication_required",

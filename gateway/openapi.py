@@ -1,87 +1,25 @@
-"""Endpoints are declared once, with what they take, answer and require; the
-Starlette routes and the OpenAPI 3.1 document are both built from that list."""
+"""The OpenAPI 3.1 document, built from the same endpoint declarations as the
+routes (`gateway.endpoint`): nothing is served undocumented."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from gateway.auth import Role, needs
+from gateway.auth import needs
+from gateway.endpoint import Endpoint
 from gateway.problems import CATALOGUE
-from gateway.schemas import ProblemDetail
-
-Handler = Callable[[Request], Awaitable[Response]]
+from gateway.schemas.common import ProblemDetail
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    tag: str
-    ok_status: int = 200
-    response: type[BaseModel] | None = None
-    # The roles that pass it, each of one kind of key (merchant or operator);
-    # none for a public route.
-    roles: tuple[Role, ...] = ()
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    idempotency: Literal["required", "optional"] | None = None
-    problems: tuple[str, ...] = ()
-    # Also accepts a CSV upload (text/csv) in place of the JSON body.
-    csv_upload: bool = False
-    # OpenAPI links from the answer: (link name, the target's summary, its
-    # parameter, the JSON pointer in this answer that fills it).
-    links: tuple[tuple[str, str, str, str], ...] = ()
-    # Answers besides the success and the problems: (status, model).
-    other_responses: tuple[tuple[int, type[BaseModel]], ...] = ()
-    # "webhook-signature" for callbacks signed the Standard Webhooks way.
-    security: Literal["webhook-signature"] | None = None
-
-    def problem_codes(self) -> list[str]:
-        """Every problem this endpoint can answer, its own and the shared ones."""
-        # A card number in any header or the query string is refused anywhere.
-        codes = ["internal_error", "raw_card_data_forbidden"]
-        if self.roles:
-            codes += ["authentication_required", "invalid_api_key", "insufficient_role"]
-            codes += ["rate_limited", "service_unavailable"]
-        if "{" in self.path:
-            codes.append("not_found")
-        if self.body is not None:
-            codes += [
-                "validation_error",
-                "raw_card_data_forbidden",
-                "payload_too_large",
-                "unsupported_media_type",
-            ]
-        if self.query is not None:
-            codes += ["validation_error", "raw_card_data_forbidden"]
-        if self.idempotency is not None:
-            codes += ["idempotency_key_invalid", "idempotency_key_in_use", "idempotency_key_reused"]
-        if self.idempotency == "required":
-            codes.append("idempotency_key_missing")
-        codes += self.problems
-        return list(dict.fromkeys(codes))
-
-
-def build_routes(endpoints: Sequence[Endpoint]) -> list[Route]:
-    return [
-        Route(endpoint.path, endpoint.handler, methods=[endpoint.method], name=endpoint.summary)
-        for endpoint in endpoints
-    ]
-
-
-def build_document(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:
+def build_document(
+    endpoints: Sequence[Endpoint[Any, Any]], *, title: str, version: str
+) -> dict[str, Any]:
     models: set[type[BaseModel]] = {ProblemDetail}
     for endpoint in endpoints:
         models.update(m for m in (endpoint.body, endpoint.response) if m is not None)
@@ -113,7 +51,7 @@ def build_document(endpoints: Sequence[Endpoint], *, title: str, version: str) -
     }
 
 
-def _operation(endpoint: Endpoint) -> dict[str, Any]:
+def _operation(endpoint: Endpoint[Any, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": operation_id(endpoint.summary),
@@ -140,7 +78,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     return operation
 
 
-def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+def _parameters(endpoint: Endpoint[Any, Any]) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = []
     for segment in endpoint.path.split("/"):
         if segment.startswith("{"):
@@ -189,7 +127,7 @@ def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
-def _responses(endpoint: Endpoint) -> dict[str, Any]:
+def _responses(endpoint: Endpoint[Any, Any]) -> dict[str, Any]:
     descriptions = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
     ok: dict[str, Any] = {"description": descriptions[endpoint.ok_status]}
     if endpoint.response is not None:

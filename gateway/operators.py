@@ -6,78 +6,45 @@ create`). Audited as key management is."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import Response
-
-from gateway.api_keys import key_resource
-from gateway.auth import OperatorRole, authenticate
-from gateway.http import json_response, read_json_object, validate
-from gateway.openapi import Endpoint
-from gateway.problems import Problem
-from gateway.schemas import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
-from gateway.types import Services
-from payments.resources import timestamp
+from gateway.api_keys import revoked_already
+from gateway.auth import OperatorRole
+from gateway.endpoint import Answer, Call, Endpoint
+from gateway.http import listing
+from gateway.problems import not_found
+from gateway.resources import created_operator_resource, key_resource, operator_resource
+from gateway.schemas.keys import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
 from store import operators as operator_store
-from store.audit import acting
-from store.db import connection
 from store.keys import ApiKeyRow, Owner, revoke_key
-from store.operators import OperatorRow, get_operator_key, list_operator_keys
+from store.operators import get_operator_key, list_operator_keys
 
 
-def operator_resource(row: OperatorRow) -> dict[str, Any]:
-    return {"operatorId": row.id, "name": row.name, "createdAt": timestamp(row.created_at)}
-
-
-async def create_operator(request: Request) -> Response:
-    principal = await authenticate(request, OperatorRole.ADMIN)
-    services: Services = request.app.state.services
-    command = validate(
-        CreateOperatorRequest, await read_json_object(request, services.config.max_body_bytes)
+async def create_operator(call: Call[CreateOperatorRequest, None]) -> Answer:
+    roles = sorted(set(call.body.roles))
+    operator, row, key = await operator_store.create_operator(
+        call.conn, call.body.name, roles, call.services.config.key_pepper
     )
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        operator, row, key = await operator_store.create_operator(
-            conn, command.name, sorted(set(command.roles)), services.config.key_pepper
-        )
-    return json_response({**operator_resource(operator), "key": key_resource(row, key)}, 201)
+    return created_operator_resource(operator, row, key)
 
 
-async def list_operators(request: Request) -> Response:
-    await authenticate(request, OperatorRole.ADMIN)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        operators = await operator_store.list_operators(conn)
-        keys = await list_operator_keys(conn)
+async def list_operators(call: Call[None, None]) -> Answer:
+    operators = await operator_store.list_operators(call.conn)
+    keys = await list_operator_keys(call.conn)
     by_operator: dict[str | None, list[ApiKeyRow]] = {}
     for key in keys:
         by_operator.setdefault(key.operator_id, []).append(key)
-    return json_response(
-        {
-            "data": [
-                {
-                    **operator_resource(operator),
-                    "keys": [key_resource(key) for key in by_operator.get(operator.id, [])],
-                }
-                for operator in operators
-            ]
-        }
-    )
+    return listing(operator_resource(op, by_operator.get(op.id, [])) for op in operators)
 
 
-async def revoke_operator_key(request: Request) -> Response:
+async def revoke_operator_key(call: Call[None, None]) -> Answer:
     """Any operator's key: operators answer for the platform together."""
-    principal = await authenticate(request, OperatorRole.ADMIN)
-    services: Services = request.app.state.services
-    key_id = request.path_params["keyId"]
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        found = await get_operator_key(conn, key_id)
-        if found is None or found.operator_id is None:
-            raise Problem("not_found", "no such operator key")
-        row = await revoke_key(conn, Owner.operator(found.operator_id), key_id)
+    key_id = call.path["keyId"]
+    found = await get_operator_key(call.conn, key_id)
+    if found is None or found.operator_id is None:
+        raise not_found("operator key")
+    row = await revoke_key(call.conn, Owner.operator(found.operator_id), key_id)
     if row is None:
-        raise Problem("invalid_state", "the key is revoked already")
-    return json_response(key_resource(row))
+        raise revoked_already()
+    return key_resource(row)
 
 
 ENDPOINTS = (

@@ -1,31 +1,19 @@
-"""The payment endpoints: create, read, list and the timeline."""
+"""The payment endpoints: create, read, list and the timeline, capture and cancel."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
-from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.auth import MerchantRole, authenticate
-from gateway.http import (
-    canonical_json,
-    json_response,
-    page_response,
-    read_json_object,
-    validate,
-    validate_query,
-)
-from gateway.idempotency import Outcome, idempotent, request_fingerprint, validate_key
-from gateway.limits import Limits
-from gateway.openapi import Endpoint
-from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.auth import MerchantRole
+from gateway.endpoint import Answer, Call, Endpoint
+from gateway.http import listing, page
+from gateway.problems import not_found
+from gateway.schemas.payments import (
     CancelRequest,
     CaptureRequest,
     CreatePaymentRequest,
@@ -34,14 +22,12 @@ from gateway.schemas import (
     PaymentEventList,
     PaymentList,
 )
-from gateway.types import Services
-from payments.errors import DomainError
+from payments.errors import OrderAlreadyExists
 from payments.lifecycle import capture_amount, check_cancelable
 from payments.operations import OperationKind
 from payments.records import PaymentRecord, TimelineEvent
 from payments.resources import payment_resource, timeline_event_resource
 from payments.status import EventSource
-from store.db import connection
 from store.payment_changes import request_action
 from store.payments import (
     find_payment_id_for_order,
@@ -57,71 +43,42 @@ from telemetry.metrics import count_transitions
 logger = logging.getLogger("paystream.gateway.payments")
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+async def not_card_testing(call: Call[CreatePaymentRequest, None]) -> None:
+    """429 while the key's recent authorizations look like card testing."""
+    await call.services.limits.guard_new_payment(call.principal.key_id)
 
 
-async def create_payment(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.PAYMENTS_WRITE)
-    key = validate_key(request.headers.get("idempotency-key"), required=True)
-    assert key is not None
-    services = _services(request)
-    document = await read_json_object(request, services.config.max_body_bytes)
-    command = validate(CreatePaymentRequest, document)
-    limits: Limits = request.app.state.limits
-    await limits.guard_new_payment(principal.key_id)
-    fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
-
-    async def work(conn: AsyncConnection[Any]) -> Outcome:
-        payment = new_payment(
-            merchant_id=principal.merchant_id,
-            order_id=command.order_id,
-            amount=command.amount,
-            currency=command.currency,
-            capture_method=command.capture_method,
-            method_token=command.method_token,
-            description=command.description,
-            metadata=command.metadata,
-            now=datetime.now(UTC),
-        )
-        created = await insert_payment(conn, payment, principal.key_id)
-        if created is not None:
-            bind_context(payment_id=payment.id)
-            body = orjson.dumps(payment_resource(payment))
-            after_commit = (nudge(services, created.operation_id), counted(created.event))
-            return Outcome(201, body, after_commit=after_commit)
-        existing = await find_payment_id_for_order(conn, principal.merchant_id, command.order_id)
-        problem = Problem(
-            "order_already_exists",
-            f"order {command.order_id!r} already has payment {existing}",
-            paymentId=existing,
-        )
-        return Outcome(problem.status, problem.body())
-
-    response = await idempotent(request, principal, key, fingerprint, work)
-    if response.status_code == 201 and "idempotent-replayed" not in response.headers:
-        logger.info("payment created: %d %s", command.amount, command.currency)
-    return response
+async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
+    command = call.body
+    payment = new_payment(
+        merchant_id=call.principal.merchant_id,
+        order_id=command.order_id,
+        amount=command.amount,
+        currency=command.currency,
+        capture_method=command.capture_method,
+        method_token=command.method_token,
+        description=command.description,
+        metadata=command.metadata,
+        now=datetime.now(UTC),
+    )
+    created = await insert_payment(call.conn, payment, call.principal.key_id)
+    if created is None:
+        existing = await find_payment_id_for_order(call.conn, payment.merchant_id, command.order_id)
+        raise OrderAlreadyExists(command.order_id, existing)
+    bind_context(payment_id=payment.id)
+    call.after_commit(partial(call.services.work.nudge_operation, created.operation_id))
+    call.after_commit(partial(counted, created.event))
+    call.after_commit(partial(_log_created, command))
+    return payment_resource(payment)
 
 
-def nudge(services: Services, operation_id: str) -> Callable[[], Awaitable[None]]:
-    return lambda: services.work.nudge_operation(operation_id)
-
-
-def counted(event: TimelineEvent) -> Callable[[], Awaitable[None]]:
+async def counted(event: TimelineEvent) -> None:
     """Count a transition for the metrics, once its transaction committed."""
-
-    async def count() -> None:
-        count_transitions([event])
-
-    return count
+    count_transitions([event])
 
 
-def refused(error: DomainError) -> Outcome:
-    """A business rule said no: answered, and stored under the key like any answer."""
-    problem = Problem(error.code, error.message)
-    return Outcome(problem.status, problem.body())
+async def _log_created(command: CreatePaymentRequest) -> None:
+    logger.info("payment created: %d %s", command.amount, command.currency)
 
 
 async def locked_payment(
@@ -131,97 +88,61 @@ async def locked_payment(
     stored) when there is none, whoever else it may belong to."""
     payment = await get_payment(conn, merchant_id, payment_id, for_update=True)
     if payment is None:
-        raise Problem("not_found", "no such payment")
+        raise not_found("payment")
     return payment
 
 
-async def capture_payment(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.PAYMENTS_WRITE)
-    key = validate_key(request.headers.get("idempotency-key"), required=True)
-    services = _services(request)
-    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
-    command = validate(CaptureRequest, document)
-    payment_id = request.path_params["paymentId"]
-    bind_context(payment_id=payment_id)
-    fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
-
-    async def work(conn: AsyncConnection[Any]) -> Outcome:
-        payment = await locked_payment(conn, principal.merchant_id, payment_id)
-        try:
-            amount = capture_amount(payment.state(), command.amount)
-        except DomainError as error:
-            return refused(error)
-        updated, operation_id, event = await request_action(
-            conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
-        )
-        body = orjson.dumps(payment_resource(updated))
-        return Outcome(202, body, after_commit=(nudge(services, operation_id), counted(event)))
-
-    return await idempotent(request, principal, key, fingerprint, work)
+async def capture_payment(call: Call[CaptureRequest, None]) -> Answer:
+    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    amount = capture_amount(payment.state(), call.body.amount)
+    requested = await request_action(
+        call.conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
+    )
+    call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
+    call.after_commit(partial(counted, requested.event))
+    return payment_resource(requested.payment)
 
 
-async def cancel_payment(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.PAYMENTS_WRITE)
-    key = validate_key(request.headers.get("idempotency-key"), required=False)
-    services = _services(request)
-    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
-    validate(CancelRequest, document)
-    payment_id = request.path_params["paymentId"]
-    bind_context(payment_id=payment_id)
-    fingerprint = request_fingerprint("POST", request.url.path, canonical_json(document))
-
-    async def work(conn: AsyncConnection[Any]) -> Outcome:
-        payment = await locked_payment(conn, principal.merchant_id, payment_id)
-        if payment.pending_action == "cancel":
-            # Asked already: cancelling is idempotent by nature.
-            return Outcome(202, orjson.dumps(payment_resource(payment)))
-        try:
-            check_cancelable(payment.state())
-        except DomainError as error:
-            return refused(error)
-        updated, operation_id, event = await request_action(
-            conn, payment, OperationKind.VOID, payment.authorized_amount, source=EventSource.API
-        )
-        body = orjson.dumps(payment_resource(updated))
-        return Outcome(202, body, after_commit=(nudge(services, operation_id), counted(event)))
-
-    return await idempotent(request, principal, key, fingerprint, work)
+async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
+    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    if payment.pending_action == "cancel":
+        # Asked already: cancelling is idempotent by nature.
+        return payment_resource(payment)
+    check_cancelable(payment.state())
+    requested = await request_action(
+        call.conn, payment, OperationKind.VOID, payment.authorized_amount, source=EventSource.API
+    )
+    call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
+    call.after_commit(partial(counted, requested.event))
+    return payment_resource(requested.payment)
 
 
-async def read_payment(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
-    async with connection(_services(request).pool) as conn:
-        payment = await get_payment(conn, principal.merchant_id, request.path_params["paymentId"])
+async def read_payment(call: Call[None, None]) -> Answer:
+    payment = await get_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
     if payment is None:
-        raise Problem("not_found", "no such payment")
-    return json_response(payment_resource(payment))
+        raise not_found("payment")
+    return payment_resource(payment)
 
 
-async def list_payments_page(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
-    query = validate_query(ListPaymentsQuery, request)
-    async with connection(_services(request).pool) as conn:
-        rows = await list_payments(
-            conn,
-            principal.merchant_id,
-            limit=query.limit + 1,
-            order_id=query.order_id,
-            status=query.status,
-            starting_after=query.starting_after,
-        )
-    return page_response(rows, query.limit, payment_resource, lambda row: row.id)
+async def list_payments_page(call: Call[None, ListPaymentsQuery]) -> Answer:
+    query = call.query
+    rows = await list_payments(
+        call.conn,
+        call.principal.merchant_id,
+        limit=query.limit + 1,
+        order_id=query.order_id,
+        status=query.status,
+        starting_after=query.starting_after,
+    )
+    return page(rows, query.limit, payment_resource, lambda row: row.id)
 
 
-async def payment_timeline(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.PAYMENTS_READ)
-    payment_id = request.path_params["paymentId"]
-    bind_context(payment_id=payment_id)
-    async with connection(_services(request).pool) as conn:
-        payment = await get_payment(conn, principal.merchant_id, payment_id)
-        if payment is None:
-            raise Problem("not_found", "no such payment")
-        events = await list_events(conn, principal.merchant_id, payment_id)
-    return json_response({"data": [timeline_event_resource(event) for event in events]})
+async def payment_timeline(call: Call[None, None]) -> Answer:
+    merchant_id, payment_id = call.principal.merchant_id, call.path["paymentId"]
+    if await get_payment(call.conn, merchant_id, payment_id) is None:
+        raise not_found("payment")
+    events = await list_events(call.conn, merchant_id, payment_id)
+    return listing(timeline_event_resource(event) for event in events)
 
 
 ENDPOINTS = (
@@ -245,6 +166,7 @@ ENDPOINTS = (
             ("RefundPayment", "Refund a payment", "paymentId", "/paymentId"),
             ("ListRefunds", "List a payment's refunds", "paymentId", "/paymentId"),
         ),
+        check=not_card_testing,
     ),
     Endpoint(
         "GET",

@@ -1,7 +1,8 @@
 """Every error the API can answer, as RFC 9457 problem+json with a stable code.
 
 The catalogue below is the only place codes are defined; the OpenAPI document
-lists it, and handlers raise `Problem(code, detail)`.
+lists it, and handlers raise `Problem(code, detail)`, `not_found(what)`, or a
+domain error (`payments.errors`), answered by `refusal` under its own code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
+
+from payments.errors import DomainError, OrderAlreadyExists
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -96,3 +99,15 @@ class Problem(Exception):
         return Response(
             self.body(), self.status, headers=self.headers, media_type=PROBLEM_MEDIA_TYPE
         )
+
+
+def not_found(what: str) -> Problem:
+    """No such object, or not the caller's: the two answer alike (404)."""
+    return Problem("not_found", f"no such {what}")
+
+
+def refusal(error: DomainError) -> Problem:
+    """A business rule's no, answered under the code the rule carries."""
+    if isinstance(error, OrderAlreadyExists):
+        return Problem(error.code, error.message, paymentId=error.payment_id)
+    return Problem(error.code, error.message)

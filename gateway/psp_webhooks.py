@@ -21,15 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
-from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.claims import Claims
-from gateway.http import decode_json, json_response, read_body, refuse_forbidden_content
-from gateway.openapi import Endpoint
-from gateway.problems import Problem
-from gateway.schemas import WebhookReceipt
-from gateway.types import Services, WebhookSecret
+from gateway.endpoint import Answer, Call, Endpoint
+from gateway.http import decode_json, read_body, refuse_forbidden_content
+from gateway.problems import Problem, not_found
+from gateway.schemas.webhooks import WebhookReceipt
+from gateway.types import WebhookSecret
 from store.audit import acting
 from store.webhook_inbox import insert_inbox
 
@@ -55,12 +52,14 @@ def verify(secrets: Sequence[str], body: bytes, headers: dict[str, str]) -> bool
     return False
 
 
-async def receive_psp_webhook(request: Request) -> Response:
-    services: Services = request.app.state.services
-    provider = request.path_params["provider"]
+async def receive_psp_webhook(call: Call[None, None]) -> Answer:
+    """Public, signed instead: it reads its raw body itself, to check the
+    signature over it before anything reads it as JSON."""
+    services, request = call.services, call.request
+    provider = call.path["provider"]
     secrets = services.config.psp_webhook_secrets.get(provider)
     if not secrets:
-        raise Problem("not_found", "no such webhook provider")
+        raise not_found("webhook provider")
     body = await read_body(request, services.config.max_body_bytes)
     headers = {name: request.headers.get(name, "") for name in _SIGNATURE_HEADERS}
     if not verify(valid_secrets(secrets, datetime.now(UTC)), body, headers):
@@ -68,12 +67,12 @@ async def receive_psp_webhook(request: Request) -> Response:
         raise Problem("invalid_signature", "the webhook signature is missing, wrong or stale")
     event = _decode(body)
     webhook_id = headers["webhook-id"]
-    claims: Claims = request.app.state.claims
+    claims = services.claims
     dedup_key, token = f"whin:{provider}:{webhook_id}", _IN_FLIGHT + os.urandom(8)
     held = await claims.claim(dedup_key, token, _IN_FLIGHT_MS)
     if held is not None:
         if held.startswith(_SEEN):
-            return json_response({"received": True, "duplicate": True})
+            return receipt(duplicate=True)
         raise Problem(
             "webhook_in_flight",
             "this webhook-id is being stored right now",
@@ -81,7 +80,7 @@ async def receive_psp_webhook(request: Request) -> Response:
         )
     try:
         actor = f"psp:{provider}"
-        async with acting(services.pool, actor, request.state.request_id) as conn:
+        async with acting(services.pool, actor, call.request_id) as conn:
             inbox_id = await insert_inbox(
                 conn,
                 provider=provider,
@@ -95,9 +94,14 @@ async def receive_psp_webhook(request: Request) -> Response:
         raise
     await claims.settle(dedup_key, _SEEN, services.config.webhook_dedup_ms)
     if inbox_id is None:  # Redis had forgotten; Postgres had not
-        return json_response({"received": True, "duplicate": True})
+        return receipt(duplicate=True)
     await services.work.nudge_webhook(inbox_id)
-    return json_response({"received": True, "duplicate": False})
+    return receipt(duplicate=False)
+
+
+def receipt(*, duplicate: bool) -> dict[str, Any]:
+    """The acknowledgement a PSP gets: a duplicate is acknowledged, and ignored."""
+    return {"received": True, "duplicate": duplicate}
 
 
 def _decode(body: bytes) -> dict[str, Any]:

@@ -11,24 +11,17 @@ checks it against the PSP's own data before it settles or resolves anything.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from psycopg import AsyncConnection
-from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.auth import MerchantRole, OperatorRole, authenticate
-from gateway.http import (
-    json_response,
-    page_response,
-    read_json_object,
-    validate,
-    validate_query,
-)
-from gateway.openapi import Endpoint
-from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.auth import MerchantRole, OperatorRole
+from gateway.endpoint import Answer, Call, Endpoint
+from gateway.http import listing, page
+from gateway.problems import Problem, not_found
+from gateway.resources import balance_resource, break_resource, ledger_entry_resource, run_resource
+from gateway.schemas.reconciliation import (
     CreateReconciliationRequest,
     LedgerBalances,
     LedgerEntryList,
@@ -39,51 +32,19 @@ from gateway.schemas import (
     ReconciliationBreakList,
     ReconciliationList,
 )
-from gateway.types import Services
-from payments.resources import timestamp
-from store.audit import acting, record
-from store.db import connection
+from store.audit import record
 from store.keys import Principal, PrincipalKind
 from store.ledger import balances, entries
 from store.merchants import merchant_exists
-from store.reconciliation_runs import (
-    ReconciliationRow,
-    Starter,
-    create_run,
-    get_run,
-    list_breaks,
-    list_runs,
-)
+from store.reconciliation_runs import Starter, create_run, get_run, list_breaks, list_runs
 from store.settlement_reports import BadReport, copy_report, report_carries_card_number
 
 
-def run_resource(run: ReconciliationRow) -> dict[str, Any]:
-    return {
-        "reconciliationId": run.id,
-        "status": run.status,
-        "source": run.source,
-        "batch": run.batch,
-        "lineCount": run.line_count,
-        "counts": run.counts,
-        "error": run.error,
-        "createdAt": timestamp(run.created_at),
-        "startedAt": timestamp(run.started_at) if run.started_at else None,
-        "finishedAt": timestamp(run.finished_at) if run.finished_at else None,
-    }
-
-
-async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem("payload_too_large", f"a report may have at most {limit} bytes")
-        yield chunk
-
-
-async def _audit_start(
-    conn: AsyncConnection[Any], run_id: str, source: str, batch: str | None
-) -> None:
+async def start_reconciliation(call: Call[CreateReconciliationRequest | None, None]) -> Answer:
+    """From an uploaded report (the body, text/csv), or a PSP batch to fetch."""
+    conn, by = call.conn, Starter(call.principal.operator_id, call.principal.key_id)
+    source, batch = ("upload", None) if call.body is None else ("psp", call.body.psp_batch)
+    run_id = await create_run(conn, by, source, batch)
     await record(
         conn,
         merchant_id=None,
@@ -92,92 +53,45 @@ async def _audit_start(
         object_id=run_id,
         after={"source": source, "batch": batch},
     )
-
-
-async def start_reconciliation(request: Request) -> Response:
-    principal = await authenticate(request, OperatorRole.RECONCILIATION)
-    services: Services = request.app.state.services
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    actor, request_id = principal.key_id, request.state.request_id
-    by = Starter(principal.operator_id, principal.key_id)
-    if media_type == "text/csv":
-        async with acting(services.pool, actor, request_id) as conn:
-            run_id = await create_run(conn, by, "upload", None)
-            await _audit_start(conn, run_id, "upload", None)
-            try:
-                await copy_report(conn, run_id, _limited(request, services.config.max_report_bytes))
-            except BadReport as error:
-                raise Problem("validation_error", f"the report cannot be read: {error}") from None
-            if await report_carries_card_number(conn, run_id):
-                raise Problem(
-                    "raw_card_data_forbidden", "the report carries what looks like a card number"
-                )
-    elif media_type == "application/json":
-        document = await read_json_object(request, services.config.max_body_bytes)
-        command = validate(CreateReconciliationRequest, document)
-        async with acting(services.pool, actor, request_id) as conn:
-            run_id = await create_run(conn, by, "psp", command.psp_batch)
-            await _audit_start(conn, run_id, "psp", command.psp_batch)
-    else:
-        raise Problem(
-            "unsupported_media_type",
-            "upload a report as text/csv, or name a PSP batch with application/json",
-        )
-    await services.work.nudge_reconciliation(run_id)
-    async with connection(services.pool) as conn:
-        run = await get_run(conn, run_id)
+    if call.upload is not None:
+        try:
+            await copy_report(conn, run_id, call.upload)
+        except BadReport as error:
+            raise Problem("validation_error", f"the report cannot be read: {error}") from None
+        if await report_carries_card_number(conn, run_id):
+            raise Problem(
+                "raw_card_data_forbidden", "the report carries what looks like a card number"
+            )
+    call.after_commit(partial(call.services.work.nudge_reconciliation, run_id))
+    run = await get_run(conn, run_id)
     assert run is not None
-    return json_response(run_resource(run), 202)
+    return run_resource(run)
 
 
-async def list_reconciliations(request: Request) -> Response:
+async def list_reconciliations(call: Call[None, None]) -> Answer:
     """Every run: operators answer for the whole platform's books."""
-    await authenticate(request, OperatorRole.RECONCILIATION)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        runs = await list_runs(conn, 100)
-    return json_response({"data": [run_resource(run) for run in runs]})
+    return listing(run_resource(run) for run in await list_runs(call.conn, 100))
 
 
-async def read_reconciliation(request: Request) -> Response:
-    await authenticate(request, OperatorRole.RECONCILIATION)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        run = await get_run(conn, request.path_params["reconciliationId"])
+async def read_reconciliation(call: Call[None, None]) -> Answer:
+    run = await get_run(call.conn, call.path["reconciliationId"])
     if run is None:
-        raise Problem("not_found", "no such reconciliation")
-    return json_response(run_resource(run))
+        raise not_found("reconciliation")
+    return run_resource(run)
 
 
-async def reconciliation_breaks(request: Request) -> Response:
-    await authenticate(request, OperatorRole.RECONCILIATION)
-    query = validate_query(ListBreaksQuery, request)
-    services: Services = request.app.state.services
-    run_id = request.path_params["reconciliationId"]
-    async with connection(services.pool) as conn:
-        if await get_run(conn, run_id) is None:
-            raise Problem("not_found", "no such reconciliation")
-        rows = await list_breaks(
-            conn,
-            run_id,
-            class_=query.class_,
-            limit=query.limit + 1,
-            starting_after=query.starting_after,
-        )
-    return page_response(
-        rows,
-        query.limit,
-        lambda row: {
-            "breakId": row.id,
-            "line": row.line_number,
-            "class": row.class_,
-            "recordType": row.record_type,
-            "reference": row.reference,
-            "pspReference": row.psp_reference,
-            "reason": row.reason,
-        },
-        lambda row: row.id,
+async def reconciliation_breaks(call: Call[None, ListBreaksQuery]) -> Answer:
+    run_id, query = call.path["reconciliationId"], call.query
+    if await get_run(call.conn, run_id) is None:
+        raise not_found("reconciliation")
+    rows = await list_breaks(
+        call.conn,
+        run_id,
+        class_=query.class_,
+        limit=query.limit + 1,
+        starting_after=query.starting_after,
     )
+    return page(rows, query.limit, break_resource, lambda row: row.id)
 
 
 _LEDGER_READERS = (MerchantRole.LEDGER_READ, OperatorRole.RECONCILIATION)
@@ -188,7 +102,7 @@ async def _ledger_of(conn: AsyncConnection[Any], principal: Principal, asked: st
     not exist); an operator names the merchant."""
     if principal.kind is PrincipalKind.MERCHANT:
         if asked is not None and asked != principal.merchant_id:
-            raise Problem("not_found", "no such merchant")
+            raise not_found("merchant")
         return principal.merchant_id
     if asked is None:
         raise Problem(
@@ -197,63 +111,43 @@ async def _ledger_of(conn: AsyncConnection[Any], principal: Principal, asked: st
             errors=[{"pointer": "/merchantId", "detail": "required for an operator key"}],
         )
     if not await merchant_exists(conn, asked):
-        raise Problem("not_found", "no such merchant")
+        raise not_found("merchant")
     return asked
 
 
-async def ledger_accounts(request: Request) -> Response:
-    principal = await authenticate(request, *_LEDGER_READERS)
-    query = validate_query(LedgerQuery, request)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        rows = await balances(conn, await _ledger_of(conn, principal, query.merchant_id))
-    return json_response(
-        {"data": [{"currency": r.currency, "account": r.kind, "balance": r.balance} for r in rows]}
+async def ledger_accounts(call: Call[None, LedgerQuery]) -> Answer:
+    merchant_id = await _ledger_of(call.conn, call.principal, call.query.merchant_id)
+    return listing(balance_resource(row) for row in await balances(call.conn, merchant_id))
+
+
+async def ledger_entries(call: Call[None, ListEntriesQuery]) -> Answer:
+    query = call.query
+    rows = await entries(
+        call.conn,
+        await _ledger_of(call.conn, call.principal, query.merchant_id),
+        payment_id=query.payment_id,
+        limit=query.limit + 1,
+        starting_after=query.starting_after,
     )
+    return page(rows, query.limit, ledger_entry_resource, lambda e: e.id)
 
 
-async def ledger_entries(request: Request) -> Response:
-    principal = await authenticate(request, *_LEDGER_READERS)
-    query = validate_query(ListEntriesQuery, request)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        rows = await entries(
-            conn,
-            await _ledger_of(conn, principal, query.merchant_id),
-            payment_id=query.payment_id,
-            limit=query.limit + 1,
-            starting_after=query.starting_after,
-        )
-    return page_response(
-        rows,
-        query.limit,
-        lambda e: {
-            "entryId": e.id,
-            "sourceType": e.source_type,
-            "sourceId": e.source_id,
-            "paymentId": e.payment_id,
-            "description": e.description,
-            "createdAt": timestamp(e.created_at),
-            "postings": e.postings,
-        },
-        lambda e: e.id,
-    )
-
-
+# No body for an upload: the report streams in as `call.upload`.
+_START: Endpoint[CreateReconciliationRequest | None, None] = Endpoint(
+    "POST",
+    "/reconciliations",
+    start_reconciliation,
+    "Start a reconciliation",
+    "reconciliation",
+    ok_status=202,
+    response=Reconciliation,
+    roles=(OperatorRole.RECONCILIATION,),
+    body=CreateReconciliationRequest,
+    csv_upload=True,
+)
 _RUN = "/reconciliations/{reconciliationId}"
 ENDPOINTS = (
-    Endpoint(
-        "POST",
-        "/reconciliations",
-        start_reconciliation,
-        "Start a reconciliation",
-        "reconciliation",
-        ok_status=202,
-        response=Reconciliation,
-        roles=(OperatorRole.RECONCILIATION,),
-        body=CreateReconciliationRequest,
-        csv_upload=True,
-    ),
+    _START,
     Endpoint(
         "GET",
         "/reconciliations",

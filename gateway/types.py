@@ -10,6 +10,8 @@ from typing import Any, Protocol
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from gateway.claims import Claims
+from gateway.limits import Limits
 from payments.card_testing import CardTestingPolicy
 
 
@@ -82,10 +84,14 @@ class WorkQueue(Protocol):
 PspHealth = Callable[[Redis], Awaitable[str]]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Services:
+    """What the gateway is wired to, opened by the app's lifespan."""
+
     config: GatewayConfig
     pool: AsyncConnectionPool[Any]
     redis: Redis
     work: WorkQueue
     psp_health: PspHealth
+    claims: Claims
+    limits: Limits

@@ -7,24 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
-from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.auth import MerchantRole, authenticate
-from gateway.http import (
-    json_response,
-    page_response,
-    read_json_object,
-    validate,
-    validate_query,
-)
-from gateway.openapi import Endpoint
-from gateway.problems import Problem
-from gateway.schemas import (
+from gateway.auth import MerchantRole
+from gateway.endpoint import Answer, Call, Endpoint
+from gateway.http import listing, page
+from gateway.problems import Problem, not_found
+from gateway.resources import delivery_resource, endpoint_resource
+from gateway.schemas.webhooks import (
     CreateWebhookEndpointRequest,
     ListDeliveriesQuery,
     RotateSecretRequest,
@@ -34,12 +27,9 @@ from gateway.schemas import (
     WebhookEndpointList,
     WebhookEndpointWithSecret,
 )
-from gateway.types import Services
-from payments.resources import timestamp
 from payments.webhooks import address_allowed, check_endpoint_url, new_webhook_secret
-from store.audit import acting, record
-from store.db import connection
-from store.webhook_deliveries import DeliveryRow, list_deliveries, replay_delivery
+from store.audit import record
+from store.webhook_deliveries import list_deliveries, replay_delivery
 from store.webhook_endpoints import (
     EndpointRow,
     create_endpoint,
@@ -49,42 +39,6 @@ from store.webhook_endpoints import (
     list_endpoints,
     rotate_secret,
 )
-
-
-def endpoint_resource(endpoint: EndpointRow, *, with_secret: bool = False) -> dict[str, Any]:
-    retires = endpoint.previous_retires_at
-    resource = {
-        "endpointId": endpoint.id,
-        "url": endpoint.url,
-        "eventTypes": endpoint.event_types,
-        "status": endpoint.status,
-        "disabledReason": endpoint.disabled_reason,
-        "previousSecretRetiresAt": timestamp(retires)
-        if retires and retires > datetime.now(UTC)
-        else None,
-        "createdAt": timestamp(endpoint.created_at),
-    }
-    if with_secret:
-        resource["secret"] = endpoint.secret
-    return resource
-
-
-def delivery_resource(delivery: DeliveryRow) -> dict[str, Any]:
-    return {
-        "deliveryId": delivery.id,
-        "endpointId": delivery.endpoint_id,
-        "eventId": delivery.event_id,
-        "eventType": delivery.event_type,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "nextAttemptAt": timestamp(delivery.next_attempt_at)
-        if delivery.status == "pending"
-        else None,
-        "lastStatus": delivery.last_status,
-        "lastError": delivery.last_error,
-        "createdAt": timestamp(delivery.created_at),
-        "deliveredAt": timestamp(delivery.delivered_at) if delivery.delivered_at else None,
-    }
 
 
 async def _audit(conn: AsyncConnection[Any], endpoint: EndpointRow, action: str) -> None:
@@ -121,135 +75,95 @@ def _bad_url(reason: str) -> Problem:
     )
 
 
-async def create_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    command = validate(
-        CreateWebhookEndpointRequest,
-        await read_json_object(request, services.config.max_body_bytes),
+async def public_url(call: Call[CreateWebhookEndpointRequest, None]) -> None:
+    await _check_url(call.body.url, call.services.config.webhooks_allow_private)
+
+
+async def create_webhook_endpoint(call: Call[CreateWebhookEndpointRequest, None]) -> Answer:
+    event_types = sorted(set(call.body.event_types))
+    endpoint = await create_endpoint(
+        call.conn, call.principal.merchant_id, call.body.url, event_types, new_webhook_secret()
     )
-    await _check_url(command.url, services.config.webhooks_allow_private)
-    event_types = sorted(set(command.event_types))
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        endpoint = await create_endpoint(
-            conn, principal.merchant_id, command.url, event_types, new_webhook_secret()
-        )
-        await _audit(conn, endpoint, "webhook_endpoint.created")
-    return json_response(endpoint_resource(endpoint, with_secret=True), 201)
+    await _audit(call.conn, endpoint, "webhook_endpoint.created")
+    return endpoint_resource(endpoint, with_secret=True)
 
 
-async def list_webhook_endpoints(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        endpoints = await list_endpoints(conn, principal.merchant_id)
-    return json_response({"data": [endpoint_resource(e) for e in endpoints]})
+async def list_webhook_endpoints(call: Call[None, None]) -> Answer:
+    endpoints = await list_endpoints(call.conn, call.principal.merchant_id)
+    return listing(endpoint_resource(e) for e in endpoints)
 
 
-async def read_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        endpoint = await get_endpoint(
-            conn, principal.merchant_id, request.path_params["endpointId"]
-        )
+async def read_webhook_endpoint(call: Call[None, None]) -> Answer:
+    endpoint = await get_endpoint(call.conn, call.principal.merchant_id, call.path["endpointId"])
     if endpoint is None:
-        raise Problem("not_found", "no such webhook endpoint")
-    return json_response(endpoint_resource(endpoint))
+        raise not_found("webhook endpoint")
+    return endpoint_resource(endpoint)
 
 
-async def delete_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    endpoint_id = request.path_params["endpointId"]
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        deleted = await delete_endpoint(conn, principal.merchant_id, endpoint_id)
-        if deleted:
-            await record(
-                conn,
-                merchant_id=principal.merchant_id,
-                action="webhook_endpoint.deleted",
-                object_type="webhook_endpoint",
-                object_id=endpoint_id,
-            )
-    if not deleted:
-        raise Problem("not_found", "no such webhook endpoint")
-    return Response(status_code=204)
+async def delete_webhook_endpoint(call: Call[None, None]) -> Answer:
+    merchant_id, endpoint_id = call.principal.merchant_id, call.path["endpointId"]
+    if not await delete_endpoint(call.conn, merchant_id, endpoint_id):
+        raise not_found("webhook endpoint")
+    await record(
+        call.conn,
+        merchant_id=merchant_id,
+        action="webhook_endpoint.deleted",
+        object_type="webhook_endpoint",
+        object_id=endpoint_id,
+    )
+    return None
 
 
-async def rotate_webhook_secret(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    document = await read_json_object(request, services.config.max_body_bytes, empty_allowed=True)
-    command = validate(RotateSecretRequest, document)
+async def rotate_webhook_secret(call: Call[RotateSecretRequest, None]) -> Answer:
     grace = (
-        services.config.webhook_secret_grace
-        if command.grace_seconds is None
-        else timedelta(seconds=command.grace_seconds)
+        call.services.config.webhook_secret_grace
+        if call.body.grace_seconds is None
+        else timedelta(seconds=call.body.grace_seconds)
     )
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        endpoint = await rotate_secret(
-            conn,
-            principal.merchant_id,
-            request.path_params["endpointId"],
-            new_webhook_secret(),
-            grace,
-        )
-        if endpoint is None:
-            raise Problem("not_found", "no such webhook endpoint")
-        await _audit(conn, endpoint, "webhook_endpoint.secret_rotated")
-    return json_response(endpoint_resource(endpoint, with_secret=True))
-
-
-async def enable_webhook_endpoint(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        endpoint = await enable_endpoint(
-            conn, principal.merchant_id, request.path_params["endpointId"]
-        )
-        if endpoint is not None:
-            await _audit(conn, endpoint, "webhook_endpoint.enabled")
+    endpoint = await rotate_secret(
+        call.conn, call.principal.merchant_id, call.path["endpointId"], new_webhook_secret(), grace
+    )
     if endpoint is None:
-        raise Problem("not_found", "no such webhook endpoint")
-    return json_response(endpoint_resource(endpoint))
+        raise not_found("webhook endpoint")
+    await _audit(call.conn, endpoint, "webhook_endpoint.secret_rotated")
+    return endpoint_resource(endpoint, with_secret=True)
 
 
-async def list_webhook_deliveries(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    query = validate_query(ListDeliveriesQuery, request)
-    services: Services = request.app.state.services
-    async with connection(services.pool) as conn:
-        rows = await list_deliveries(
-            conn,
-            principal.merchant_id,
-            status=query.status,
-            endpoint_id=query.endpoint_id,
-            limit=query.limit + 1,
-            starting_after=query.starting_after,
-        )
-    return page_response(rows, query.limit, delivery_resource, lambda d: d.id)
+async def enable_webhook_endpoint(call: Call[None, None]) -> Answer:
+    endpoint = await enable_endpoint(call.conn, call.principal.merchant_id, call.path["endpointId"])
+    if endpoint is None:
+        raise not_found("webhook endpoint")
+    await _audit(call.conn, endpoint, "webhook_endpoint.enabled")
+    return endpoint_resource(endpoint)
 
 
-async def replay_webhook_delivery(request: Request) -> Response:
-    principal = await authenticate(request, MerchantRole.ADMIN)
-    services: Services = request.app.state.services
-    async with acting(services.pool, principal.key_id, request.state.request_id) as conn:
-        delivery = await replay_delivery(
-            conn, principal.merchant_id, request.path_params["deliveryId"]
-        )
-        if delivery is not None:
-            await record(
-                conn,
-                merchant_id=principal.merchant_id,
-                action="webhook_delivery.replayed",
-                object_type="webhook_delivery",
-                object_id=delivery.id,
-                after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
-            )
+async def list_webhook_deliveries(call: Call[None, ListDeliveriesQuery]) -> Answer:
+    query = call.query
+    rows = await list_deliveries(
+        call.conn,
+        call.principal.merchant_id,
+        status=query.status,
+        endpoint_id=query.endpoint_id,
+        limit=query.limit + 1,
+        starting_after=query.starting_after,
+    )
+    return page(rows, query.limit, delivery_resource, lambda d: d.id)
+
+
+async def replay_webhook_delivery(call: Call[None, None]) -> Answer:
+    merchant_id = call.principal.merchant_id
+    delivery = await replay_delivery(call.conn, merchant_id, call.path["deliveryId"])
     if delivery is None:
-        raise Problem("not_found", "no such delivery")
-    return json_response(delivery_resource(delivery), 202)
+        raise not_found("delivery")
+    await record(
+        call.conn,
+        merchant_id=merchant_id,
+        action="webhook_delivery.replayed",
+        object_type="webhook_delivery",
+        object_id=delivery.id,
+        after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
+    )
+    return delivery_resource(delivery)
 
 
 _ENDPOINT = "/webhook-endpoints/{endpointId}"
@@ -264,6 +178,7 @@ ENDPOINTS = (
         response=WebhookEndpointWithSecret,
         roles=(MerchantRole.ADMIN,),
         body=CreateWebhookEndpointRequest,
+        check=public_url,
     ),
     Endpoint(
         "GET",

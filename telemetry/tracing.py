@@ -1,7 +1,8 @@
 """OpenTelemetry tracing, off by default (`PAYSTREAM_TRACING=true` turns it
-on). Spans: each API request (the ASGI instrumentation), each actor message
-(a child of the request that enqueued it, through the message's options), each
-PSP call (its context sent on to the PSP in `traceparent`). Exported over OTLP
+on). Spans: each API request (OpenTelemetry's ASGI middleware, which
+`paystream.bootstrap.gateway_app` adds), each actor message (a child of the
+request that enqueued it, through the message's options), each PSP call (its
+context sent on to the PSP in `traceparent`). Exported over OTLP
 HTTP to OpenTelemetry's own `OTEL_EXPORTER_OTLP_ENDPOINT`.
 
 Off, every function here costs next to nothing: the API's default tracer
@@ -92,12 +93,3 @@ def end_message_span(exception: BaseException | None) -> None:
         current.set_status(Status(StatusCode.ERROR, type(exception).__name__))
     current.end()
     otel_context.detach(token)
-
-
-def instrument_asgi(app: Any) -> Any:
-    """The ASGI app wrapped in OpenTelemetry's middleware, when tracing is on."""
-    if not _enabled:
-        return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-    return OpenTelemetryMiddleware(app)

@@ -15,8 +15,7 @@ from starlette.responses import Response
 
 from gateway.auth import MerchantRole, OperatorRole
 from gateway.console.render import error_page, page, see_other
-from gateway.console.session import PATH, SignedIn, console_page
-from gateway.types import Services
+from gateway.console.session import PATH, SignedIn, console_page, services_of
 from payments.ids import is_id
 from payments.reconciliation import LineClass
 from payments.status import PaymentStatus
@@ -34,11 +33,6 @@ PAGE_SIZE = 50
 BREAKS_PAGE_SIZE = 200
 BREAK_CLASSES = tuple(c.value for c in LineClass if c is not LineClass.RESOLVABLE)
 _MAX_ORDER_ID = 255
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 @console_page(MerchantRole.PAYMENTS_READ, OperatorRole.RECONCILIATION)
@@ -94,7 +88,7 @@ async def payments(request: Request, signed_in: SignedIn) -> Response:
     search = read_search(request)
     created_from = search.day(search.created_from, "From")
     created_to = search.day(search.created_to, "To")
-    async with connection(_services(request).pool) as conn:
+    async with connection(services_of(request).pool) as conn:
         rows = await list_payments(
             conn,
             signed_in.principal.merchant_id,
@@ -120,7 +114,7 @@ async def payments(request: Request, signed_in: SignedIn) -> Response:
 @console_page(MerchantRole.PAYMENTS_READ)
 async def payment_detail(request: Request, signed_in: SignedIn) -> Response:
     merchant_id, payment_id = signed_in.principal.merchant_id, request.path_params["paymentId"]
-    async with connection(_services(request).pool) as conn:
+    async with connection(services_of(request).pool) as conn:
         payment = await get_payment(conn, merchant_id, payment_id)
         if payment is None:
             return error_page(request, 404, "No such payment", "There is no payment with this id.")
@@ -138,7 +132,7 @@ async def payment_detail(request: Request, signed_in: SignedIn) -> Response:
 
 @console_page(OperatorRole.RECONCILIATION)
 async def reconciliations(request: Request, signed_in: SignedIn) -> Response:
-    async with connection(_services(request).pool) as conn:
+    async with connection(services_of(request).pool) as conn:
         runs = await list_runs(conn, 100)
     return page(request, "reconciliations.html", runs=runs)
 
@@ -149,7 +143,7 @@ async def reconciliation_detail(request: Request, signed_in: SignedIn) -> Respon
     class_ = request.query_params.get("class", "")
     class_ = class_ if class_ in BREAK_CLASSES else ""
     after = request.query_params.get("starting_after", "")
-    async with connection(_services(request).pool) as conn:
+    async with connection(services_of(request).pool) as conn:
         run = await get_run(conn, run_id)
         if run is None:
             return error_page(
@@ -182,7 +176,7 @@ async def ledger(request: Request, signed_in: SignedIn) -> Response:
         merchant_id = signed_in.principal.merchant_id
     if merchant_id is None:
         return page(request, "ledger.html", merchant_id=None, by_currency={}, recent=[])
-    async with connection(_services(request).pool) as conn:
+    async with connection(services_of(request).pool) as conn:
         if not await merchant_exists(conn, merchant_id):
             return error_page(
                 request, 404, "No such merchant", "There is no merchant with this id."

@@ -28,10 +28,10 @@ from gateway.console.session import (
     open_session,
     read_form,
     same_token,
+    services_of,
     set_cookie,
     unavailable,
 )
-from gateway.types import Services
 from store.audit import acting, record
 from store.db import connection
 from store.errors import StoreUnavailable
@@ -71,7 +71,7 @@ async def sign_in(request: Request) -> Response:
     next_page = safe_next(form.get("next"))
     if not same_token(form.get("csrf"), request.cookies.get(SIGN_IN_COOKIE)):
         return _form(request, 403, next_page, "The form had expired: please sign in again.")
-    services: Services = request.app.state.services
+    services = services_of(request)
     key = form.get("api_key", "").strip()
     try:
         async with connection(services.pool) as conn:
@@ -103,7 +103,7 @@ async def sign_in(request: Request) -> Response:
 
 @console_page(*SIGN_IN_ROLES)
 async def sign_out(request: Request, signed_in: SignedIn) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     await close_session(services.redis, request.cookies[COOKIE])
     response = see_other(f"{PATH}/sign-in")
     clear_cookie(request, response, COOKIE)

@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MerchantRole
-from gateway.console.session import current_session
+from gateway.console.session import current_session, services_of
 from gateway.http import json_response
 from gateway.problems import Problem
-from gateway.types import Services
 from payments.resources import timestamp
 from store.console import MinuteFigures, minute_figures, status_mix
 from store.db import connection
@@ -68,7 +67,7 @@ async def stats(request: Request) -> Response:
             raise Problem("authentication_required", "sign in to the console")
         if not signed_in.can(MerchantRole.PAYMENTS_READ):
             raise Problem("insufficient_role", "the figures are a merchant's payments")
-        services: Services = request.app.state.services
+        services = services_of(request)
         start = window_start(datetime.now(UTC))
         merchant_id = signed_in.principal.merchant_id
         async with connection(services.pool) as conn:

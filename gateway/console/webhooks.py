@@ -10,8 +10,7 @@ from starlette.responses import Response
 
 from gateway.auth import MerchantRole
 from gateway.console.render import error_page, page, see_other
-from gateway.console.session import PATH, SignedIn, console_page
-from gateway.types import Services
+from gateway.console.session import PATH, SignedIn, console_page, services_of
 from payments.ids import is_id
 from store.audit import acting, record
 from store.console import merchant_inbox
@@ -25,7 +24,7 @@ DELIVERY_STATUSES = ("dead", "pending", "delivered")
 
 @console_page(MerchantRole.PAYMENTS_READ)
 async def webhooks(request: Request, signed_in: SignedIn) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     merchant_id = signed_in.principal.merchant_id
     status = request.query_params.get("status", "")
     status = status if status in DELIVERY_STATUSES else ""
@@ -66,7 +65,7 @@ async def webhooks(request: Request, signed_in: SignedIn) -> Response:
 
 @console_page(MerchantRole.ADMIN)
 async def replay(request: Request, signed_in: SignedIn) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     merchant_id, key_id = signed_in.principal.merchant_id, signed_in.principal.key_id
     async with acting(services.pool, key_id, request.state.request_id) as conn:
         delivery = await replay_delivery(conn, merchant_id, request.path_params["deliveryId"])

@@ -12,6 +12,7 @@ import typer
 from psycopg import Connection
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+from gateway.resources import key_resource
 from paystream.cli.output import console
 from paystream.settings import require_secret, settings
 from store.audit import acting_alone, system
@@ -33,21 +34,7 @@ def _key_store() -> tuple[AbstractContextManager[Connection[Any]], bytes]:
 
 
 def _print_key(row: Any, key: str | None = None) -> None:
-    print(json.dumps(_key_json(row, key)))
-
-
-def _key_json(row: Any, key: str | None = None) -> dict[str, Any]:
-    owner = {"operatorId": row.operator_id} if row.operator_id else {"merchantId": row.merchant_id}
-    return {
-        "keyId": row.id,
-        **owner,
-        "prefix": row.key_prefix,
-        "roles": row.roles,
-        "description": row.description,
-        "createdAt": str(row.created_at),
-        "revokedAt": str(row.revoked_at) if row.revoked_at else None,
-        **({"apiKey": key} if key else {}),
-    }
+    print(json.dumps(key_resource(row, key)))
 
 
 @keys_app.command("create")
@@ -145,7 +132,7 @@ def operators_create(
     session, pepper = _key_store()
     with session as conn:
         operator, row, key = create_operator(conn, name, wanted, pepper)
-    print(json.dumps({"operatorId": operator.id, "name": operator.name, **_key_json(row, key)}))
+    print(json.dumps({"operatorId": operator.id, "name": operator.name, **key_resource(row, key)}))
 
 
 @operators_app.command("list")
@@ -155,7 +142,7 @@ def operators_list() -> None:
     with session as conn:
         operators, keys = list_operators(conn), list_operator_keys(conn)
     for operator in operators:
-        owned = [_key_json(row) for row in keys if row.operator_id == operator.id]
+        owned = [key_resource(row) for row in keys if row.operator_id == operator.id]
         print(json.dumps({"operatorId": operator.id, "name": operator.name, "keys": owned}))
 
 

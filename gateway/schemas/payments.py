@@ -1,0 +1,139 @@
+"""Payments, their refunds and their timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, StrictInt
+
+from gateway.schemas.common import ApiModel, Identifier
+from payments.money import MAX_AMOUNT, is_currency
+from payments.status import CaptureMethod, EventSource, PaymentStatus, RefundStatus
+
+
+def _iso_currency(code: str) -> str:
+    if not is_currency(code):
+        raise ValueError("must be an ISO 4217 currency code in upper case, e.g. EUR")
+    return code
+
+
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="In minor units, e.g. cents")]
+Currency = Annotated[
+    str,
+    Field(min_length=3, max_length=3, examples=["EUR"], description="ISO 4217, upper case"),
+    AfterValidator(_iso_currency),
+]
+MethodToken = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        examples=["tok_visa"],
+        description="A payment method token from the PSP; raw card numbers are refused",
+    ),
+]
+# Stripe's metadata limits: 50 keys, keys up to 40 characters, values up to 500.
+Metadata = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)]],
+    Field(max_length=50),
+]
+
+
+class CreatePaymentRequest(ApiModel):
+    order_id: Identifier
+    amount: Amount
+    currency: Currency
+    method_token: MethodToken
+    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
+    description: Annotated[str, Field(max_length=1000)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CaptureRequest(ApiModel):
+    amount: Amount | None = Field(
+        None, description="Less than authorized captures part; the rest is released"
+    )
+
+
+class CancelRequest(ApiModel):
+    """No fields: the body may be empty or {}."""
+
+
+class CreateRefundRequest(ApiModel):
+    amount: Amount | None = Field(None, description="Defaults to all that is left to refund")
+    reason: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
+class ListPaymentsQuery(ApiModel):
+    order_id: Identifier | None = None
+    status: PaymentStatus | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    starting_after: Identifier | None = None
+
+
+class Payment(ApiModel):
+    payment_id: str = Field(examples=["pay_01jd2x6kq3r5t7v9w1y3z5b7c9"])
+    order_id: str
+    amount: int
+    currency: str
+    status: PaymentStatus
+    capture_method: CaptureMethod
+    description: str | None
+    metadata: dict[str, str]
+    authorized_amount: int
+    captured_amount: int
+    refunded_amount: int
+    pending_refund_amount: int = Field(description="Refunds sent to the PSP, not yet confirmed")
+    pending_action: Literal["capture", "cancel"] | None = Field(
+        description="A capture or cancel asked for and not yet confirmed by the PSP"
+    )
+    requires_reconciliation: bool = Field(
+        description="The PSP's word could not be had; settlement reconciliation will decide"
+    )
+    reconciliation_reason: str | None
+    psp_reference: str | None
+    failure_code: str | None
+    failure_message: str | None
+    created_at: str = Field(description="RFC 3339, UTC")
+    updated_at: str = Field(description="RFC 3339, UTC")
+
+
+class PaymentList(ApiModel):
+    data: list[Payment]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as startingAfter for the next page")
+
+
+class Refund(ApiModel):
+    refund_id: str = Field(examples=["re_01jd2x6kq3r5t7v9w1y3z5b7c9"])
+    payment_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: str | None
+    psp_reference: str | None
+    failure_code: str | None
+    failure_message: str | None
+    created_at: str
+    updated_at: str
+
+
+class RefundList(ApiModel):
+    data: list[Refund]
+    has_more: bool
+    next_cursor: str | None
+
+
+class PaymentEvent(ApiModel):
+    event_id: str
+    type: str = Field(examples=["payment.captured"])
+    from_status: PaymentStatus | None
+    to_status: PaymentStatus
+    source: EventSource
+    detail: dict[str, Any]
+    created_at: str
+
+
+class PaymentEventList(ApiModel):
+    data: list[PaymentEvent]
