@@ -34,7 +34,9 @@ def _key_store() -> tuple[AbstractContextManager[Connection[Any]], bytes]:
 
 
 def _print_key(row: Any, key: str | None = None) -> None:
-    print(json.dumps(key_resource(row, key)))
+    """The API's rendering of a key, and (what the API leaves implied) its owner."""
+    owner = {"merchantId": row.merchant_id} if row.merchant_id else {"operatorId": row.operator_id}
+    print(json.dumps({**owner, **key_resource(row, key)}))
 
 
 @keys_app.command("create")
