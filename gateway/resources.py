@@ -2,7 +2,7 @@
 (those are in `payments.resources`, shared with the event payloads): one
 function per resource, each the only place that resource is written, and a
 test (`tests/unit/test_resources.py`) holds each to its model in
-`gateway.schemas`."""
+`gateway.schemas`. Each names the fields it renders (`camel_fields`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from payments.resources import timestamp
+from payments.resources import camel_fields, timestamp
 from store.audit import AuditRow
 from store.keys import ApiKeyRow
 from store.ledger import Balance, EntryView
@@ -20,19 +20,12 @@ from store.webhook_deliveries import DeliveryRow
 from store.webhook_endpoints import EndpointRow
 
 
-def _moment(moment: datetime | None) -> str | None:
-    return timestamp(moment) if moment else None
-
-
 def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
     """An API key, never its hash; the key itself only when it is just made."""
     resource = {
         "keyId": row.id,
         "prefix": row.key_prefix,
-        "roles": row.roles,
-        "description": row.description,
-        "createdAt": timestamp(row.created_at),
-        "revokedAt": _moment(row.revoked_at),
+        **camel_fields(row, "roles", "description", "created_at", "revoked_at"),
     }
     if key is not None:
         resource["apiKey"] = key
@@ -40,11 +33,7 @@ def key_resource(row: ApiKeyRow, key: str | None = None) -> dict[str, Any]:
 
 
 def _operator(operator: OperatorRow) -> dict[str, Any]:
-    return {
-        "operatorId": operator.id,
-        "name": operator.name,
-        "createdAt": timestamp(operator.created_at),
-    }
+    return {"operatorId": operator.id, **camel_fields(operator, "name", "created_at")}
 
 
 def operator_resource(operator: OperatorRow, keys: Sequence[ApiKeyRow]) -> dict[str, Any]:
@@ -63,14 +52,11 @@ def endpoint_resource(endpoint: EndpointRow, *, with_secret: bool = False) -> di
     retires = endpoint.previous_retires_at
     resource = {
         "endpointId": endpoint.id,
-        "url": endpoint.url,
-        "eventTypes": endpoint.event_types,
-        "status": endpoint.status,
-        "disabledReason": endpoint.disabled_reason,
+        **camel_fields(endpoint, "url", "event_types", "status", "disabled_reason"),
         "previousSecretRetiresAt": timestamp(retires)
         if retires and retires > datetime.now(UTC)
         else None,
-        "createdAt": timestamp(endpoint.created_at),
+        **camel_fields(endpoint, "created_at"),
     }
     if with_secret:
         resource["secret"] = endpoint.secret
@@ -80,34 +66,22 @@ def endpoint_resource(endpoint: EndpointRow, *, with_secret: bool = False) -> di
 def delivery_resource(delivery: DeliveryRow) -> dict[str, Any]:
     return {
         "deliveryId": delivery.id,
-        "endpointId": delivery.endpoint_id,
-        "eventId": delivery.event_id,
-        "eventType": delivery.event_type,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
+        **camel_fields(delivery, "endpoint_id", "event_id", "event_type", "status", "attempts"),
         "nextAttemptAt": timestamp(delivery.next_attempt_at)
         if delivery.status == "pending"
         else None,
-        "lastStatus": delivery.last_status,
-        "lastError": delivery.last_error,
-        "createdAt": timestamp(delivery.created_at),
-        "deliveredAt": _moment(delivery.delivered_at),
+        **camel_fields(delivery, "last_status", "last_error", "created_at", "delivered_at"),
     }
 
 
 def run_resource(run: ReconciliationRow) -> dict[str, Any]:
     return {
         "reconciliationId": run.id,
-        "status": run.status,
-        "source": run.source,
-        "batch": run.batch,
-        "lineCount": run.line_count,
-        "counts": run.counts,
-        "error": run.error,
-        "createdAt": timestamp(run.created_at),
-        "startedAt": _moment(run.started_at),
-        "finishedAt": _moment(run.finished_at),
-    }
+        **camel_fields(
+            run, "status", "source", "batch", "line_count", "counts", "error", "created_at",
+            "started_at", "finished_at",
+        ),
+    }  # fmt: skip
 
 
 def break_resource(row: ResultRow) -> dict[str, Any]:
@@ -115,10 +89,7 @@ def break_resource(row: ResultRow) -> dict[str, Any]:
         "breakId": row.id,
         "line": row.line_number,
         "class": row.class_,
-        "recordType": row.record_type,
-        "reference": row.reference,
-        "pspReference": row.psp_reference,
-        "reason": row.reason,
+        **camel_fields(row, "record_type", "reference", "psp_reference", "reason"),
     }
 
 
@@ -129,24 +100,15 @@ def balance_resource(row: Balance) -> dict[str, Any]:
 def ledger_entry_resource(entry: EntryView) -> dict[str, Any]:
     return {
         "entryId": entry.id,
-        "sourceType": entry.source_type,
-        "sourceId": entry.source_id,
-        "paymentId": entry.payment_id,
-        "description": entry.description,
-        "createdAt": timestamp(entry.created_at),
-        "postings": entry.postings,
-    }
+        **camel_fields(
+            entry, "source_type", "source_id", "payment_id", "description", "created_at",
+            "postings",
+        ),
+    }  # fmt: skip
 
 
 def audit_entry_resource(row: AuditRow) -> dict[str, Any]:
-    return {
-        "seq": row.seq,
-        "occurredAt": timestamp(row.occurred_at),
-        "actor": row.actor,
-        "requestId": row.request_id,
-        "action": row.action,
-        "objectType": row.object_type,
-        "objectId": row.object_id,
-        "before": row.before,
-        "after": row.after,
-    }
+    return camel_fields(
+        row, "seq", "occurred_at", "actor", "request_id", "action", "object_type", "object_id",
+        "before", "after",
+    )  # fmt: skip

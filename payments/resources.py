@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 from payments.records import PaymentRecord, RefundRecord, TimelineEvent
 
 
@@ -19,29 +21,30 @@ def timestamp(moment: datetime) -> str:
     )
 
 
+def camel_fields(record: object, *names: str) -> dict[str, Any]:
+    """The named fields of a record by their JSON names: camelCase by the API
+    models' rule (`alias_generator=to_camel`), times as `timestamp`s. Each
+    renderer names its fields; a whole row is never rendered (docs/security.md, API3)."""
+    return {to_camel(name): _json_value(getattr(record, name)) for name in names}
+
+
+def _json_value(value: Any) -> Any:
+    return timestamp(value) if isinstance(value, datetime) else value
+
+
 def payment_resource(payment: PaymentRecord) -> dict[str, Any]:
     return {
         "paymentId": payment.id,
-        "orderId": payment.order_id,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "status": payment.status,
-        "captureMethod": payment.capture_method,
-        "description": payment.description,
-        "metadata": payment.metadata,
-        "authorizedAmount": payment.authorized_amount,
-        "capturedAmount": payment.captured_amount,
-        "refundedAmount": payment.refunded_amount,
+        **camel_fields(
+            payment, "order_id", "amount", "currency", "status", "capture_method", "description",
+            "metadata", "authorized_amount", "captured_amount", "refunded_amount",
+        ),
         "pendingRefundAmount": payment.refund_reserved_amount - payment.refunded_amount,
-        "pendingAction": payment.pending_action,
-        "requiresReconciliation": payment.requires_reconciliation,
-        "reconciliationReason": payment.reconciliation_reason,
-        "pspReference": payment.psp_reference,
-        "failureCode": payment.failure_code,
-        "failureMessage": payment.failure_message,
-        "createdAt": timestamp(payment.created_at),
-        "updatedAt": timestamp(payment.updated_at),
-    }
+        **camel_fields(
+            payment, "pending_action", "requires_reconciliation", "reconciliation_reason",
+            "psp_reference", "failure_code", "failure_message", "created_at", "updated_at",
+        ),
+    }  # fmt: skip
 
 
 def event_envelope(
@@ -54,26 +57,15 @@ def event_envelope(
 def timeline_event_resource(event: TimelineEvent) -> dict[str, Any]:
     return {
         "eventId": event.id,
-        "type": event.type,
-        "fromStatus": event.from_status,
-        "toStatus": event.to_status,
-        "source": event.source,
-        "detail": event.detail,
-        "createdAt": timestamp(event.created_at),
+        **camel_fields(event, "type", "from_status", "to_status", "source", "detail", "created_at"),
     }
 
 
 def refund_resource(refund: RefundRecord) -> dict[str, Any]:
     return {
         "refundId": refund.id,
-        "paymentId": refund.payment_id,
-        "amount": refund.amount,
-        "currency": refund.currency,
-        "status": refund.status,
-        "reason": refund.reason,
-        "pspReference": refund.psp_reference,
-        "failureCode": refund.failure_code,
-        "failureMessage": refund.failure_message,
-        "createdAt": timestamp(refund.created_at),
-        "updatedAt": timestamp(refund.updated_at),
-    }
+        **camel_fields(
+            refund, "payment_id", "amount", "currency", "status", "reason", "psp_reference",
+            "failure_code", "failure_message", "created_at", "updated_at",
+        ),
+    }  # fmt: skip

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from payments.events import EventType
 from payments.ids import new_id
 from payments.records import PaymentRecord, TimelineEvent
-from payments.resources import event_envelope, payment_resource
+from payments.resources import camel_fields, event_envelope, payment_resource
 from payments.status import EventSource
 from store.outbox import QUEUE_EVENT
 from store.statements import Statement, Steps, columns, execute, fetch_all, store_function
@@ -95,14 +95,10 @@ def event_parameters(payment: PaymentRecord, event: TimelineEvent) -> dict[str, 
 
 def _summary(payment: PaymentRecord) -> dict[str, Any]:
     """What the audit log keeps of a payment's state: status and amounts."""
-    return {
-        "status": payment.status,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "authorizedAmount": payment.authorized_amount,
-        "capturedAmount": payment.captured_amount,
-        "refundedAmount": payment.refunded_amount,
-    }
+    return camel_fields(
+        payment, "status", "amount", "currency", "authorized_amount", "captured_amount",
+        "refunded_amount",
+    )  # fmt: skip
 
 
 @store_function
