@@ -20,6 +20,7 @@ from bench.harness import BenchOptions
 from bench.report import print_results, write
 from bench.run import planned_steps, run_bench
 from bench.wrk import WrkMissing
+from paystream.cli.options import GatewayWorkers, Threads, Workers
 from paystream.cli.output import console
 
 
@@ -30,9 +31,9 @@ def bench(
     out: Annotated[
         Path, typer.Option(help="Folder for results.json, results.md and chart.png.")
     ] = Path("bench-results"),
-    gateway_workers: Annotated[int, typer.Option(help="Gateway (uvicorn) processes.")] = 1,
-    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
+    gateway_workers: GatewayWorkers = 1,
+    workers: Workers = 2,
+    threads: Threads = 8,
     profile: Annotated[
         bool, typer.Option(help="Record py-spy profiles of the gateway and the workers.")
     ] = False,

@@ -15,12 +15,13 @@ from drill.chaos import dump_json, run_chaos
 from drill.chaos_plan import ChaosOptions, fault_schedule
 from drill.report import print_checks, print_report
 from drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
+from paystream.cli.options import Concurrency, Payments, Report, Workers
 from paystream.cli.output import console
 from stack.scratch import scratch_stack
 
 
 def drill(
-    payments: Annotated[int, typer.Option(help="How many payments.")] = 500,
+    payments: Payments = 500,
     seed: Annotated[int, typer.Option(help="Seed of the workload and the faults.")] = 1,
     timeout_rate: Annotated[float, typer.Option(help="Share of PSP calls that time out.")] = 0.2,
     lost_response_rate: Annotated[
@@ -39,11 +40,9 @@ def drill(
     endpoint_failures: Annotated[
         int, typer.Option(help="The merchant endpoint fails this many first tries per event.")
     ] = 1,
-    concurrency: Annotated[int, typer.Option(help="Payments in flight at once.")] = 32,
-    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
-        "drill-report.json"
-    ),
-    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
+    concurrency: Concurrency = 32,
+    report: Report = Path("drill-report.json"),
+    workers: Workers = 2,
 ) -> None:
     """Run payments through a faulty PSP on a stack of its own, then check every
     money invariant against the PSP's book. Exit code 1 on any violation."""
@@ -72,12 +71,10 @@ def drill(
 
 
 def chaos(
-    payments: Annotated[int, typer.Option(help="How many payments.")] = 2000,
+    payments: Payments = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the workload and the fault schedule.")] = 1,
-    concurrency: Annotated[int, typer.Option(help="Payments in flight at once.")] = 32,
-    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
-        "chaos-report.json"
-    ),
+    concurrency: Concurrency = 32,
+    report: Report = Path("chaos-report.json"),
 ) -> None:
     """Run payments on a stack of its own while killing its processes, restarting
     and flushing Redis, cutting Postgres connections and failing the PSP and the

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
+from paystream.cli.options import GatewayWorkers, Threads, Workers
 from paystream.cli.output import console
 from stack.launcher import DEMO_MERCHANT, Stack, StackOptions
 from telemetry.logs import configure_logging
@@ -25,9 +26,9 @@ def up(
     simulator_port: Annotated[int, typer.Option(help="PSP simulator port.")] = 8001,
     pg_port: Annotated[int, typer.Option(help="Port of the Postgres it starts.")] = 54320,
     redis_port: Annotated[int, typer.Option(help="Port of the Redis it starts.")] = 63790,
-    workers: Annotated[int, typer.Option(help="Dramatiq worker processes.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
-    gateway_workers: Annotated[int, typer.Option(help="Gateway (uvicorn) processes.")] = 1,
+    workers: Workers = 2,
+    threads: Threads = 8,
+    gateway_workers: GatewayWorkers = 1,
     tls: Annotated[
         bool, typer.Option("--tls", help="HTTPS for the gateway and the simulator (a local CA).")
     ] = False,

@@ -15,6 +15,7 @@ from paystream.bootstrap import (
     run_webhook_delivery,
     simulator_app,
 )
+from paystream.cli.options import GatewayWorkers, Host, Port, Threads, Workers
 from paystream.cli.output import console
 from paystream.serving import serve
 from paystream.settings import Settings, settings
@@ -39,9 +40,9 @@ def migrate() -> None:
 
 
 def gateway(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: GatewayWorkers = 1,
 ) -> None:
     """Serve the merchant API (uvicorn, uvloop, httptools)."""
     serve(
@@ -55,8 +56,8 @@ def gateway(
 
 
 def worker(
-    processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+    processes: Workers = 2,
+    threads: Threads = 8,
 ) -> None:
     """Run the Dramatiq workers that drive payments through the PSP."""
     # An idle Redis consumer backs off up to this long between polls; Dramatiq's
@@ -95,8 +96,8 @@ def webhooks() -> None:
 
 
 def psp_simulator(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+    host: Host = "127.0.0.1",
+    port: Port = 8001,
     latency_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_LATENCY_MS")] = 0,
     jitter_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_JITTER_MS")] = 0,
     error_rate: Annotated[float, typer.Option(envvar="PAYSTREAM_SIM_ERROR_RATE")] = 0.0,
