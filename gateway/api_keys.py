@@ -7,6 +7,9 @@ grants only merchant roles: operators' keys are made elsewhere
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
 
 from gateway.auth import MERCHANT_ROLES, MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint
@@ -21,6 +24,7 @@ from gateway.schemas.keys import (
     RotateApiKeyRequest,
 )
 from store.keys import (
+    ApiKeyRow,
     Owner,
     create_key,
     get_key,
@@ -29,8 +33,15 @@ from store.keys import (
 )
 
 
-def revoked_already() -> Problem:
-    return Problem("invalid_state", "the key is revoked already")
+async def revoked(
+    conn: AsyncConnection[Any], owner: Owner, key_id: str, grace: timedelta = timedelta(0)
+) -> ApiKeyRow:
+    """The owner's key, revoked now or once `grace` is over; a key that is
+    revoked already is `invalid_state`."""
+    row = await revoke_key(conn, owner, key_id, grace)
+    if row is None:
+        raise Problem("invalid_state", "the key is revoked already")
+    return row
 
 
 async def create_api_key(call: Call[CreateApiKeyRequest, None]) -> Answer:
@@ -56,9 +67,7 @@ async def rotate_api_key(call: Call[RotateApiKeyRequest, None]) -> Answer:
     old = await get_key(call.conn, owner, key_id)
     if old is None:
         raise not_found("API key")
-    grace = timedelta(seconds=call.body.grace_seconds)
-    if await revoke_key(call.conn, owner, key_id, grace) is None:
-        raise revoked_already()
+    await revoked(call.conn, owner, key_id, timedelta(seconds=call.body.grace_seconds))
     row, key = await create_key(
         call.conn,
         owner,
@@ -73,10 +82,7 @@ async def revoke_api_key(call: Call[None, None]) -> Answer:
     key_id, owner = call.path["keyId"], Owner.merchant(call.principal.merchant_id)
     if await get_key(call.conn, owner, key_id) is None:
         raise not_found("API key")
-    row = await revoke_key(call.conn, owner, key_id)
-    if row is None:
-        raise revoked_already()
-    return key_resource(row)
+    return key_resource(await revoked(call.conn, owner, key_id))
 
 
 _KEY = "/api-keys/{keyId}"

@@ -6,7 +6,7 @@ create`). Audited as key management is."""
 
 from __future__ import annotations
 
-from gateway.api_keys import revoked_already
+from gateway.api_keys import revoked
 from gateway.auth import OperatorRole
 from gateway.endpoint import Answer, Call, Endpoint
 from gateway.http import listing
@@ -14,7 +14,7 @@ from gateway.problems import not_found
 from gateway.resources import created_operator_resource, key_resource, operator_resource
 from gateway.schemas.keys import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
 from store import operators as operator_store
-from store.keys import ApiKeyRow, Owner, revoke_key
+from store.keys import ApiKeyRow, Owner
 from store.operators import get_operator_key, list_operator_keys
 
 
@@ -41,10 +41,7 @@ async def revoke_operator_key(call: Call[None, None]) -> Answer:
     found = await get_operator_key(call.conn, key_id)
     if found is None or found.operator_id is None:
         raise not_found("operator key")
-    row = await revoke_key(call.conn, Owner.operator(found.operator_id), key_id)
-    if row is None:
-        raise revoked_already()
-    return key_resource(row)
+    return key_resource(await revoked(call.conn, Owner.operator(found.operator_id), key_id))
 
 
 ENDPOINTS = (

@@ -152,23 +152,14 @@ def _select(owner: Owner, one: bool) -> str:
     return f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {where} ORDER BY id"
 
 
-def _created(owner: Owner, row: ApiKeyRow) -> dict[str, Any]:
+def _audited(action: str, owner: Owner, row: ApiKeyRow, **after: Any) -> dict[str, Any]:
+    """The audit row of a change to a key: its summary, and what `after` adds."""
     return {
         "merchant_id": owner.audited_merchant,
-        "action": "api_key.created",
+        "action": f"api_key.{action}",
         "object_type": "api_key",
         "object_id": row.id,
-        "after": key_summary(row),
-    }
-
-
-def _revoked(owner: Owner, row: ApiKeyRow) -> dict[str, Any]:
-    return {
-        "merchant_id": owner.audited_merchant,
-        "action": "api_key.revoked",
-        "object_type": "api_key",
-        "object_id": row.id,
-        "after": {**key_summary(row), "revokedAt": str(row.revoked_at)},
+        "after": {**key_summary(row), **after},
     }
 
 
@@ -191,7 +182,7 @@ def create_key(
         ),
     )
     assert row is not None
-    yield from record.steps(**_created(owner, row))
+    yield from record.steps(**_audited("created", owner, row))
     return row, key
 
 
@@ -213,7 +204,7 @@ def revoke_key(
     owner has no such active key."""
     row = yield from fetch_one(ApiKeyRow, _revoke(owner), (grace, key_id, owner.id))
     if row is not None:
-        yield from record.steps(**_revoked(owner, row))
+        yield from record.steps(**_audited("revoked", owner, row, revokedAt=str(row.revoked_at)))
     return row
 
 
