@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.auth import MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import page
+from gateway.http import page, page_window
 from gateway.resources import audit_entry_resource
 from gateway.schemas.audit import AuditList, ListAuditQuery
 from store.audit import list_audit
@@ -20,8 +20,7 @@ async def read_audit(call: Call[None, ListAuditQuery]) -> Answer:
         actor=query.actor,
         since=query.since,
         until=query.until,
-        limit=query.limit + 1,
-        starting_after=query.starting_after,
+        **page_window(query),
     )
     return page(rows, query.limit, audit_entry_resource, lambda row: row.seq)
 

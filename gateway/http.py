@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -29,6 +29,22 @@ MAX_JSON_DEPTH = 32
 def listing(resources: Iterable[Any]) -> dict[str, Any]:
     """A list that is never paged: `{data: [...]}`."""
     return {"data": list(resources)}
+
+
+class PageQuery(Protocol):
+    """A paged list's query: how many rows a page shows, and after which one."""
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def starting_after(self) -> Any: ...
+
+
+def page_window(query: PageQuery) -> dict[str, Any]:
+    """What a store function reads for one `page`: a row more than the page
+    shows, after the cursor."""
+    return {"limit": query.limit + 1, "starting_after": query.starting_after}
 
 
 def page(

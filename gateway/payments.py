@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 
 from gateway.auth import MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import listing, page
+from gateway.http import listing, page, page_window
 from gateway.problems import not_found
 from gateway.schemas.payments import (
     CancelRequest,
@@ -129,10 +129,9 @@ async def list_payments_page(call: Call[None, ListPaymentsQuery]) -> Answer:
     rows = await list_payments(
         call.conn,
         call.principal.merchant_id,
-        limit=query.limit + 1,
         order_id=query.order_id,
         status=query.status,
-        starting_after=query.starting_after,
+        **page_window(query),
     )
     return page(rows, query.limit, payment_resource, lambda row: row.id)
 

@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 
 from gateway.auth import MerchantRole, OperatorRole
 from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import listing, page
+from gateway.http import listing, page, page_window
 from gateway.problems import Problem, not_found
 from gateway.resources import balance_resource, break_resource, ledger_entry_resource, run_resource
 from gateway.schemas.reconciliation import (
@@ -88,8 +88,7 @@ async def reconciliation_breaks(call: Call[None, ListBreaksQuery]) -> Answer:
         call.conn,
         run_id,
         class_=query.class_,
-        limit=query.limit + 1,
-        starting_after=query.starting_after,
+        **page_window(query),
     )
     return page(rows, query.limit, break_resource, lambda row: row.id)
 
@@ -126,8 +125,7 @@ async def ledger_entries(call: Call[None, ListEntriesQuery]) -> Answer:
         call.conn,
         await _ledger_of(call.conn, call.principal, query.merchant_id),
         payment_id=query.payment_id,
-        limit=query.limit + 1,
-        starting_after=query.starting_after,
+        **page_window(query),
     )
     return page(rows, query.limit, ledger_entry_resource, lambda e: e.id)
 

@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 
 from gateway.auth import MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import listing, page
+from gateway.http import listing, page, page_window
 from gateway.problems import Problem, not_found
 from gateway.resources import delivery_resource, endpoint_resource
 from gateway.schemas.webhooks import (
@@ -27,6 +27,7 @@ from gateway.schemas.webhooks import (
     WebhookEndpointList,
     WebhookEndpointWithSecret,
 )
+from payments.resources import camel_fields
 from payments.webhooks import address_allowed, check_endpoint_url, new_webhook_secret
 from store.audit import record
 from store.webhook_deliveries import list_deliveries, replay_delivery
@@ -43,14 +44,13 @@ from store.webhook_endpoints import (
 
 async def _audit(conn: AsyncConnection[Any], endpoint: EndpointRow, action: str) -> None:
     """What the log keeps of an endpoint: never its secrets."""
-    after = {"url": endpoint.url, "eventTypes": endpoint.event_types, "status": endpoint.status}
     await record(
         conn,
         merchant_id=endpoint.merchant_id,
         action=action,
         object_type="webhook_endpoint",
         object_id=endpoint.id,
-        after=after,
+        after=camel_fields(endpoint, "url", "event_types", "status"),
     )
 
 
@@ -144,25 +144,15 @@ async def list_webhook_deliveries(call: Call[None, ListDeliveriesQuery]) -> Answ
         call.principal.merchant_id,
         status=query.status,
         endpoint_id=query.endpoint_id,
-        limit=query.limit + 1,
-        starting_after=query.starting_after,
+        **page_window(query),
     )
     return page(rows, query.limit, delivery_resource, lambda d: d.id)
 
 
 async def replay_webhook_delivery(call: Call[None, None]) -> Answer:
-    merchant_id = call.principal.merchant_id
-    delivery = await replay_delivery(call.conn, merchant_id, call.path["deliveryId"])
+    delivery = await replay_delivery(call.conn, call.principal.merchant_id, call.path["deliveryId"])
     if delivery is None:
         raise not_found("delivery")
-    await record(
-        call.conn,
-        merchant_id=merchant_id,
-        action="webhook_delivery.replayed",
-        object_type="webhook_delivery",
-        object_id=delivery.id,
-        after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
-    )
     return delivery_resource(delivery)
 
 

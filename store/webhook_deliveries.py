@@ -10,6 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from payments.ids import new_id
+from store.audit import record
 from store.statements import (
     Statement,
     Steps,
@@ -150,12 +151,22 @@ def list_deliveries(
 
 
 @store_function
-def replay_delivery(merchant_id: str, delivery_id: str) -> Statement[DeliveryRow | None]:
-    """Send a dead letter (or any delivery) again, from its first try."""
-    return fetch_one(
+def replay_delivery(merchant_id: str, delivery_id: str) -> Steps[DeliveryRow | None]:
+    """Send a dead letter (or any delivery) again, from its first try, and
+    audit it; None when the merchant has no such delivery."""
+    delivery = yield from fetch_one(
         DeliveryRow,
         f"UPDATE webhook_deliveries SET status = 'pending', attempts = 0,"
         f" next_attempt_at = now(), delivered_at = NULL WHERE id = %s AND merchant_id = %s"
         f" RETURNING {_COLUMNS}",
         (delivery_id, merchant_id),
     )
+    if delivery is not None:
+        yield from record.steps(
+            merchant_id=merchant_id,
+            action="webhook_delivery.replayed",
+            object_type="webhook_delivery",
+            object_id=delivery.id,
+            after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
+        )
+    return delivery

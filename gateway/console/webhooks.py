@@ -12,7 +12,7 @@ from gateway.auth import MerchantRole
 from gateway.console.render import error_page, page, see_other
 from gateway.console.session import PATH, SignedIn, console_page, services_of
 from payments.ids import is_id
-from store.audit import acting, record
+from store.audit import acting
 from store.console import merchant_inbox
 from store.db import connection
 from store.webhook_deliveries import list_deliveries, replay_delivery
@@ -69,15 +69,6 @@ async def replay(request: Request, signed_in: SignedIn) -> Response:
     merchant_id, key_id = signed_in.principal.merchant_id, signed_in.principal.key_id
     async with acting(services.pool, key_id, request.state.request_id) as conn:
         delivery = await replay_delivery(conn, merchant_id, request.path_params["deliveryId"])
-        if delivery is not None:
-            await record(
-                conn,
-                merchant_id=merchant_id,
-                action="webhook_delivery.replayed",
-                object_type="webhook_delivery",
-                object_id=delivery.id,
-                after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
-            )
     if delivery is None:
         return error_page(request, 404, "No such delivery", "There is no delivery with this id.")
     return see_other(f"{PATH}/webhooks?replayed={delivery.id}")
