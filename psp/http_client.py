@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -38,6 +37,7 @@ from telemetry.logs import context
 from telemetry.metrics import psp_call_seconds, timed
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _PAYMENT_STATUSES = {
     "authorized": PspPaymentStatus.AUTHORIZED,
@@ -127,34 +127,44 @@ class HttpPsp:
             "token": request.token,
             "capture": request.capture,
         }
-        return self._call(
-            "authorize", "POST", "/v1/payments", body, idempotency_key, payment_from_json
+        return _observed(
+            "authorize",
+            lambda: self._send("POST", "/v1/payments", body, idempotency_key, payment_from_json),
         )
 
     def capture(
         self, psp_reference: str, amount: int, *, idempotency_key: str
     ) -> CallResult[PspPayment]:
         path = f"/v1/payments/{psp_reference}/captures"
-        return self._call(
-            "capture", "POST", path, {"amount": amount}, idempotency_key, payment_from_json
+        body = {"amount": amount}
+        return _observed(
+            "capture", lambda: self._send("POST", path, body, idempotency_key, payment_from_json)
         )
 
     def void(self, psp_reference: str, *, idempotency_key: str) -> CallResult[PspPayment]:
         path = f"/v1/payments/{psp_reference}/voids"
-        return self._call("void", "POST", path, {}, idempotency_key, payment_from_json)
+        return _observed(
+            "void", lambda: self._send("POST", path, {}, idempotency_key, payment_from_json)
+        )
 
     def refund(
         self, psp_reference: str, amount: int, reference: str, *, idempotency_key: str
     ) -> CallResult[PspRefund]:
         path = f"/v1/payments/{psp_reference}/refunds"
         body = {"amount": amount, "reference": reference}
-        return self._call("refund", "POST", path, body, idempotency_key, refund_from_json)
+        return _observed(
+            "refund", lambda: self._send("POST", path, body, idempotency_key, refund_from_json)
+        )
 
     def find_payment(self, reference: str) -> InquiryResult[PspPayment]:
-        return self._inquire("find_payment", "/v1/payments", reference, payment_from_json)
+        return _observed(
+            "find_payment", lambda: self._ask("/v1/payments", reference, payment_from_json)
+        )
 
     def find_refund(self, reference: str) -> InquiryResult[PspRefund]:
-        return self._inquire("find_refund", "/v1/refunds", reference, refund_from_json)
+        return _observed(
+            "find_refund", lambda: self._ask("/v1/refunds", reference, refund_from_json)
+        )
 
     def settlement_report(self, batch: str) -> Iterator[bytes]:
         try:
@@ -166,20 +176,6 @@ class HttpPsp:
                 yield from response.iter_bytes()
         except httpx.TransportError as error:
             raise ReportUnavailable(f"{type(error).__name__}: {error}") from None
-
-    def _call(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        body: dict[str, Any],
-        idempotency_key: str,
-        parse: Callable[[dict[str, Any]], T],
-    ) -> CallResult[T]:
-        with _observed(operation) as labels:
-            result = self._send(method, path, body, idempotency_key, parse)
-            labels["outcome"] = _OUTCOMES[type(result)]
-        return result
 
     def _send(
         self,
@@ -201,14 +197,6 @@ class HttpPsp:
         except httpx.TransportError as error:
             return Unknown(f"sent, no answer: {type(error).__name__}")
         return _classify(response, parse)
-
-    def _inquire(
-        self, operation: str, path: str, reference: str, parse: Callable[[dict[str, Any]], T]
-    ) -> InquiryResult[T]:
-        with _observed(operation) as labels:
-            result = self._ask(path, reference, parse)
-            labels["outcome"] = _OUTCOMES[type(result)]
-        return result
 
     def _ask(
         self, path: str, reference: str, parse: Callable[[dict[str, Any]], T]
@@ -232,14 +220,15 @@ class HttpPsp:
             return Unknown("inquiry answer could not be read")
 
 
-@contextmanager
-def _observed(operation: str) -> Iterator[dict[str, str]]:
-    """A PSP call's span and its latency histogram; the caller sets `outcome`."""
+def _observed(operation: str, call: Callable[[], R]) -> R:
+    """Make a PSP call in its span, timed in the latency histogram by its outcome."""
     with (
         tracing.span(f"psp {operation}", SpanKind.CLIENT, **{"psp.operation": operation}),
         timed(psp_call_seconds, operation=operation) as labels,
     ):
-        yield labels
+        result = call()
+        labels["outcome"] = _OUTCOMES[type(result)]
+    return result
 
 
 def _correlation() -> dict[str, str]:
