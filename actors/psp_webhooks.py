@@ -11,8 +11,11 @@ reconciliation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import dramatiq
+from psycopg import Connection
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
@@ -37,6 +40,8 @@ logger = logging.getLogger("paystream.actors.psp_webhooks")
 # with the retry backoff that is about a minute, ample for any commit to land.
 UNMATCHED_AFTER = 8
 
+R = TypeVar("R")
+
 
 @dramatiq.actor(queue_name=WEBHOOKS_QUEUE, actor_name=APPLY_PSP_WEBHOOK)
 def apply_psp_webhook(inbox_id: str) -> None:
@@ -60,10 +65,8 @@ def apply_psp_webhook(inbox_id: str) -> None:
 
 def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent) -> None:
     payment_id = event.payment.reference
-    with connection(services.pool) as conn:
-        payment = get_payment_unscoped(conn, payment_id)
+    payment = _known(services, inbox, get_payment_unscoped, payment_id)
     if payment is None:
-        _not_known_yet(services, inbox, payment_id)
         return
     bind_context(payment_id=payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
@@ -88,10 +91,8 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
 
 def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) -> None:
     refund_id = event.refund.reference
-    with connection(services.pool) as conn:
-        refund = get_refund_unscoped(conn, refund_id)
+    refund = _known(services, inbox, get_refund_unscoped, refund_id)
     if refund is None:
-        _not_known_yet(services, inbox, refund_id)
         return
     bind_context(payment_id=refund.payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
@@ -109,6 +110,21 @@ def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) 
         detail={"webhookId": inbox.webhook_id},
     )
     _settle(services, inbox, "applied")
+
+
+def _known(
+    services: Runtime,
+    inbox: InboxRow,
+    find: Callable[[Connection[Any], str], R | None],
+    reference: str,
+) -> R | None:
+    """The payment or refund a callback names; None once the callback is set
+    aside as unmatched, and TryAgain while it may yet come."""
+    with connection(services.pool) as conn:
+        found = find(conn, reference)
+    if found is None:
+        _not_known_yet(services, inbox, reference)
+    return found
 
 
 def _not_known_yet(services: Runtime, inbox: InboxRow, reference: str) -> None:
