@@ -53,14 +53,21 @@ def page(
     render: Callable[[R], Any],
     cursor: Callable[[R], Any],
 ) -> dict[str, Any]:
-    """A page of a list, from `limit + 1` rows fetched: the extra row only
-    says that there is more."""
-    shown, has_more = rows[:limit], len(rows) > limit
+    """A page of a list, from `limit + 1` rows fetched (`page_window`)."""
+    shown, last = split_page(rows, limit)
     return {
         "data": [render(row) for row in shown],
-        "hasMore": has_more,
-        "nextCursor": cursor(shown[-1]) if has_more else None,
+        "hasMore": last is not None,
+        "nextCursor": cursor(last) if last is not None else None,
     }
+
+
+def split_page(rows: Sequence[R], limit: int) -> tuple[Sequence[R], R | None]:
+    """The rows a page shows, of `limit + 1` fetched, and the last of them
+    when there is more (the next page starts after it): the extra row only
+    says that there is more. The API's pages and the console's."""
+    shown = rows[:limit]
+    return shown, shown[-1] if len(rows) > limit else None
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

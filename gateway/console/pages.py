@@ -16,6 +16,7 @@ from starlette.responses import Response
 from gateway.auth import MerchantRole, OperatorRole
 from gateway.console.render import error_page, page, see_other
 from gateway.console.session import PATH, SignedIn, console_page, services_of
+from gateway.http import split_page
 from payments.ids import is_id
 from payments.reconciliation import LineClass
 from payments.status import PaymentStatus
@@ -100,13 +101,13 @@ async def payments(request: Request, signed_in: SignedIn) -> Response:
             limit=PAGE_SIZE + 1,
             starting_after=search.starting_after,
         )
-    older = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    shown, last = split_page(rows, PAGE_SIZE)
     return page(
         request,
         "payments.html",
         search=search,
-        payments=rows[:PAGE_SIZE],
-        older=older,
+        payments=shown,
+        older=last.id if last else None,
         statuses=list(PaymentStatus),
     )
 
@@ -156,13 +157,13 @@ async def reconciliation_detail(request: Request, signed_in: SignedIn) -> Respon
             limit=BREAKS_PAGE_SIZE + 1,
             starting_after=int(after) if after.isdigit() and len(after) < 19 else None,
         )
-    more = breaks[BREAKS_PAGE_SIZE - 1].id if len(breaks) > BREAKS_PAGE_SIZE else None
+    shown, last = split_page(breaks, BREAKS_PAGE_SIZE)
     return page(
         request,
         "reconciliation.html",
         run=run,
-        breaks=breaks[:BREAKS_PAGE_SIZE],
-        more=more,
+        breaks=shown,
+        more=last.id if last else None,
         class_=class_,
         classes=BREAK_CLASSES,
     )

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from gateway.auth import MerchantRole
 from gateway.console.render import error_page, page, see_other
 from gateway.console.session import PATH, SignedIn, console_page, services_of
+from gateway.http import split_page
 from payments.ids import is_id
 from store.audit import acting
 from store.console import merchant_inbox
@@ -42,9 +43,7 @@ async def webhooks(request: Request, signed_in: SignedIn) -> Response:
                 limit=PAGE_SIZE + 1,
                 starting_after=cursor if is_id(cursor, "wd") else None,
             )
-    older = None
-    if deliveries is not None and len(deliveries) > PAGE_SIZE:
-        older, deliveries = deliveries[PAGE_SIZE - 1].id, deliveries[:PAGE_SIZE]
+    shown, last = split_page(deliveries or [], PAGE_SIZE)
     flash = (
         f"Delivery {replayed} is queued again: the webhooks process sends it within"
         " moments. Reload to see its status."
@@ -55,10 +54,10 @@ async def webhooks(request: Request, signed_in: SignedIn) -> Response:
         request,
         "webhooks.html",
         inbox=inbox,
-        deliveries=deliveries,
+        deliveries=None if deliveries is None else shown,
         status_filter=status,
         statuses=DELIVERY_STATUSES,
-        older=older,
+        older=last.id if last else None,
         flash=flash,
     )
 
