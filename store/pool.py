@@ -11,6 +11,9 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 # How paystream's connections show in pg_stat_activity.
 APPLICATION_NAME = "paystream"
+# Every pool's connections, async or not: in autocommit (writes open their
+# transactions explicitly, `store.db`), named as above.
+_CONNECTION = {"autocommit": True, "application_name": APPLICATION_NAME}
 
 
 async def open_async_pool(
@@ -21,7 +24,7 @@ async def open_async_pool(
         min_size=min_size,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+        kwargs=_CONNECTION,
         # A request waiting longer than this for a connection is better answered 503.
         timeout=5.0,
     )
@@ -35,7 +38,7 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionP
         min_size=min_size,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+        kwargs=_CONNECTION,
         timeout=30.0,
     )
     pool.open(wait=True, timeout=30.0)
