@@ -18,7 +18,13 @@ from paystream.settings import require_secret, settings
 from store.audit import acting_alone, system
 from store.keys import Owner, create_key, get_key, list_keys, revoke_key
 from store.merchants import ensure_merchant
-from store.operators import create_operator, get_operator_key, list_operator_keys, list_operators
+from store.operators import (
+    OperatorRow,
+    create_operator,
+    get_operator_key,
+    list_operator_keys,
+    list_operators,
+)
 
 keys_app = typer.Typer(help="Manage merchants' API keys.", no_args_is_help=True)
 operators_app = typer.Typer(
@@ -37,6 +43,11 @@ def _print_key(row: Any, key: str | None = None) -> None:
     """The API's rendering of a key, and (what the API leaves implied) its owner."""
     owner = {"merchantId": row.merchant_id} if row.merchant_id else {"operatorId": row.operator_id}
     print(json.dumps({**owner, **key_resource(row, key)}))
+
+
+def _operator(operator: OperatorRow) -> dict[str, Any]:
+    """What the command line prints of an operator, besides its key or keys."""
+    return {"operatorId": operator.id, "name": operator.name}
 
 
 @keys_app.command("create")
@@ -134,7 +145,7 @@ def operators_create(
     session, pepper = _key_store()
     with session as conn:
         operator, row, key = create_operator(conn, name, wanted, pepper)
-    print(json.dumps({"operatorId": operator.id, "name": operator.name, **key_resource(row, key)}))
+    print(json.dumps({**_operator(operator), **key_resource(row, key)}))
 
 
 @operators_app.command("list")
@@ -145,7 +156,7 @@ def operators_list() -> None:
         operators, keys = list_operators(conn), list_operator_keys(conn)
     for operator in operators:
         owned = [key_resource(row) for row in keys if row.operator_id == operator.id]
-        print(json.dumps({"operatorId": operator.id, "name": operator.name, "keys": owned}))
+        print(json.dumps({**_operator(operator), "keys": owned}))
 
 
 @operators_app.command("revoke")
