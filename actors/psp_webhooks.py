@@ -3,9 +3,10 @@
 It goes through the same locked, forward-only writes as the PSP's answers
 (`actors.outcomes`), so a late, duplicated or reordered callback, or one that
 crosses our own call to the PSP for the same payment, changes a payment at
-most once. A callback for a reference we do not know is retried for a while
-(it may have overtaken our own commit), then kept as `unmatched` for
-reconciliation.
+most once. It is read by the connector of the PSP that sent it, and speaks
+only of that PSP's payments. A callback for a reference we do not know is
+retried for a while (it may have overtaken our own commit), then kept as
+`unmatched` for reconciliation.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from payments.lifecycle import Declined
 from payments.operations import OperationStatus
 from payments.status import EventSource, RefundStatus
 from psp.facts import payment_fact
-from psp.protocol import PspRefundStatus
-from psp.webhooks import PaymentEvent, RefundEvent, parse_event
+from psp.protocol import PaymentEvent, PspRefundStatus, RefundEvent, UnknownConnector
 from store.db import connection
 from store.payments import get_payment_unscoped
 from store.refunds import get_refund_unscoped
@@ -46,7 +46,14 @@ def apply_psp_webhook(inbox_id: str) -> None:
     if inbox is None or inbox.status != "pending":
         return
     try:
-        event = parse_event(inbox.payload)
+        connector = services.connectors[inbox.provider]
+    except UnknownConnector as error:
+        # Stored by a gateway that knows this PSP: kept pending (the janitor
+        # comes back to it) until a worker that knows it too reads it.
+        logger.error("PSP webhook %s: %s", inbox.webhook_id, error)
+        raise TryAgain(f"webhook {inbox.webhook_id}: {error}") from None
+    try:
+        event = connector.parse_webhook(inbox.payload)
     except ValueError as error:
         _settle(services, inbox, "ignored", str(error))
         return
@@ -64,6 +71,9 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
         payment = get_payment_unscoped(conn, payment_id)
     if payment is None:
         _not_known_yet(services, inbox, payment_id)
+        return
+    if payment.psp != inbox.provider:
+        _settle(services, inbox, "ignored", _not_its_payment(inbox, payment.psp))
         return
     bind_context(payment_id=payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
@@ -90,8 +100,12 @@ def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) 
     refund_id = event.refund.reference
     with connection(services.pool) as conn:
         refund = get_refund_unscoped(conn, refund_id)
-    if refund is None:
+        payment = get_payment_unscoped(conn, refund.payment_id) if refund else None
+    if refund is None or payment is None:
         _not_known_yet(services, inbox, refund_id)
+        return
+    if payment.psp != inbox.provider:
+        _settle(services, inbox, "ignored", _not_its_payment(inbox, payment.psp))
         return
     bind_context(payment_id=refund.payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
@@ -109,6 +123,18 @@ def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) 
         detail={"webhookId": inbox.webhook_id},
     )
     _settle(services, inbox, "applied")
+
+
+def _not_its_payment(inbox: InboxRow, psp: str) -> str:
+    """A PSP speaks of its own payments only; another's is not its to move."""
+    logger.warning(
+        "PSP webhook %s from %s names %s, a payment of %s: ignored",
+        inbox.webhook_id,
+        inbox.provider,
+        inbox.reference,
+        psp,
+    )
+    return f"the payment is {psp}'s, not {inbox.provider}'s"
 
 
 def _not_known_yet(services: Runtime, inbox: InboxRow, reference: str) -> None:

@@ -98,6 +98,7 @@ def delivery_resource(delivery: DeliveryRow) -> dict[str, Any]:
 def run_resource(run: ReconciliationRow) -> dict[str, Any]:
     return {
         "reconciliationId": run.id,
+        "psp": run.psp,
         "status": run.status,
         "source": run.source,
         "batch": run.batch,
@@ -129,6 +130,7 @@ def balance_resource(row: Balance) -> dict[str, Any]:
 def ledger_entry_resource(entry: EntryView) -> dict[str, Any]:
     return {
         "entryId": entry.id,
+        "psp": entry.psp,
         "sourceType": entry.source_type,
         "sourceId": entry.source_id,
         "paymentId": entry.payment_id,

@@ -36,6 +36,7 @@ def payment_resource(payment: PaymentRecord) -> dict[str, Any]:
         "pendingAction": payment.pending_action,
         "requiresReconciliation": payment.requires_reconciliation,
         "reconciliationReason": payment.reconciliation_reason,
+        "psp": payment.psp,
         "pspReference": payment.psp_reference,
         "failureCode": payment.failure_code,
         "failureMessage": payment.failure_message,

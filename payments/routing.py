@@ -8,6 +8,7 @@ another PSP, not even when its PSP is down (no failover).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,20 @@ class RoutingTable:
             ("anything else", self.default)
         ]
 
+    def document(self) -> dict[str, Any]:
+        """The table in the JSON form `routing_table` reads."""
+        routes = []
+        for route in self.routes:
+            rule = {
+                "psp": route.psp,
+                "merchant": route.merchant,
+                "currency": route.currency,
+                "minAmount": route.min_amount,
+                "maxAmount": route.max_amount,
+            }
+            routes.append({key: value for key, value in rule.items() if value is not None})
+        return {"default": self.default, "routes": routes}
+
 
 _FIELDS = {"psp", "merchant", "currency", "minAmount", "maxAmount"}
 
@@ -101,6 +116,17 @@ def routing_table(document: Mapping[str, Any], *, known: Sequence[str]) -> Routi
             f" (configured: {', '.join(known)})"
         )
     return table
+
+
+def routing_table_from_json(text: str, *, known: Sequence[str]) -> RoutingTable:
+    """A table from its JSON text; ValueError naming what is wrong."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"the routing table is not JSON: {error}") from None
+    if not isinstance(document, Mapping):
+        raise ValueError("the routing table is a JSON object")
+    return routing_table(document, known=known)
 
 
 def _optional(rule: Mapping[str, Any], name: str, kind: type, index: int) -> Any:

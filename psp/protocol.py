@@ -122,11 +122,13 @@ PspEvent = PaymentEvent | RefundEvent
 @dataclass(frozen=True, slots=True)
 class VerifiedWebhook:
     """A callback whose signature held: its id at the PSP (the dedup key), its
-    type, and its payload, kept as received for the worker to parse."""
+    type, and its payload, kept as received for the worker to parse; and our
+    reference, when the callback names one (kept beside it, to find it by)."""
 
     event_id: str
     event_type: str
     payload: dict[str, Any]
+    reference: str | None = None
 
 
 class WebhookRejected(Exception):
@@ -167,7 +169,10 @@ class Connector(Protocol):
     ) -> InquiryResult[PspRefund]: ...
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> VerifiedWebhook:
-        """Check a callback's signature and freshness; raises WebhookRejected."""
+        """Check a callback's signature and freshness, then read it as an
+        event: WebhookRejected when the signature does not hold (401, nothing
+        kept), ValueError when it holds over a body that is not an event of
+        this PSP's (400, nothing kept; the message never quotes the body)."""
         ...
 
     def parse_webhook(self, payload: dict[str, Any]) -> PspEvent | None:

@@ -16,6 +16,7 @@ from paystream.bootstrap import (
     simulator_app,
 )
 from paystream.cli.output import console
+from paystream.connectors import configured_routing
 from paystream.serving import serve
 from paystream.settings import Settings, settings
 from psp.simulator.faults import FaultSettings, outage_windows
@@ -44,6 +45,8 @@ def gateway(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
     """Serve the merchant API (uvicorn, uvloop, httptools)."""
+    # A routing table naming a PSP not run here is refused now, not at a payment.
+    configured_routing(settings())
     serve(
         "paystream.asgi:gateway",
         host=host,

@@ -13,10 +13,11 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
-from gateway.types import GatewayConfig, WebhookSecret
+from gateway.types import GatewayConfig
 from payments.webhooks import new_webhook_secret
+from psp.standard_webhooks import WebhookSecret
 from tests.support.card_numbers import SHAPES, holds_pan
-from tests.support.gateway import Gateway, running_gateway
+from tests.support.gateway import Gateway, running_gateway, simulators
 
 pytestmark = pytest.mark.anyio
 
@@ -58,13 +59,12 @@ def event(reference: str = "pay_unknown") -> dict:
 
 @pytest.fixture
 async def hooks(gateway_config: GatewayConfig, redis_client: redis.Redis):  # type: ignore[no-untyped-def]
-    secrets = {
-        "simulator": (
-            WebhookSecret(SECRET),
-            WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
-        )
-    }
-    async with running_gateway(gateway_config, psp_webhook_secrets=secrets) as running:
+    secrets = (
+        WebhookSecret(SECRET),
+        WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
+    )
+    connectors = simulators("simulator", webhook_secrets=secrets)
+    async with running_gateway(gateway_config, connectors=connectors) as running:
         yield running
 
 
@@ -152,22 +152,20 @@ async def test_twenty_copies_of_one_webhook_at_once_are_stored_once(
 async def test_during_a_rotation_the_previous_secret_is_accepted_until_it_retires(
     gateway_config: GatewayConfig, db: psycopg.Connection, redis_client: redis.Redis
 ) -> None:
-    retired = {
-        "simulator": (
-            WebhookSecret(SECRET),
-            WebhookSecret(OLD_SECRET, datetime.now(UTC) - timedelta(seconds=1)),
-        )
-    }
+    retired = (
+        WebhookSecret(SECRET),
+        WebhookSecret(OLD_SECRET, datetime.now(UTC) - timedelta(seconds=1)),
+    )
     raw, headers = signed(event(), secret=OLD_SECRET)
-    async with running_gateway(gateway_config, psp_webhook_secrets=retired) as after_grace:
+    after = simulators("simulator", webhook_secrets=retired)
+    async with running_gateway(gateway_config, connectors=after) as after_grace:
         refused = await post(after_grace, raw, headers)
-    graceful = {
-        "simulator": (
-            WebhookSecret(SECRET),
-            WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
-        )
-    }
-    async with running_gateway(gateway_config, psp_webhook_secrets=graceful) as during_grace:
+    graceful = (
+        WebhookSecret(SECRET),
+        WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
+    )
+    during = simulators("simulator", webhook_secrets=graceful)
+    async with running_gateway(gateway_config, connectors=during) as during_grace:
         accepted = await post(during_grace, raw, headers)
     assert refused.status_code == 401 and accepted.status_code == 200
 

@@ -26,7 +26,6 @@ from actors.reconciliation import reconcile as reconcile_actor
 from actors.reconciliation import run_reconciliation
 from actors.runtime import runtime
 from payments.operations import OperationKind
-from psp.http_client import HttpPsp, PspClientConfig
 from psp.protocol import (
     Answered,
     InquiryResult,
@@ -35,6 +34,7 @@ from psp.protocol import (
     PspPaymentStatus,
     Unknown,
 )
+from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
 from store.ledger import verify
 from store.pool import open_pool
 from store.reconciliation_runs import Starter, create_run
@@ -79,11 +79,11 @@ def settle(database_url: str, merchant: Merchant, count: int = 6) -> list[str]:
 
 
 def reconcile(bank: Bank, database_url: str, batch: str = TODAY) -> tuple[str, dict[str, int]]:
-    psp = HttpPsp(PspClientConfig(base_url=bank.url, api_key=API_KEY))
+    psp = SimulatorConnector(SimulatorClientConfig(base_url=bank.url, api_key=API_KEY))
     pool = open_pool(database_url, max_size=4)
     try:
         with pool.connection() as conn, conn.transaction():
-            run_id = create_run(conn, None, "psp", batch)
+            run_id = create_run(conn, None, "psp", batch, psp=psp.name)
             copy_report(conn, run_id, psp.settlement_report(batch))
         return run_id, run_reconciliation(pool, psp, run_id)
     finally:
@@ -100,7 +100,7 @@ def start(database_url: str, operator: Operator, source: str, report: bytes = b"
     """A run an operator starts: an upload of `report`, or a PSP batch (today's)."""
     with psycopg.connect(database_url) as conn, conn.transaction():
         by = Starter(operator.id, operator.key_id)
-        run_id = create_run(conn, by, source, TODAY if source == "psp" else None)
+        run_id = create_run(conn, by, source, TODAY if source == "psp" else None, psp="simulator")
         if source == "upload":
             copy_report(conn, run_id, [report])
     return run_id
@@ -174,7 +174,9 @@ class AskedAndAnswered:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._psp, name)
 
-    def find_payment(self, reference: str) -> InquiryResult[PspPayment]:
+    def find_payment(
+        self, reference: str, psp_reference: str | None = None
+    ) -> InquiryResult[PspPayment]:
         return self._answer
 
 
@@ -288,7 +290,7 @@ def test_an_unreadable_report_is_refused_with_its_line(own_database: str) -> Non
         pytest.raises(BadReport, match="line 3"),
         conn.transaction(),
     ):
-        run_id = create_run(conn, None, "upload", None)
+        run_id = create_run(conn, None, "upload", None, psp="simulator")
         copy_report(conn, run_id, [report])
 
 
@@ -401,7 +403,7 @@ def test_an_uploaded_line_the_psp_denies_resolves_nothing_and_is_reported(
     payment_id = silent_capture(bank, own_database, shop, hold_ms=0)
     before = books(bank.db)
     run_id = start(own_database, operator, "upload", report_of_today(bank))
-    psp = AskedAndAnswered(runtime().psp, answer(bank.charges(payment_id)[0]))
+    psp = AskedAndAnswered(runtime().connectors["simulator"], answer(bank.charges(payment_id)[0]))
     counts = run_reconciliation(runtime().pool, psp, run_id)
     assert books(bank.db) == before
     class_, reason = classes(bank.db, run_id)[payment_id]
@@ -415,7 +417,7 @@ def test_an_inquiry_that_gets_no_answer_decides_nothing_and_the_run_waits_for_a_
     payment_id = silent_capture(bank, own_database, shop, hold_ms=0)
     before = books(bank.db)
     run_id = start(own_database, operator, "upload", report_of_today(bank))
-    psp = AskedAndAnswered(runtime().psp, Unknown("no answer: ReadTimeout"))
+    psp = AskedAndAnswered(runtime().connectors["simulator"], Unknown("no answer: ReadTimeout"))
     with pytest.raises(TryAgain, match="ReadTimeout"):
         run_reconciliation(runtime().pool, psp, run_id)
     assert books(bank.db) == before
@@ -453,7 +455,7 @@ def test_a_report_loaded_below_the_api_is_searched_for_card_numbers_in_every_col
             (header + clean.replace(b"psp_1", b"C:\\reports\\2026"), False),
         ]:
             with conn.transaction(force_rollback=True):
-                run_id = create_run(conn, None, "upload", None)
+                run_id = create_run(conn, None, "upload", None, psp="simulator")
                 copy_report(conn, run_id, [report])
                 assert report_carries_card_number(conn, run_id) is carries
 
