@@ -30,7 +30,7 @@ from stack import secrets as stack_secrets
 from stack.ports import answers, port_is_free, wait_until
 from stack.postgres import PostgresServer, cluster_folder
 from stack.processes import ManagedProcess
-from stack.psps import LOCAL_PSPS, LocalPsp, Surroundings, local_psps, stack_routing
+from stack.psps import LocalPsp, Surroundings, check_runnable, local_psps, stack_routing
 from stack.redis import RedisServer
 from stack.tls import local_tls
 from store.keys import Owner, create_key, key_is_active
@@ -117,13 +117,9 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self.info: StackInfo | None = None
         self._env: dict[str, str] = {}
-        unknown = [name for name in options.psps if name not in LOCAL_PSPS]
-        if unknown or not options.psps:
-            raise ValueError(
-                f"paystream up cannot run {', '.join(unknown) or 'no PSP'}"
-                f" (it can run: {', '.join(sorted(LOCAL_PSPS))})"
-            )
-        # Refused now, before anything starts: a table naming a PSP not run here.
+        # Refused now, before anything starts: a PSP that cannot run here, or
+        # a table naming a PSP not run here.
+        check_runnable(options.psps)
         self.routing: RoutingTable = stack_routing(options.psps, options.routing_file)
         self.tls = local_tls(self.data_dir / "tls") if options.tls else None
         self.scheme = "https" if options.tls else "http"

@@ -85,14 +85,19 @@ LOCAL_PSPS: dict[str, Callable[[Surroundings], LocalPsp]] = {
 }
 
 
-def local_psps(names: Sequence[str], around: Surroundings) -> dict[str, LocalPsp]:
-    """The PSPs named, in order; ValueError for one `paystream up` cannot run."""
+def check_runnable(names: Sequence[str]) -> None:
+    """ValueError unless `paystream up` can run every PSP named (one at least)."""
     unknown = [name for name in names if name not in LOCAL_PSPS]
-    if unknown:
+    if unknown or not names:
         raise ValueError(
-            f"paystream up cannot run {', '.join(unknown)} locally"
-            f" (it can run: {', '.join(sorted(LOCAL_PSPS))})"
+            f"--psp {','.join(unknown) or '(none)'}: no PSP of that name can run here"
+            f" (these can: {', '.join(sorted(LOCAL_PSPS))})"
         )
+
+
+def local_psps(names: Sequence[str], around: Surroundings) -> dict[str, LocalPsp]:
+    """The PSPs named, in order, as they run around this stack."""
+    check_runnable(names)
     return {name: LOCAL_PSPS[name](around) for name in names}
 
 

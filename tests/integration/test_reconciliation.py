@@ -78,8 +78,12 @@ def settle(database_url: str, merchant: Merchant, count: int = 6) -> list[str]:
     return payments
 
 
-def reconcile(bank: Bank, database_url: str, batch: str = TODAY) -> tuple[str, dict[str, int]]:
-    psp = SimulatorConnector(SimulatorClientConfig(base_url=bank.url, api_key=API_KEY))
+def reconcile(
+    bank: Bank, database_url: str, batch: str = TODAY, psp_name: str = "simulator"
+) -> tuple[str, dict[str, int]]:
+    """A run of the PSP `psp_name`'s batch, its report fetched from `bank`."""
+    config = SimulatorClientConfig(base_url=bank.url, api_key=API_KEY)
+    psp = SimulatorConnector(config, name=psp_name)
     pool = open_pool(database_url, max_size=4)
     try:
         with pool.connection() as conn, conn.transaction():
@@ -212,6 +216,27 @@ def test_a_clean_report_matches_every_line_settles_the_receivable_and_verifies(
     assert balance(bank.db, shop, "psp_receivable") == 0
     assert balance(bank.db, shop, "bank") > 0 and balance(bank.db, shop, "fees") > 0
     assert all(not finding.failures for finding in verify(bank.db))
+
+
+def test_a_run_of_one_psps_report_matches_that_psps_payments_and_no_others(
+    bank: Bank, own_database: str, shop: Merchant
+) -> None:
+    settle(own_database, shop)
+    before = books(bank.db)
+    # The same lines, as another PSP's report: none of them is that PSP's to settle,
+    # and none of the simulator's payments is missing from it.
+    run_id, counts = reconcile(bank, own_database, psp_name="beta")
+    assert counts == {"missing_internally": 7, "resolved": 0}
+    assert {reason for _, reason in classes(bank.db, run_id).values()} <= {
+        f"we have no record of {reference}" for reference in classes(bank.db, run_id)
+    }
+    assert books(bank.db) == before
+    _, counts = reconcile(bank, own_database)
+    assert counts == {"matched": 7, "resolved": 0}
+    psps = bank.db.execute(
+        "SELECT DISTINCT psp FROM journal_entries WHERE merchant_id = %s", (shop.id,)
+    )
+    assert psps.fetchall() == [("simulator",)]
 
 
 def test_the_same_report_twice_gives_the_same_result_and_posts_nothing_new(

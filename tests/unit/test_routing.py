@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from payments.routing import Route, RoutingTable, routing_table
+from payments.routing import Route, RoutingTable, routing_table, routing_table_from_json
 
 TABLE = RoutingTable(
     default="simulator",
@@ -64,3 +66,8 @@ def test_a_table_that_cannot_be_followed_is_refused_saying_why(
 ) -> None:
     with pytest.raises(ValueError, match=complaint):
         routing_table(document, known=["simulator", "stripe"])
+
+
+def test_a_table_written_as_json_reads_back_the_same() -> None:
+    written = json.dumps(TABLE.document())
+    assert routing_table_from_json(written, known=["simulator", "stripe"]) == TABLE
