@@ -5,7 +5,6 @@ PSP's connector, and one PSP's circuit breaker stops no other's payments."""
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from psp.protocol import Connectors
 from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
 from store.pool import open_pool
 from tests.conftest import Merchant
+from tests.support.callbacks import store_callback
 from tests.support.payments import create_payment
 from tests.support.simulator import API_KEY, serving_simulator
 
@@ -97,34 +97,25 @@ def test_a_payment_is_authorized_and_captured_at_its_own_psp_only(
     assert len(psps.charges("beta", at_beta)) == 1 and psps.charges("alpha", at_beta) == []
 
 
-def test_after_a_lost_answer_the_inquiry_goes_to_the_payments_own_psp(
-    psps: Psps, database_url: str, merchant: Merchant
-) -> None:
-    at_beta, authorize = create_payment(database_url, merchant, psp="beta")
+def charged_unheard(psps: Psps, database_url: str, merchant: Merchant) -> tuple[str, str]:
+    """A payment at beta that beta charged, its answer lost on the way: still
+    PENDING here. Its id and its authorization's operation."""
+    payment_id, authorize = create_payment(database_url, merchant, psp="beta")
     psps.knobs("beta", lostResponseRate=1.0)
     with pytest.raises(TryAgain):
         drive_operation.fn(authorize)
     psps.knobs("beta", lostResponseRate=0.0)
+    return payment_id, authorize
+
+
+def test_after_a_lost_answer_the_inquiry_goes_to_the_payments_own_psp(
+    psps: Psps, database_url: str, merchant: Merchant
+) -> None:
+    at_beta, authorize = charged_unheard(psps, database_url, merchant)
     drive_operation.fn(authorize)
     # Had alpha been asked, it would have had no record, and beta charged twice.
     assert psps.learned_by(at_beta) == ["status_inquiry"]
     assert len(psps.charges("beta", at_beta)) == 1 and psps.charges("alpha", at_beta) == []
-
-
-def store_callback(db: psycopg.Connection, provider: str, charge: dict[str, Any]) -> str:
-    inbox_id = f"whin_{uuid.uuid4().hex}"
-    db.execute(
-        "INSERT INTO webhook_inbox (id, provider, webhook_id, event_type, reference, payload)"
-        " VALUES (%s, %s, %s, 'payment.captured', %s, %s)",
-        (
-            inbox_id,
-            provider,
-            f"msg_{uuid.uuid4().hex}",
-            charge["reference"],
-            psycopg.types.json.Jsonb({"type": "payment.captured", "data": charge}),
-        ),
-    )
-    return inbox_id
 
 
 def inbox(db: psycopg.Connection, inbox_id: str) -> tuple[str, str | None]:
@@ -135,16 +126,13 @@ def inbox(db: psycopg.Connection, inbox_id: str) -> tuple[str, str | None]:
 def test_a_webhook_moves_a_payment_only_when_it_comes_from_the_payments_own_psp(
     psps: Psps, database_url: str, merchant: Merchant
 ) -> None:
-    at_beta, authorize = create_payment(database_url, merchant, psp="beta")
-    psps.knobs("beta", lostResponseRate=1.0)
-    with pytest.raises(TryAgain):
-        drive_operation.fn(authorize)
+    at_beta, _ = charged_unheard(psps, database_url, merchant)
     [charge] = psps.charges("beta", at_beta)
-    from_alpha = store_callback(psps.db, "alpha", charge)
+    from_alpha = store_callback(psps.db, "payment.captured", charge, provider="alpha")
     apply_psp_webhook.fn(from_alpha)
     assert inbox(psps.db, from_alpha) == ("ignored", "the payment is beta's, not alpha's")
     assert psps.status(at_beta) == "PENDING"
-    from_beta = store_callback(psps.db, "beta", charge)
+    from_beta = store_callback(psps.db, "payment.captured", charge, provider="beta")
     apply_psp_webhook.fn(from_beta)
     assert inbox(psps.db, from_beta) == ("applied", None)
     assert psps.status(at_beta) == "CAPTURED"

@@ -4,15 +4,11 @@ arrive at its own /webhooks/{name} and are verified by its own connector."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
-import orjson
 import psycopg
 import pytest
 import redis
-from standardwebhooks import Webhook
 
 from gateway.types import GatewayConfig
 from payments.routing import Route, RoutingTable
@@ -21,6 +17,7 @@ from psp.breaker import open_key
 from psp.protocol import Connectors
 from psp.standard_webhooks import WebhookSecret
 from tests.conftest import Merchant, new_merchant
+from tests.support.callbacks import signed
 from tests.support.gateway import Gateway, running_gateway, simulators
 
 pytestmark = pytest.mark.anyio
@@ -80,22 +77,11 @@ async def test_another_merchants_usd_payment_goes_to_the_default(
     assert created.json()["psp"] == "alpha"
 
 
-def signed(secret: str) -> tuple[bytes, dict[str, str]]:
-    body = orjson.dumps(
-        {
-            "type": "payment.captured",
-            "data": {"id": "psp_1", "reference": "pay_x", "status": "captured", "amount": 1,
-                     "currency": "EUR", "authorizedAmount": 1, "capturedAmount": 1},
-        }
-    )  # fmt: skip
-    webhook_id, at = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
-    headers = {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(webhook_id, at, body.decode()),
-        "content-type": "application/json",
-    }
-    return body, headers
+CAPTURED = {
+    "type": "payment.captured",
+    "data": {"id": "psp_1", "reference": "pay_x", "status": "captured", "amount": 1,
+             "currency": "EUR", "authorizedAmount": 1, "capturedAmount": 1},
+}  # fmt: skip
 
 
 def stored(db: psycopg.Connection, webhook_id: str) -> list[str]:
@@ -106,7 +92,7 @@ def stored(db: psycopg.Connection, webhook_id: str) -> list[str]:
 async def test_a_psps_callback_is_verified_by_its_own_connector_and_stored_under_its_name(
     two_psps: Gateway, db: psycopg.Connection
 ) -> None:
-    body, headers = signed(BETA_SECRET)
+    body, headers = signed(CAPTURED, secret=BETA_SECRET)
     at_alpha = await two_psps.client.post("/webhooks/alpha", content=body, headers=headers)
     at_nobody = await two_psps.client.post("/webhooks/gamma", content=body, headers=headers)
     assert (at_alpha.status_code, at_alpha.json()["code"]) == (401, "invalid_signature")

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from standardwebhooks import Webhook
 
 from payments.routing import Route, RoutingTable
 from payments.webhooks import new_webhook_secret
 from paystream.connectors import build_connectors, configured_routing
 from paystream.settings import Settings
 from psp.protocol import WebhookRejected
+from tests.support.callbacks import signed
 
 TABLE = {"default": "simulator", "routes": [{"psp": "simulator", "currency": "EUR"}]}
 
@@ -61,14 +61,7 @@ def test_a_table_or_psp_list_that_cannot_be_followed_stops_the_start_saying_why(
         configured_routing(settings(**values))
 
 
-def signed(secret: str) -> tuple[bytes, dict[str, str]]:
-    body = b'{"type": "payment.captured", "data": {"reference": "pay_1"}}'
-    at = datetime.now(UTC)
-    return body, {
-        "webhook-id": "msg_1",
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign("msg_1", at, body.decode()),
-    }
+CAPTURED = {"type": "payment.captured", "data": {"reference": "pay_1"}}
 
 
 def test_the_simulators_connector_verifies_its_callbacks_with_both_secrets_during_a_rotation() -> (
@@ -82,13 +75,14 @@ def test_the_simulators_connector_verifies_its_callbacks_with_both_secrets_durin
     )
     simulator = build_connectors(rotating)["simulator"]
     for secret in (current, previous):
-        verified = simulator.verify_webhook(*signed(secret))
+        verified = simulator.verify_webhook(*signed(CAPTURED, secret=secret, webhook_id="msg_1"))
         assert (verified.event_id, verified.event_type, verified.reference) == (
             "msg_1",
             "payment.captured",
             "pay_1",
         )
     with pytest.raises(WebhookRejected):
-        simulator.verify_webhook(*signed(stranger))
+        simulator.verify_webhook(*signed(CAPTURED, secret=stranger))
+    without_secrets = build_connectors(settings())["simulator"]
     with pytest.raises(WebhookRejected):
-        build_connectors(settings())["simulator"].verify_webhook(*signed(current))
+        without_secrets.verify_webhook(*signed(CAPTURED, secret=current))
