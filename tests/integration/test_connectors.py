@@ -1,6 +1,7 @@
 """Two PSPs side by side (two simulators, each with its own book, under the
 names alpha and beta): everything after a payment's creation goes to its own
-PSP's connector, and one PSP's circuit breaker stops no other's payments."""
+PSP's connector, and one PSP's circuit breaker stops no other's payments. A
+third, gamma, asks every customer to authenticate, which nothing decides yet."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ from actors.psp_webhooks import apply_psp_webhook
 from actors.runtime import Runtime, install
 from payments.card_testing import CardTestingPolicy
 from psp.breaker import CircuitBreaker, open_key
-from psp.protocol import Connectors
+from psp.protocol import (
+    Answered,
+    AuthorizeRequest,
+    Connectors,
+    PspPayment,
+    PspPaymentStatus,
+)
 from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
 from store.pool import open_pool
 from tests.conftest import Merchant
@@ -33,10 +40,46 @@ from tests.support.simulator import API_KEY, serving_simulator
 PSPS = ("alpha", "beta")
 
 
+class AsksTheCustomer:
+    """A PSP that answers every payment with REQUIRES_ACTION (3-D Secure),
+    by its answer and by inquiry alike."""
+
+    name = "gamma"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def _answer(self, reference: str) -> Answered[PspPayment]:
+        return Answered(
+            PspPayment(
+                psp_reference=f"gm_{reference}",
+                reference=reference,
+                status=PspPaymentStatus.REQUIRES_ACTION,
+                amount=1000,
+                currency="EUR",
+                authorized_amount=0,
+                captured_amount=0,
+                refunded_amount=0,
+                next_action_url="https://gamma.example/3ds",
+            )
+        )
+
+    def authorize(self, request: AuthorizeRequest, *, idempotency_key: str) -> Answered[PspPayment]:
+        self.calls.append("authorize")
+        return self._answer(request.reference)
+
+    def find_payment(
+        self, reference: str, psp_reference: str | None = None
+    ) -> Answered[PspPayment]:
+        self.calls.append("find_payment")
+        return self._answer(reference)
+
+
 @dataclass
 class Psps:
     urls: dict[str, str]
     db: psycopg.Connection
+    gamma: AsksTheCustomer
 
     def knobs(self, psp: str, **values: Any) -> None:
         httpx.patch(f"{self.urls[psp]}/_admin/faults", json=values).raise_for_status()
@@ -80,10 +123,13 @@ def psps(
             for name in PSPS
         }
         counter = CardTestingCounter(client, CardTestingPolicy())
-        runtime = Runtime(pool, Connectors(connectors), breakers, counter)
+        gamma = AsksTheCustomer()
+        breakers["gamma"] = CircuitBreaker(client, "gamma", refresh_seconds=0)
+        everyone: dict[str, Any] = {**connectors, "gamma": gamma}
+        runtime = Runtime(pool, Connectors(everyone), breakers, counter)
         install(lambda: runtime)
         db = running.enter_context(psycopg.connect(database_url, autocommit=True))
-        yield Psps(urls, db)
+        yield Psps(urls, db, gamma)
         for connector in connectors.values():
             connector.close()
 
@@ -154,3 +200,22 @@ def test_one_psps_open_breaker_stops_its_payments_and_not_the_others(
     assert psps.status(at_beta) == "CAPTURED"
     assert {psps.status(payment_id) for payment_id, _ in at_alpha} == {"PENDING"}
     psps.knobs("alpha", outages=[])
+
+
+def test_a_psp_asking_the_customer_to_authenticate_decides_nothing_and_is_asked_again(
+    psps: Psps, database_url: str, merchant: Merchant
+) -> None:
+    at_gamma, authorize = create_payment(database_url, merchant, psp="gamma")
+    for _ in range(2):
+        with pytest.raises(TryAgain, match="cannot"):
+            drive_operation.fn(authorize)
+    assert psps.gamma.calls == ["authorize", "find_payment"]
+    assert psps.status(at_gamma) == "PENDING"
+    events = psps.db.execute(
+        "SELECT type FROM payment_events WHERE payment_id = %s", (at_gamma,)
+    ).fetchall()
+    assert events == [("payment.created",)]
+    operation = psps.db.execute(
+        "SELECT status FROM payment_operations WHERE id = %s", (authorize,)
+    ).fetchone()
+    assert operation == ("pending",)
