@@ -122,7 +122,8 @@ def _apply_payment_fact(
     try:
         change = apply_fact(payment.state(), fact)
     except InconsistentPspAnswer as error:
-        return applied.wrote(payment, _flag(conn, payment, operation_id, str(error), source))
+        applied.events += _flag(conn, payment, operation_id, str(error), source)
+        return applied
     if operation_id is not None:
         finish_operation(conn, operation_id, operation_status)
     if change is not None:

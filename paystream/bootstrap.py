@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.types import GatewayConfig
 from payments.card_testing import CardTestingPolicy
-from paystream.connectors import build_connectors, configured_routing
+from paystream.connectors import build_connectors, configured_psps, configured_routing
 from paystream.settings import Settings, require_secret, schedule_seconds
 from psp.breaker import CircuitBreaker, breaker_states
 from psp.simulator.app import create_app as create_simulator_app
@@ -50,6 +50,8 @@ def configure_actors(settings: Settings, role: str = "worker") -> None:
     configure_tracing(f"paystream-{role}", enabled=settings.tracing)
     if os.environ.get(MULTIPROCESS_DIR):
         middleware.append(_prometheus_middleware())
+    # A PSP named that paystream has no connector for stops the start, not a message.
+    configured_psps(settings)
     dramatiq.set_broker(RedisBroker(url=settings.redis_url, middleware=middleware))
     import actors  # noqa: F401  (registers every actor with the broker above)
     from actors.card_testing import CardTestingCounter
