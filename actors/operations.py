@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, assert_never
 
 import dramatiq
 
@@ -27,11 +27,13 @@ from payments.lifecycle import Captured, Declined, Voided
 from payments.operations import OperationKind, OperationStatus
 from payments.records import PaymentRecord
 from payments.status import CaptureMethod, EventSource, RefundStatus
+from psp.breaker import CircuitBreaker
 from psp.facts import payment_fact
 from psp.protocol import (
     Answered,
     AuthorizeRequest,
     CallResult,
+    Connector,
     InquiryResult,
     NotFound,
     PspPayment,
@@ -41,6 +43,7 @@ from psp.protocol import (
     Rejected,
     Retryable,
     Unknown,
+    UnknownConnector,
 )
 from store.db import connection
 from store.operations import OperationRow, get_operation, record_attempt, record_no_answer
@@ -64,12 +67,15 @@ class Verdict(Enum):
 @dataclass(frozen=True, slots=True)
 class Drive:
     """One operation being driven: what the actor works with, the operation,
-    its payment, and the source its outcome is written with."""
+    its payment, the source its outcome is written with, and the payment's
+    own PSP (its connector and breaker): every call of it goes there."""
 
     services: Runtime
     operation: OperationRow
     payment: PaymentRecord
     source: EventSource
+    connector: Connector
+    breaker: CircuitBreaker
 
     @property
     def kind(self) -> OperationKind:
@@ -88,8 +94,15 @@ def drive_operation(operation_id: str, nudged_by: str = "api") -> None:
         payment = get_payment_unscoped(conn, operation.payment_id)
     assert payment is not None
     source = EventSource.JANITOR if nudged_by == "janitor" else EventSource.PSP
-    drive = Drive(services, operation, payment, source)
     bind_context(payment_id=payment.id, operation_id=operation_id)
+    try:
+        connector, breaker = services.psp(payment.psp)
+    except UnknownConnector as error:
+        # A deployment that dropped a PSP its payments still need: they wait
+        # for it (the janitor keeps coming back), and are never sent elsewhere.
+        logger.error("%s; payment %s waits for it", error, payment.id)
+        raise TryAgain(f"{operation_id}: {error}") from None
+    drive = Drive(services, operation, payment, source, connector, breaker)
     logger.info("driving %s (nudged by %s), payment %s", drive.kind, nudged_by, payment.status)
     if drive.kind in _ON_AUTHORIZATION and payment.psp_reference is None:
         _flag(drive, f"{drive.kind} of a payment with no PSP reference")
@@ -100,9 +113,9 @@ def drive_operation(operation_id: str, nudged_by: str = "api") -> None:
 def _drive(drive: Drive) -> None:
     """The shape every operation shares: ask first if an earlier try may have
     landed, send only when the PSP has no trace of it, write what it says."""
-    operation, breaker = drive.operation, drive.services.breaker
+    operation, breaker = drive.operation, drive.breaker
     if not breaker.allows_call():
-        raise TryAgain(f"{operation.id}: PSP circuit open")
+        raise TryAgain(f"{operation.id}: PSP {breaker.psp} circuit open")
     with connection(drive.services.pool) as conn:
         earlier_tries = record_attempt(conn, operation.id)
     if earlier_tries and _settled_by_inquiry(drive, earlier_tries):
@@ -126,7 +139,7 @@ def _settled_by_inquiry(drive: Drive, earlier_tries: int) -> bool:
     if isinstance(found, NotFound) and drive.kind in _ON_AUTHORIZATION:
         _flag(drive, "the PSP has no record of an authorized payment")
         return True
-    drive.services.breaker.record(not isinstance(found, Retryable | Unknown))
+    drive.breaker.record(not isinstance(found, Retryable | Unknown))
     if isinstance(found, Retryable | Unknown):
         _no_answer(drive, found, unknown=False)
     if not isinstance(found, Answered):
@@ -153,14 +166,14 @@ def _flag(drive: Drive, reason: str) -> None:
 
 
 def _inquire(drive: Drive) -> InquiryResult[PspPayment] | InquiryResult[PspRefund]:
-    psp = drive.services.psp
+    psp = drive.connector
     if drive.kind is OperationKind.REFUND:
         return psp.find_refund(_refund_id(drive.operation))
-    return psp.find_payment(drive.payment.id)
+    return psp.find_payment(drive.payment.id, drive.payment.psp_reference)
 
 
 def _send(drive: Drive) -> CallResult[PspPayment] | CallResult[PspRefund]:
-    psp, operation, payment = drive.services.psp, drive.operation, drive.payment
+    psp, operation, payment = drive.connector, drive.operation, drive.payment
     key = operation.psp_key
     if drive.kind is OperationKind.AUTHORIZE:
         request = AuthorizeRequest(
@@ -219,18 +232,21 @@ def _settle_authorization(drive: Drive, charge: PspPayment, learned: Detail) -> 
 
 def _settle_capture_or_void(drive: Drive, charge: PspPayment, learned: Detail) -> Verdict:
     capture = drive.kind is OperationKind.CAPTURE
-    if charge.status is PspPaymentStatus.AUTHORIZED:
-        return Verdict.NOT_APPLIED
-    if charge.status is PspPaymentStatus.UNKNOWN:
-        return Verdict.UNDECIDED
-    if charge.status is not (PspPaymentStatus.CAPTURED if capture else PspPaymentStatus.VOIDED):
-        _flag(drive, f"{drive.kind} asked, but the PSP shows the payment {charge.status}")
-        return Verdict.DONE
-    fact = (
-        Captured(charge.psp_reference, charge.authorized_amount, charge.captured_amount)
-        if capture
-        else Voided(charge.psp_reference)
-    )
+    fact: Captured | Voided
+    match charge.status:
+        case PspPaymentStatus.AUTHORIZED:
+            return Verdict.NOT_APPLIED
+        case PspPaymentStatus.REQUIRES_ACTION | PspPaymentStatus.UNKNOWN:
+            return Verdict.UNDECIDED
+        case PspPaymentStatus.CAPTURED if capture:
+            fact = Captured(charge.psp_reference, charge.authorized_amount, charge.captured_amount)
+        case PspPaymentStatus.VOIDED if not capture:
+            fact = Voided(charge.psp_reference)
+        case PspPaymentStatus.CAPTURED | PspPaymentStatus.VOIDED | PspPaymentStatus.DECLINED:
+            _flag(drive, f"{drive.kind} asked, but the PSP shows the payment {charge.status}")
+            return Verdict.DONE
+        case _:
+            assert_never(charge.status)
     apply_payment_fact(
         drive.services.pool,
         drive.payment.id,

@@ -25,7 +25,7 @@ from payments.lifecycle import (
     refund_succeeded,
 )
 from payments.operations import OperationKind, OperationStatus
-from payments.records import TimelineEvent
+from payments.records import PaymentRecord, TimelineEvent
 from payments.status import EventSource, PaymentStatus, RefundStatus
 from store.audit import acting, system
 from store.ledger import post_entry
@@ -52,13 +52,24 @@ Detail = dict[str, Any]
 
 @dataclass
 class Applied:
-    """What writing a PSP fact did: the timeline events it wrote (counted
-    once committed), the operations to nudge once committed, and the
-    authorization outcome it settled (key id, declined), if any."""
+    """What writing a PSP fact did: the timeline events it wrote, of a
+    payment of which PSP (counted once committed), the operations to nudge
+    once committed, and the authorization outcome it settled (key id,
+    declined), if any."""
 
+    psp: str = ""
     events: list[TimelineEvent] = field(default_factory=list)
     follow_ups: list[str] = field(default_factory=list)
     authorization: tuple[str, bool] | None = None
+
+    def wrote(self, payment: PaymentRecord, events: list[TimelineEvent]) -> Applied:
+        self.psp = payment.psp
+        self.events += events
+        return self
+
+    def count(self) -> None:
+        """For the metrics, once the transaction that wrote them has committed."""
+        count_transitions(self.psp, self.events)
 
 
 def apply_payment_fact(
@@ -80,7 +91,7 @@ def apply_payment_fact(
         applied = _apply_payment_fact(
             conn, payment_id, fact, source, operation_id, operation_status, detail
         )
-    count_transitions(applied.events)
+    applied.count()
     if applied.authorization is not None and on_authorization is not None:
         on_authorization(*applied.authorization)
     return applied.follow_ups
@@ -99,6 +110,7 @@ def _apply_payment_fact(
     payment = get_payment_unscoped(conn, payment_id, for_update=True)
     if payment is None:
         return applied
+    applied.psp = payment.psp
     if operation_id is None:
         # A webhook or the settlement report: it answers the pending call of
         # its kind, if any.
@@ -110,7 +122,7 @@ def _apply_payment_fact(
     try:
         change = apply_fact(payment.state(), fact)
     except InconsistentPspAnswer as error:
-        applied.events += _flag(conn, payment_id, operation_id, str(error), source)
+        applied.events += _flag(conn, payment, operation_id, str(error), source)
         return applied
     if operation_id is not None:
         finish_operation(conn, operation_id, operation_status)
@@ -123,7 +135,7 @@ def _apply_payment_fact(
             payment = clear_reconciliation_flag(conn, payment)
         if payment.status == PaymentStatus.CAPTURED:
             entry = capture_entry(payment.id, payment.captured_amount, payment.currency)
-            post_entry(conn, payment.merchant_id, entry)
+            post_entry(conn, payment.merchant_id, entry, psp=payment.psp)
     if needs_capture_after_authorization(payment.state()) and payment.pending_action is None:
         capture = request_action(
             conn, payment, OperationKind.CAPTURE, payment.authorized_amount, source=source
@@ -139,23 +151,24 @@ def refuse_action(
     """The PSP refused a capture or a void: the payment stays as it was, and
     the merchant sees why in the timeline."""
     with acting(pool, actor_of(source)) as conn:
-        events = _refuse_action(conn, operation_id, code, message, source)
-    count_transitions(events)
+        applied = _refuse_action(conn, operation_id, code, message, source)
+    applied.count()
 
 
 def _refuse_action(
     conn: Connection[Any], operation_id: str, code: str, message: str, source: EventSource
-) -> list[TimelineEvent]:
+) -> Applied:
     operation = get_operation(conn, operation_id)
     if operation is None:
-        return []
+        return Applied()
     payment = get_payment_unscoped(conn, operation.payment_id, for_update=True)
     if payment is None or not _still_pending(conn, operation_id):
-        return []
+        return Applied()
     finish_operation(conn, operation_id, OperationStatus.FAILED, f"{code}: {message}")
     detail = {"failureCode": code, "failureMessage": message}
     kind = OperationKind(operation.kind)
-    return [record_action_refused(conn, payment, kind, source=source, detail=detail).event]
+    refused = record_action_refused(conn, payment, kind, source=source, detail=detail)
+    return Applied().wrote(payment, [refused.event])
 
 
 def apply_refund_outcome(
@@ -171,7 +184,7 @@ def apply_refund_outcome(
     detail: Detail | None = None,
 ) -> None:
     with acting(pool, actor_of(source)) as conn:
-        events = _apply_refund_outcome(
+        applied = _apply_refund_outcome(
             conn,
             refund_id,
             status,
@@ -182,7 +195,7 @@ def apply_refund_outcome(
             failure_message,
             detail,
         )
-    count_transitions(events)
+    applied.count()
 
 
 def _apply_refund_outcome(
@@ -195,14 +208,14 @@ def _apply_refund_outcome(
     failure_code: str | None,
     failure_message: str | None,
     detail: Detail | None,
-) -> list[TimelineEvent]:
+) -> Applied:
     refund = get_refund_unscoped(conn, refund_id)
     if refund is None:
-        return []
+        return Applied()
     payment = get_payment_unscoped(conn, refund.payment_id, for_update=True)
     refund = get_refund_unscoped(conn, refund_id, for_update=True)
     if payment is None or refund is None or refund.status != RefundStatus.PENDING:
-        return []
+        return Applied()
     if operation_id is None:
         pending = pending_refund_operation(conn, refund_id)
         operation_id = pending.id if pending else None
@@ -211,7 +224,7 @@ def _apply_refund_outcome(
         try:
             change = refund_succeeded(payment.state(), refund.amount)
         except InconsistentPspAnswer as error:
-            return _flag(conn, payment.id, operation_id, str(error), source)
+            return Applied().wrote(payment, _flag(conn, payment, operation_id, str(error), source))
     if operation_id is not None:
         done = OperationStatus.SUCCEEDED if change is not None else OperationStatus.FAILED
         finish_operation(conn, operation_id, done, failure_code)
@@ -226,12 +239,12 @@ def _apply_refund_outcome(
         failure_message=failure_message,
     )
     if change is None:
-        return [settled]
+        return Applied().wrote(payment, [settled])
     detail = {"refundId": refund_id, **(detail or {})}
     payment, moved = record_change(conn, payment, change, source=source, detail=detail)
     entry = refund_entry(refund_id, payment.id, refund.amount, payment.currency)
-    post_entry(conn, payment.merchant_id, entry)
-    return [settled, moved]
+    post_entry(conn, payment.merchant_id, entry, psp=payment.psp)
+    return Applied().wrote(payment, [settled, moved])
 
 
 def flag(
@@ -245,8 +258,11 @@ def flag(
     """Nothing more can be learned by asking: the payment is flagged for
     reconciliation, visible in the API, and never failed without evidence."""
     with acting(pool, actor_of(source)) as conn:
-        events = _flag(conn, payment_id, operation_id, reason, source)
-    count_transitions(events)
+        payment = get_payment_unscoped(conn, payment_id, for_update=True)
+        if payment is None:
+            return
+        events = _flag(conn, payment, operation_id, reason, source)
+    count_transitions(payment.psp, events)
 
 
 def actor_of(source: EventSource) -> str:
@@ -277,14 +293,12 @@ def _still_pending(conn: Connection[Any], operation_id: str) -> bool:
 
 def _flag(
     conn: Connection[Any],
-    payment_id: str,
+    payment: PaymentRecord,
     operation_id: str | None,
     reason: str,
     source: EventSource,
 ) -> list[TimelineEvent]:
-    payment = get_payment_unscoped(conn, payment_id, for_update=True)
-    if payment is None:
-        return []
+    """Flag a payment the caller has locked."""
     if operation_id is not None:
         if not _still_pending(conn, operation_id):
             return []  # settled meanwhile: nothing to flag

@@ -3,9 +3,10 @@
 It goes through the same locked, forward-only writes as the PSP's answers
 (`actors.outcomes`), so a late, duplicated or reordered callback, or one that
 crosses our own call to the PSP for the same payment, changes a payment at
-most once. A callback for a reference we do not know is retried for a while
-(it may have overtaken our own commit), then kept as `unmatched` for
-reconciliation.
+most once. It is read by the connector of the PSP that sent it, and speaks
+only of that PSP's payments. A callback for a reference we do not know is
+retried for a while (it may have overtaken our own commit), then kept as
+`unmatched` for reconciliation.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from actors.queues import APPLY_PSP_WEBHOOK, WEBHOOKS_QUEUE
 from actors.runtime import Runtime, runtime
 from payments.lifecycle import Declined
 from payments.operations import OperationStatus
+from payments.records import PaymentRecord, RefundRecord
 from payments.status import EventSource, RefundStatus
 from psp.facts import payment_fact
-from psp.protocol import PspRefundStatus
-from psp.webhooks import PaymentEvent, RefundEvent, parse_event
+from psp.protocol import PaymentEvent, PspRefundStatus, RefundEvent, UnknownConnector
 from store.db import connection
 from store.payments import get_payment_unscoped
 from store.refunds import get_refund_unscoped
@@ -51,7 +52,14 @@ def apply_psp_webhook(inbox_id: str) -> None:
     if inbox is None or inbox.status != "pending":
         return
     try:
-        event = parse_event(inbox.payload)
+        connector = services.connectors[inbox.provider]
+    except UnknownConnector as error:
+        # Stored by a gateway that knows this PSP: kept pending (the janitor
+        # comes back to it) until a worker that knows it too reads it.
+        logger.error("PSP webhook %s: %s", inbox.webhook_id, error)
+        raise TryAgain(f"webhook {inbox.webhook_id}: {error}") from None
+    try:
+        event = connector.parse_webhook(inbox.payload)
     except ValueError as error:
         _settle(services, inbox, "ignored", str(error))
         return
@@ -67,6 +75,9 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
     payment_id = event.payment.reference
     payment = _known(services, inbox, get_payment_unscoped, payment_id)
     if payment is None:
+        return
+    if payment.psp != inbox.provider:
+        _settle(services, inbox, "ignored", _not_its_payment(inbox, payment.psp))
         return
     bind_context(payment_id=payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
@@ -91,8 +102,12 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
 
 def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) -> None:
     refund_id = event.refund.reference
-    refund = _known(services, inbox, get_refund_unscoped, refund_id)
-    if refund is None:
+    found = _known(services, inbox, _refund_and_payment, refund_id)
+    if found is None:
+        return
+    refund, payment = found
+    if payment.psp != inbox.provider:
+        _settle(services, inbox, "ignored", _not_its_payment(inbox, payment.psp))
         return
     bind_context(payment_id=refund.payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
@@ -125,6 +140,26 @@ def _known(
     if found is None:
         _not_known_yet(services, inbox, reference)
     return found
+
+
+def _refund_and_payment(
+    conn: Connection[Any], refund_id: str
+) -> tuple[RefundRecord, PaymentRecord] | None:
+    refund = get_refund_unscoped(conn, refund_id)
+    payment = get_payment_unscoped(conn, refund.payment_id) if refund else None
+    return (refund, payment) if refund is not None and payment is not None else None
+
+
+def _not_its_payment(inbox: InboxRow, psp: str) -> str:
+    """A PSP speaks of its own payments only; another's is not its to move."""
+    logger.warning(
+        "PSP webhook %s from %s names %s, a payment of %s: ignored",
+        inbox.webhook_id,
+        inbox.provider,
+        inbox.reference,
+        psp,
+    )
+    return f"the payment is {psp}'s, not {inbox.provider}'s"
 
 
 def _not_known_yet(services: Runtime, inbox: InboxRow, reference: str) -> None:

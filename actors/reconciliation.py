@@ -1,5 +1,8 @@
 """reconcile: match a PSP settlement report against our books.
 
+A run reconciles one PSP's report (its `psp`), against that PSP's payments and
+refunds only, and asks that PSP's connector for its data and its answers.
+
 The report's lines are in Postgres already (streamed in with COPY by the
 gateway or the CLI), or the actor streams them from the PSP. Matching is
 set-wise SQL (`store.reconciliation`); what Python does per line is only the
@@ -36,8 +39,8 @@ from payments.status import EventSource, RefundStatus
 from psp.facts import payment_fact
 from psp.protocol import (
     Answered,
+    Connector,
     NotFound,
-    PaymentServiceProvider,
     PspPayment,
     PspPaymentStatus,
     PspRefund,
@@ -45,6 +48,7 @@ from psp.protocol import (
     ReportUnavailable,
     Retryable,
     Unknown,
+    UnknownConnector,
 )
 from store.audit import acting, record, system
 from store.db import connection
@@ -87,11 +91,17 @@ def reconcile(run_id: str) -> None:
         run = get_run(conn, run_id)
     if run is None or run.status in ("completed", "failed"):
         return
+    try:
+        psp = services.connectors[run.psp]
+    except UnknownConnector as error:
+        with connection(services.pool) as conn:
+            mark_run(conn, run_id, "pending", error=str(error))
+        raise TryAgain(f"reconciliation {run_id}: {error}") from None
     if run.source == "psp" and run.line_count == 0:
         assert run.batch is not None
         try:
             with connection(services.pool) as conn, conn.transaction():
-                copy_report(conn, run_id, services.psp.settlement_report(run.batch))
+                copy_report(conn, run_id, psp.settlement_report(run.batch))
                 # The PSP's word on money, not on what it may send us: a card
                 # number in its report is kept no more than in an upload.
                 if report_carries_card_number(conn, run_id):
@@ -103,19 +113,19 @@ def reconcile(run_id: str) -> None:
                 mark_run(conn, run_id, "failed", error=f"the PSP's report: {error}; nothing kept")
             logger.warning("reconciliation %s failed: the PSP's report: %s", run_id, error)
             return
-    run_reconciliation(services.pool, services.psp, run_id)
+    run_reconciliation(services.pool, psp, run_id)
 
 
-def run_reconciliation(
-    pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str
-) -> dict[str, int]:
-    """Check, classify, resolve, settle and count. The run ends completed or
-    failed; or, when the PSP cannot be asked now, pending with the reason
-    (`TryAgain` is raised for a later try)."""
+def run_reconciliation(pool: ConnectionPool[Any], psp: Connector, run_id: str) -> dict[str, int]:
+    """Check, classify, resolve, settle and count, with the connector of the
+    run's PSP. The run ends completed or failed; or, when the PSP cannot be
+    asked now, pending with the reason (`TryAgain` is raised for a later try)."""
     with connection(pool) as conn:
         run = get_run(conn, run_id)
+        assert run is not None
+        if run.psp != psp.name:
+            raise ValueError(f"run {run_id} reconciles {run.psp}'s report, not {psp.name}'s")
         mark_run(conn, run_id, "running")
-    assert run is not None
     uploaded = run.source == "upload"
     try:
         if uploaded:
@@ -137,7 +147,7 @@ def run_reconciliation(
     return counts
 
 
-def _fetch_psp_data(pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str) -> None:
+def _fetch_psp_data(pool: ConnectionPool[Any], psp: Connector, run_id: str) -> None:
     """The PSP's own report of each batch the upload names, copied in beside it."""
     with connection(pool) as conn, conn.transaction():
         batches = report_batches(conn, run_id, MAX_UPLOAD_BATCHES + 1)
@@ -152,7 +162,7 @@ def _fetch_psp_data(pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_
 
 
 def _reconcile(
-    pool: ConnectionPool[Any], psp: PaymentServiceProvider, run_id: str, *, uploaded: bool
+    pool: ConnectionPool[Any], psp: Connector, run_id: str, *, uploaded: bool
 ) -> dict[str, int]:
     with connection(pool) as conn, conn.transaction():
         classify_lines(conn, run_id, checked=uploaded)
@@ -177,7 +187,7 @@ def _reconcile(
                 net=settlement.net,
             )
             if entry is not None:
-                post_entry(conn, settlement.merchant_id, entry)
+                post_entry(conn, settlement.merchant_id, entry, psp=psp.name)
         counts = result_counts(conn, run_id)
         record(
             conn,
@@ -192,7 +202,7 @@ def _reconcile(
 
 def _resolve(
     pool: ConnectionPool[Any],
-    psp: PaymentServiceProvider,
+    psp: Connector,
     run_id: str,
     lines: list[Resolvable],
     *,
@@ -233,16 +243,16 @@ def _reported(line: Resolvable) -> PspWord:
     return PspWord(fact if line.record_type == "capture" else None, line.psp_reference, {})
 
 
-def _inquire(psp: PaymentServiceProvider, line: Resolvable) -> PspWord | str | Retryable | Unknown:
+def _inquire(psp: Connector, line: Resolvable) -> PspWord | str | Retryable | Unknown:
     """The PSP's answer, if it bears the line out; else what it said instead."""
     learned = {"learnedBy": "status_inquiry"}
     if line.record_type == "refund":
-        refund = psp.find_refund(line.reference)
+        refund = psp.find_refund(line.reference, line.psp_reference)
         if not isinstance(refund, Answered):
             return "no such refund" if isinstance(refund, NotFound) else refund
         said = _refund_says(refund.value, line)
         return said or PspWord(None, refund.value.psp_reference, learned)
-    payment = psp.find_payment(line.reference)
+    payment = psp.find_payment(line.reference, line.psp_reference)
     if not isinstance(payment, Answered):
         return "no such payment" if isinstance(payment, NotFound) else payment
     said = _payment_says(payment.value, line)

@@ -1,11 +1,12 @@
-"""What the actors work with (Postgres pool, PSP client, circuit breaker),
-built once per worker process on first use: nothing connects at import time,
-and forked worker processes each get their own connections."""
+"""What the actors work with (Postgres pool, the PSP connectors and a circuit
+breaker for each), built once per worker process on first use: nothing
+connects at import time, and forked worker processes each get their own
+connections."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,15 +14,20 @@ from psycopg_pool import ConnectionPool
 
 from actors.card_testing import CardTestingCounter
 from psp.breaker import CircuitBreaker
-from psp.protocol import PaymentServiceProvider
+from psp.protocol import Connector, Connectors
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
     pool: ConnectionPool[Any]
-    psp: PaymentServiceProvider
-    breaker: CircuitBreaker
+    connectors: Connectors
+    # One per connector, by its name: one PSP's outage stops no other's calls.
+    breakers: Mapping[str, CircuitBreaker]
     card_testing: CardTestingCounter
+
+    def psp(self, name: str) -> tuple[Connector, CircuitBreaker]:
+        """A PSP's connector and its breaker; UnknownConnector if not configured here."""
+        return self.connectors[name], self.breakers[name]
 
 
 _factory: Callable[[], Runtime] | None = None

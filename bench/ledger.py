@@ -27,7 +27,7 @@ def measure(database_url: str, entries: int, threads: int = 8) -> dict[str, Any]
         def post(index: int) -> None:
             entry = capture_entry(f"pay_{run}_{index}", 100 + index % 1000, "EUR")
             with pool.connection() as conn, conn.transaction():
-                assert post_entry(conn, MERCHANT, entry)
+                assert post_entry(conn, MERCHANT, entry, psp="simulator")
 
         began = time.perf_counter()
         with ThreadPoolExecutor(threads) as executor:

@@ -64,12 +64,12 @@ def load_payments(database_url: str, rows: int, run: str) -> None:
         _copy(
             conn,
             "payments (id, merchant_id, order_id, amount, currency, status, capture_method,"
-            " method_token, authorized_amount, captured_amount, psp_reference,"
+            " method_token, psp, authorized_amount, captured_amount, psp_reference,"
             " created_at, updated_at)",
             rows,
             lambda i: (
                 f"pay_{run}_{i}\t{MERCHANT}\t{run}-{i}\t{_amount(i)}\tEUR\tCAPTURED\t"
-                f"automatic\ttok_visa\t{_amount(i)}\t{_amount(i)}\tpsp_{run}_{i}\t"
+                f"automatic\ttok_visa\tsimulator\t{_amount(i)}\t{_amount(i)}\tpsp_{run}_{i}\t"
                 f"{now}\t{now}\n"
             ),
         )

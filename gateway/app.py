@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -92,8 +92,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return Problem("internal_error", "an internal error occurred").response()
 
 
-async def _psp_not_watched(redis: Redis) -> str:
-    return "unknown"
+async def _psp_not_watched(redis: Redis, psps: Sequence[str]) -> dict[str, str]:
+    return dict.fromkeys(psps, "unknown")
 
 
 def openapi_document() -> dict[str, Any]:

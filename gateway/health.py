@@ -44,17 +44,31 @@ async def _redis(services: Services) -> str:
     return "ok"
 
 
+async def _psps(services: Services, redis: str) -> dict[str, str]:
+    """Each PSP's circuit (`psp:<name>`), and `psp`, the worst of them."""
+    names = services.config.connectors.names()
+    states = (
+        await services.psp_health(services.redis, names)
+        if redis == "ok"
+        else dict.fromkeys(names, "unknown")
+    )
+    worst = next(
+        (s for s in ("circuit_open", "unknown") if s in states.values()),
+        "ok" if redis == "ok" else "unknown",
+    )
+    return {"psp": worst, **{f"psp:{name}": state for name, state in states.items()}}
+
+
 async def readyz(call: Call[None, None]) -> Answer:
     """503 when Postgres is down (writes cannot be accepted). Redis down, or
-    the PSP behind an open circuit breaker, is `degraded`, still 200: payments
-    are accepted and completed later."""
+    a PSP behind an open circuit breaker, is `degraded`, still 200: payments
+    are accepted and completed later (another PSP's go on meanwhile)."""
     services = call.services
     postgres, redis = await asyncio.gather(_postgres(services), _redis(services))
-    psp = await services.psp_health(services.redis) if redis == "ok" else "unknown"
-    checks = {"postgres": postgres, "redis": redis, "psp": psp}
+    checks = {"postgres": postgres, "redis": redis, **await _psps(services, redis)}
     if postgres != "ok":
         return json_response(health_resource("unavailable", checks), 503)
-    status = "ready" if redis == "ok" and psp != "circuit_open" else "degraded"
+    status = "ready" if redis == "ok" and checks["psp"] != "circuit_open" else "degraded"
     return health_resource(status, checks)
 
 

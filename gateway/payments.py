@@ -49,14 +49,16 @@ async def not_card_testing(call: Call[CreatePaymentRequest, None]) -> None:
 
 
 async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
-    command = call.body
+    command, merchant_id = call.body, call.principal.merchant_id
     payment = new_payment(
-        merchant_id=call.principal.merchant_id,
+        merchant_id=merchant_id,
         order_id=command.order_id,
         amount=command.amount,
         currency=command.currency,
         capture_method=command.capture_method,
         method_token=command.method_token,
+        # Its PSP for life: everything after this goes to that connector.
+        psp=call.services.config.routing.choose(merchant_id, command.currency, command.amount),
         description=command.description,
         metadata=command.metadata,
         now=datetime.now(UTC),
@@ -67,18 +69,19 @@ async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
         raise OrderAlreadyExists(command.order_id, existing)
     bind_context(payment_id=payment.id)
     call.after_commit(partial(call.services.work.nudge_operation, created.operation_id))
-    call.after_commit(partial(counted, created.event))
-    call.after_commit(partial(_log_created, command))
+    call.after_commit(partial(counted, payment.psp, created.event))
+    call.after_commit(partial(_log_created, payment))
     return payment_resource(payment)
 
 
-async def counted(event: TimelineEvent) -> None:
-    """Count a transition for the metrics, once its transaction committed."""
-    count_transitions([event])
+async def counted(psp: str, event: TimelineEvent) -> None:
+    """Count a transition of a payment of `psp` for the metrics, once its
+    transaction committed."""
+    count_transitions(psp, [event])
 
 
-async def _log_created(command: CreatePaymentRequest) -> None:
-    logger.info("payment created: %d %s", command.amount, command.currency)
+async def _log_created(payment: PaymentRecord) -> None:
+    logger.info("payment created: %d %s at %s", payment.amount, payment.currency, payment.psp)
 
 
 async def locked_payment(
@@ -99,7 +102,7 @@ async def capture_payment(call: Call[CaptureRequest, None]) -> Answer:
         call.conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
     )
     call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, requested.event))
+    call.after_commit(partial(counted, payment.psp, requested.event))
     return payment_resource(requested.payment)
 
 
@@ -113,7 +116,7 @@ async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
         call.conn, payment, OperationKind.VOID, payment.authorized_amount, source=EventSource.API
     )
     call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, requested.event))
+    call.after_commit(partial(counted, payment.psp, requested.event))
     return payment_resource(requested.payment)
 
 

@@ -1,74 +1,52 @@
-"""PSP webhooks in: `POST /webhooks/{provider}`.
+"""PSP webhooks in: `POST /webhooks/{provider}`, where the provider is a
+connector's name (404 for any other).
 
-Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature;
-HMAC-SHA256 over "id.timestamp.body"; ±5 minutes; constant-time compare), by
-the official `standardwebhooks` library, against every secret of the provider
-that is still valid (two during a rotation's grace period). A bad, missing or
-stale signature is 401 and nothing is stored.
+The provider's connector verifies the callback's signature over the raw body
+(the simulator's: Standard Webhooks, with every secret still valid during a
+rotation) and reads it as an event; a bad, missing or stale signature is 401
+and nothing is stored, a signed body that is no event of that PSP's is 400.
 
 A valid callback is stored in the inbox and acknowledged at once; an actor
-applies it. A duplicate webhook-id is 200 with no effect: Redis `SET NX` is the
-fast path, the inbox's unique constraint the backstop.
+applies it, read by the same connector. A duplicate (the provider and its
+event id) is 200 with no effect: Redis `SET NX` is the fast path, the inbox's
+unique constraint the backstop.
 """
 
 from __future__ import annotations
 
-import binascii
 import logging
 import os
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
-from standardwebhooks import Webhook, WebhookVerificationError
-
 from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import decode_json, read_body, refuse_forbidden_content
+from gateway.http import read_body, refuse_forbidden_content
 from gateway.problems import Problem, not_found
 from gateway.schemas.webhooks import WebhookReceipt
-from gateway.types import WebhookSecret
+from psp.protocol import Connector, UnknownConnector, VerifiedWebhook, WebhookRejected
 from store.audit import acting
 from store.webhook_inbox import insert_inbox
 
 logger = logging.getLogger("paystream.gateway.psp_webhooks")
 
-_SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 _SEEN, _IN_FLIGHT = b"D", b"L"
 # A callback being stored right now: long enough for one insert and commit.
 _IN_FLIGHT_MS = 30_000
 
 
-def valid_secrets(secrets: Sequence[WebhookSecret], now: datetime) -> list[str]:
-    return [s.secret for s in secrets if s.retires_at is None or s.retires_at > now]
-
-
-def verify(secrets: Sequence[str], body: bytes, headers: dict[str, str]) -> bool:
-    for secret in secrets:
-        try:
-            Webhook(secret).verify(body, headers, json_parse=False)
-        except (WebhookVerificationError, ValueError, binascii.Error):
-            continue
-        return True
-    return False
-
-
 async def receive_psp_webhook(call: Call[None, None]) -> Answer:
-    """Public, signed instead: it reads its raw body itself, to check the
-    signature over it before anything reads it as JSON."""
+    """Public, signed instead: it reads its raw body itself, for the
+    connector to check the signature over it before anything reads it."""
     services, request = call.services, call.request
     provider = call.path["provider"]
-    secrets = services.config.psp_webhook_secrets.get(provider)
-    if not secrets:
-        raise not_found("webhook provider")
+    try:
+        connector = services.config.connectors[provider]
+    except UnknownConnector:
+        raise not_found("webhook provider") from None
     body = await read_body(request, services.config.max_body_bytes)
-    headers = {name: request.headers.get(name, "") for name in _SIGNATURE_HEADERS}
-    if not verify(valid_secrets(secrets, datetime.now(UTC)), body, headers):
-        # Say nothing of why: a forger learns nothing from the answer.
-        raise Problem("invalid_signature", "the webhook signature is missing, wrong or stale")
-    event = _decode(body)
-    webhook_id = headers["webhook-id"]
+    webhook = _verified(connector, body, request.headers)
     claims = services.claims
-    dedup_key, token = f"whin:{provider}:{webhook_id}", _IN_FLIGHT + os.urandom(8)
+    dedup_key, token = f"whin:{provider}:{webhook.event_id}", _IN_FLIGHT + os.urandom(8)
     held = await claims.claim(dedup_key, token, _IN_FLIGHT_MS)
     if held is not None:
         if held.startswith(_SEEN):
@@ -79,15 +57,14 @@ async def receive_psp_webhook(call: Call[None, None]) -> Answer:
             headers={"Retry-After": "1"},
         )
     try:
-        actor = f"psp:{provider}"
-        async with acting(services.pool, actor, call.request_id) as conn:
+        async with acting(services.pool, f"psp:{provider}", call.request_id) as conn:
             inbox_id = await insert_inbox(
                 conn,
                 provider=provider,
-                webhook_id=webhook_id,
-                event_type=str(event["type"]),
-                reference=_reference(event),
-                payload=event,
+                webhook_id=webhook.event_id,
+                event_type=webhook.event_type,
+                reference=webhook.reference,
+                payload=webhook.payload,
             )
     except BaseException:
         await claims.release(dedup_key, token)
@@ -99,29 +76,30 @@ async def receive_psp_webhook(call: Call[None, None]) -> Answer:
     return receipt(duplicate=False)
 
 
-def receipt(*, duplicate: bool) -> dict[str, Any]:
-    """The acknowledgement a PSP gets: a duplicate is acknowledged, and ignored."""
-    return {"received": True, "duplicate": duplicate}
-
-
-def _decode(body: bytes) -> dict[str, Any]:
-    event = decode_json(body)
+def _verified(connector: Connector, body: bytes, headers: Mapping[str, str]) -> VerifiedWebhook:
+    """The connector's verdict, as problems: a signature that does not hold
+    is 401 (saying nothing of why: a forger learns nothing from the answer);
+    a signed body that is no event, or carries a card number, is 400."""
     try:
-        refuse_forbidden_content(event)
+        webhook = connector.verify_webhook(body, headers)
+    except WebhookRejected:
+        raise Problem(
+            "invalid_signature", "the webhook signature is missing, wrong or stale"
+        ) from None
+    except ValueError as error:
+        raise Problem("validation_error", f"the webhook cannot be read: {error}") from None
+    try:
+        refuse_forbidden_content(webhook.payload)
     except Problem as problem:
         if problem.code == "raw_card_data_forbidden":
             logger.error("a PSP webhook carried what looks like a card number; refused, not stored")
         raise
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise Problem("validation_error", "a webhook is a JSON object with a type")
-    if not isinstance(event.get("data"), dict):
-        raise Problem("validation_error", "a webhook carries its object in data")
-    return event
+    return webhook
 
 
-def _reference(event: dict[str, Any]) -> str | None:
-    reference = event["data"].get("reference")
-    return reference if isinstance(reference, str) else None
+def receipt(*, duplicate: bool) -> dict[str, Any]:
+    """The acknowledgement a PSP gets: a duplicate is acknowledged, and ignored."""
+    return {"received": True, "duplicate": duplicate}
 
 
 ENDPOINTS = (

@@ -31,6 +31,7 @@ from gateway.schemas.reconciliation import (
     Reconciliation,
     ReconciliationBreakList,
     ReconciliationList,
+    StartReconciliationQuery,
 )
 from store.audit import record
 from store.keys import Principal, PrincipalKind
@@ -40,18 +41,23 @@ from store.reconciliation_runs import Starter, create_run, get_run, list_breaks,
 from store.settlement_reports import BadReport, copy_report, report_carries_card_number
 
 
-async def start_reconciliation(call: Call[CreateReconciliationRequest | None, None]) -> Answer:
-    """From an uploaded report (the body, text/csv), or a PSP batch to fetch."""
+async def start_reconciliation(
+    call: Call[CreateReconciliationRequest | None, StartReconciliationQuery],
+) -> Answer:
+    """From an uploaded report (the body, text/csv), or a PSP batch to fetch;
+    of the PSP named (`psp` in the body, or in the query for an upload), by
+    default the routing table's default PSP."""
     conn, by = call.conn, Starter(call.principal.operator_id, call.principal.key_id)
     source, batch = ("upload", None) if call.body is None else ("psp", call.body.psp_batch)
-    run_id = await create_run(conn, by, source, batch)
+    psp = _reconciled_psp(call)
+    run_id = await create_run(conn, by, source, batch, psp=psp)
     await record(
         conn,
         merchant_id=None,
         action="reconciliation.started",
         object_type="reconciliation",
         object_id=run_id,
-        after={"source": source, "batch": batch},
+        after={"source": source, "batch": batch, "psp": psp},
     )
     if call.upload is not None:
         try:
@@ -66,6 +72,22 @@ async def start_reconciliation(call: Call[CreateReconciliationRequest | None, No
     run = await get_run(conn, run_id)
     assert run is not None
     return run_resource(run)
+
+
+def _reconciled_psp(
+    call: Call[CreateReconciliationRequest | None, StartReconciliationQuery],
+) -> str:
+    config = call.services.config
+    named = (call.body.psp if call.body is not None else None) or call.query.psp
+    if named is None:
+        return config.routing.default
+    if named not in config.connectors and named != config.routing.default:
+        raise Problem(
+            "validation_error",
+            f"no PSP named {named} is configured here",
+            errors=[{"pointer": "/psp", "detail": "not a PSP configured here"}],
+        )
+    return named
 
 
 async def list_reconciliations(call: Call[None, None]) -> Answer:
@@ -131,7 +153,7 @@ async def ledger_entries(call: Call[None, ListEntriesQuery]) -> Answer:
 
 
 # No body for an upload: the report streams in as `call.upload`.
-_START: Endpoint[CreateReconciliationRequest | None, None] = Endpoint(
+_START: Endpoint[CreateReconciliationRequest | None, StartReconciliationQuery] = Endpoint(
     "POST",
     "/reconciliations",
     start_reconciliation,
@@ -141,6 +163,7 @@ _START: Endpoint[CreateReconciliationRequest | None, None] = Endpoint(
     response=Reconciliation,
     roles=(OperatorRole.RECONCILIATION,),
     body=CreateReconciliationRequest,
+    query=StartReconciliationQuery,
     csv_upload=True,
 )
 _RUN = "/reconciliations/{reconciliationId}"

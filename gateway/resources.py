@@ -78,8 +78,8 @@ def run_resource(run: ReconciliationRow) -> dict[str, Any]:
     return {
         "reconciliationId": run.id,
         **camel_fields(
-            run, "status", "source", "batch", "line_count", "counts", "error", "created_at",
-            "started_at", "finished_at",
+            run, "psp", "status", "source", "batch", "line_count", "counts", "error",
+            "created_at", "started_at", "finished_at",
         ),
     }  # fmt: skip
 
@@ -101,7 +101,7 @@ def ledger_entry_resource(entry: EntryView) -> dict[str, Any]:
     return {
         "entryId": entry.id,
         **camel_fields(
-            entry, "source_type", "source_id", "payment_id", "description", "created_at",
+            entry, "psp", "source_type", "source_id", "payment_id", "description", "created_at",
             "postings",
         ),
     }  # fmt: skip

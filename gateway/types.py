@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from psycopg_pool import AsyncConnectionPool
@@ -13,14 +13,8 @@ from redis.asyncio import Redis
 from gateway.claims import Claims
 from gateway.limits import Limits
 from payments.card_testing import CardTestingPolicy
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookSecret:
-    """A PSP's signing secret (`whsec_…`); a rotated-out one retires at a time."""
-
-    secret: str
-    retires_at: datetime | None = None
+from payments.routing import RoutingTable
+from psp.protocol import Connectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +36,11 @@ class GatewayConfig:
     db_pool_max: int = 16
     # Payment requests are small; 64 KiB leaves room for metadata.
     max_body_bytes: int = 64 * 1024
-    # Each PSP's webhook signing secrets, by provider name in /webhooks/{provider}.
-    psp_webhook_secrets: Mapping[str, tuple[WebhookSecret, ...]] = field(default_factory=dict)
+    # The PSPs this deployment runs, by name: their callbacks arrive at
+    # /webhooks/{name} and are verified by their connector.
+    connectors: Connectors = field(default_factory=lambda: Connectors({}))
+    # Which PSP takes each new payment; checked against `connectors` at start-up.
+    routing: RoutingTable = field(default_factory=lambda: RoutingTable("simulator"))
     # How long Redis remembers a webhook id; Postgres remembers it forever.
     # Stripe retries for 3 days, so a week covers a PSP's retries.
     webhook_dedup_ms: int = 7 * 86_400_000
@@ -80,8 +77,8 @@ class WorkQueue(Protocol):
         ...
 
 
-# How the PSP looks from here: `ok`, `circuit_open` or `unknown`.
-PspHealth = Callable[[Redis], Awaitable[str]]
+# How each PSP looks from here, by name: `ok`, `circuit_open` or `unknown`.
+PspHealth = Callable[[Redis, Sequence[str]], Awaitable[dict[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)

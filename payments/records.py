@@ -21,6 +21,8 @@ class PaymentRecord:
     currency: str
     capture_method: str
     method_token: str
+    # The connector that took it, for life: its token is valid at that PSP only.
+    psp: str
     created_at: datetime
     updated_at: datetime
     status: str = PaymentStatus.PENDING

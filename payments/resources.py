@@ -42,7 +42,7 @@ def payment_resource(payment: PaymentRecord) -> dict[str, Any]:
         "pendingRefundAmount": payment.refund_reserved_amount - payment.refunded_amount,
         **camel_fields(
             payment, "pending_action", "requires_reconciliation", "reconciliation_reason",
-            "psp_reference", "failure_code", "failure_message", "created_at", "updated_at",
+            "psp", "psp_reference", "failure_code", "failure_message", "created_at", "updated_at",
         ),
     }  # fmt: skip
 

@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import dramatiq
 import redis
@@ -15,11 +15,11 @@ from dramatiq.middleware import Middleware, Retries, default_middleware
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from gateway.types import GatewayConfig, WebhookSecret
+from gateway.types import GatewayConfig
 from payments.card_testing import CardTestingPolicy
+from paystream.connectors import build_connectors, configured_psps, configured_routing
 from paystream.settings import Settings, require_secret, schedule_seconds
-from psp.breaker import CircuitBreaker, breaker_state
-from psp.http_client import HttpPsp, PspClientConfig
+from psp.breaker import CircuitBreaker, breaker_states
 from psp.simulator.app import create_app as create_simulator_app
 from psp.simulator.faults import FaultSettings
 from psp.simulator.service import SimulatorConfig
@@ -50,6 +50,8 @@ def configure_actors(settings: Settings, role: str = "worker") -> None:
     configure_tracing(f"paystream-{role}", enabled=settings.tracing)
     if os.environ.get(MULTIPROCESS_DIR):
         middleware.append(_prometheus_middleware())
+    # A PSP named that paystream has no connector for stops the start, not a message.
+    configured_psps(settings)
     dramatiq.set_broker(RedisBroker(url=settings.redis_url, middleware=middleware))
     import actors  # noqa: F401  (registers every actor with the broker above)
     from actors.card_testing import CardTestingCounter
@@ -57,14 +59,11 @@ def configure_actors(settings: Settings, role: str = "worker") -> None:
 
     def build_runtime() -> Runtime:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0)
+        connectors = build_connectors(settings)
         return Runtime(
             pool=open_pool(settings.database_url, max_size=settings.db_pool_max),
-            psp=HttpPsp(psp_client_config(settings)),
-            breaker=CircuitBreaker(
-                client,
-                threshold=settings.breaker_threshold,
-                open_seconds=settings.breaker_open_seconds,
-            ),
+            connectors=connectors,
+            breakers={name: circuit_breaker(settings, client, name) for name in connectors.names()},
             card_testing=CardTestingCounter(client, card_testing_policy(settings)),
         )
 
@@ -111,13 +110,12 @@ def card_testing_policy(settings: Settings) -> CardTestingPolicy:
     )
 
 
-def psp_client_config(settings: Settings) -> PspClientConfig:
-    return PspClientConfig(
-        base_url=settings.psp_url,
-        api_key=require_secret(settings.psp_api_key, "psp_api_key"),
-        connect_timeout=settings.psp_connect_timeout,
-        read_timeout=settings.psp_read_timeout,
-        ca_file=settings.psp_ca_file,
+def circuit_breaker(settings: Settings, client: redis.Redis, psp: str) -> CircuitBreaker:
+    return CircuitBreaker(
+        client,
+        psp,
+        threshold=settings.breaker_threshold,
+        open_seconds=settings.breaker_open_seconds,
     )
 
 
@@ -131,7 +129,8 @@ def gateway_app(settings: Settings) -> Starlette:
         key_pepper=require_secret(settings.key_pepper, "key_pepper").encode(),
         idempotency_retention=timedelta(seconds=settings.idempotency_retention_seconds),
         db_pool_max=settings.db_pool_max,
-        psp_webhook_secrets={settings.psp_provider: psp_webhook_secrets(settings)},
+        connectors=build_connectors(settings),
+        routing=configured_routing(settings),
         webhooks_allow_private=settings.webhooks_allow_private,
         webhook_secret_grace=timedelta(seconds=settings.webhook_secret_grace_seconds),
         rate_limit_per_second=settings.rate_limit_per_second,
@@ -139,28 +138,12 @@ def gateway_app(settings: Settings) -> Starlette:
         card_testing=card_testing_policy(settings),
         metrics_token=settings.metrics_token.get_secret_value() or None,
     )
-    app = create_app(config, AsyncDispatcher, breaker_state)
+    app = create_app(config, AsyncDispatcher, breaker_states)
     if tracing.enabled():
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         app.add_middleware(OpenTelemetryMiddleware)
     return app
-
-
-def psp_webhook_secrets(settings: Settings) -> tuple[WebhookSecret, ...]:
-    """The PSP's signing secrets still valid: the current one, and during a
-    rotation's grace period the previous one too. None: webhooks are refused."""
-    secrets = []
-    if current := settings.psp_webhook_secret.get_secret_value():
-        secrets.append(WebhookSecret(current))
-    if previous := settings.psp_webhook_secret_previous.get_secret_value():
-        until = settings.psp_webhook_secret_previous_until
-        if until is None:
-            raise SystemExit("PAYSTREAM_PSP_WEBHOOK_SECRET_PREVIOUS needs _PREVIOUS_UNTIL")
-        secrets.append(
-            WebhookSecret(previous, until if until.tzinfo else until.replace(tzinfo=UTC))
-        )
-    return tuple(secrets)
 
 
 def simulator_app(settings: Settings, faults: FaultSettings, webhooks: WebhookKnobs) -> Starlette:

@@ -45,12 +45,24 @@ class Settings(BaseSettings):
     # Secrets. The pepper keys the HMAC of stored API keys: changing it
     # invalidates every key. There is no default; `paystream up` generates them.
     key_pepper: SecretStr = SecretStr("")
-    psp_api_key: SecretStr = SecretStr("")
 
-    # The PSP's webhooks arrive at /webhooks/{psp_provider}, signed with this
-    # whsec_ secret. To rotate: give the new one here and the old one as
-    # _PREVIOUS, valid until _PREVIOUS_UNTIL (an ISO 8601 time).
-    psp_provider: str = "simulator"
+    # The PSPs this deployment runs, by connector name, comma-separated; and
+    # which takes each new payment: a routing table as JSON, inline or in a
+    # file (`payments.routing`), by default everything to the first PSP.
+    psps: str = "simulator"
+    routing: str | None = None
+    routing_file: str | None = None
+
+    # The simulator connector's settings: where its API is, the key it and
+    # paystream share, and its timeouts. Its webhooks arrive at
+    # /webhooks/simulator, signed with the whsec_ secret. To rotate: give the
+    # new one here and the old one as _PREVIOUS, valid until _PREVIOUS_UNTIL
+    # (an ISO 8601 time).
+    psp_api_key: SecretStr = SecretStr("")
+    psp_url: str = "http://127.0.0.1:8001"
+    psp_connect_timeout: float = 2.0
+    psp_read_timeout: float = 10.0
+    psp_ca_file: str | None = None
     psp_webhook_secret: SecretStr = SecretStr("")
     psp_webhook_secret_previous: SecretStr = SecretStr("")
     psp_webhook_secret_previous_until: datetime | None = None
@@ -67,11 +79,6 @@ class Settings(BaseSettings):
     # Serve HTTPS (the gateway and the simulator) with this certificate and key.
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
-
-    psp_url: str = "http://127.0.0.1:8001"
-    psp_connect_timeout: float = 2.0
-    psp_read_timeout: float = 10.0
-    psp_ca_file: str | None = None
 
     # Retries of a PSP call inside the worker: exponential backoff with jitter,
     # 0.25 s doubling to 30 s, 12 tries: about 3.5 minutes, then the janitor.
@@ -113,6 +120,14 @@ class Settings(BaseSettings):
     simulator_webhook_secret: SecretStr = SecretStr("")
     # A CA bundle the simulator trusts when it calls the gateway over HTTPS.
     simulator_ca_file: str | None = None
+
+
+def psp_names(value: str) -> list[str]:
+    """The PSPs setting: comma-separated connector names, the first the default."""
+    names = list(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if not names:
+        raise SystemExit("PAYSTREAM_PSPS names no PSP; e.g. PAYSTREAM_PSPS=simulator")
+    return names
 
 
 def schedule_seconds(value: str) -> list[float]:

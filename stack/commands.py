@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -32,11 +32,28 @@ def up(
     tls: Annotated[
         bool, typer.Option("--tls", help="HTTPS for the gateway and the simulator (a local CA).")
     ] = False,
+    psp: Annotated[
+        str,
+        typer.Option(
+            "--psp",
+            metavar="NAME[,NAME…]",
+            help="The PSPs to run here; new payments go to the first unless --routing says.",
+        ),
+    ] = "simulator",
+    routing: Annotated[
+        Path | None,
+        typer.Option(
+            "--routing",
+            metavar="FILE",
+            help='A routing table (JSON): {"default": PSP, "routes": [{"psp": …, "merchant":'
+            ' …, "currency": …, "minAmount": …, "maxAmount": …}]}.',
+        ),
+    ] = None,
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C."""
     configure_logging("WARNING", "console")
-    stack = Stack(
-        StackOptions(
+    try:
+        options = StackOptions(
             data_dir=data_dir,
             port=port,
             simulator_port=simulator_port,
@@ -48,8 +65,13 @@ def up(
             database_url=os.environ.get("DATABASE_URL"),
             redis_url=os.environ.get("REDIS_URL"),
             tls=tls,
+            psps=[name.strip() for name in psp.split(",") if name.strip()],
+            routing_file=routing,
         )
-    )
+        stack = Stack(options)
+    except ValueError as error:
+        console.print(f"[red]paystream could not start:[/red] {error}")
+        raise typer.Exit(1) from None
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -69,7 +91,7 @@ def up(
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-    _print_stack(info.to_json(), stack.logs)
+    _print_stack(info.to_json(), stack)
     exit_code = 0
     while not stopping.wait(0.5):
         exited = stack.exited()
@@ -87,17 +109,24 @@ def up(
     raise typer.Exit(exit_code)
 
 
-def _print_stack(info: dict[str, str | None], logs: Path) -> None:
+def _print_stack(info: dict[str, Any], stack: Stack) -> None:
     rows = [
         ("gateway", f"{info['gatewayUrl']}  (OpenAPI at /openapi.json)"),
         ("console", f"{info['consoleUrl']}  (sign in with either key)"),
         ("metrics", f"{info['gatewayUrl']}/metrics  (Prometheus: every process of the stack)"),
-        ("psp simulator", f"{info['simulatorUrl']}  (its book at /_book)"),
+        *(
+            (f"psp {name}", f"{psp.url}  ({psp.note})" if psp.note else psp.url)
+            for name, psp in stack.psps.items()
+        ),
+        *(
+            ("routing" if index == 0 else "", f"{condition:<{_width(stack)}}  -> {psp}")
+            for index, (condition, psp) in enumerate(stack.routing.lines())
+        ),
         ("api key", f"{info['apiKey']}  (merchant {DEMO_MERCHANT}, all merchant roles)"),
         ("operator key", f"{info['operatorKey']}  (a local operator: reconciliation, admin)"),
         ("postgres", _without_password(str(info["databaseUrl"]))),
         ("redis", _without_password(str(info["redisUrl"]))),
-        ("logs", str(logs)),
+        ("logs", str(stack.logs)),
         (
             "stack.json",
             f"{Path(str(info['dataDir'])) / 'stack.json'}  (all of the above, for scripts)",
@@ -118,6 +147,11 @@ def _print_stack(info: dict[str, str | None], logs: Path) -> None:
         f"    -d '{body}'\n\nCtrl-C stops everything.",
         flush=True,
     )
+
+
+def _width(stack: Stack) -> int:
+    """How wide the routing table's conditions are, to align its PSPs."""
+    return max(len(condition) for condition, _ in stack.routing.lines())
 
 
 def _without_password(url: str) -> str:

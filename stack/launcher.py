@@ -2,8 +2,10 @@
 
 Postgres and Redis are started as real servers with their data in the data
 folder (unless DATABASE_URL / REDIS_URL name servers to use), migrations are
-applied, a demo merchant and key and a local operator and key are made, and
-the paystream processes are started. Everything is written to `<data-dir>/stack.json` for scripts.
+applied, a demo merchant and key and a local operator and key are made, the
+PSPs asked for are started (`stack.psps`) with a routing table among them,
+and the paystream processes are started. Everything is written to
+`<data-dir>/stack.json` for scripts.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import psycopg
 import redis
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+from payments.routing import RoutingTable
 from stack import secrets as stack_secrets
 from stack.ports import answers, port_is_free, wait_until
 from stack.postgres import PostgresServer, cluster_folder
 from stack.processes import ManagedProcess
+from stack.psps import LocalPsp, Surroundings, check_runnable, local_psps, stack_routing
 from stack.redis import RedisServer
 from stack.tls import local_tls
 from store.keys import Owner, create_key, key_is_active
@@ -55,12 +59,19 @@ class StackOptions:
     postgres_options: dict[str, str] = field(default_factory=dict)
     # Serve the gateway and the simulator over HTTPS with a local CA.
     tls: bool = False
+    # The PSPs to run here (`stack.psps`), the first the routing default.
+    psps: list[str] = field(default_factory=lambda: ["simulator"])
+    # A routing table (JSON, as PAYSTREAM_ROUTING); none: everything to the first PSP.
+    routing_file: Path | None = None
 
 
 @dataclass(frozen=True)
 class StackInfo:
     gateway_url: str
-    simulator_url: str
+    # Every PSP the stack runs, by name: where it answers.
+    psps: dict[str, str]
+    # The routing table, as PAYSTREAM_ROUTING takes it.
+    routing: dict[str, Any]
     api_key: str
     # A platform operator's key (reconciliation, admin): what reconciles.
     operator_key: str
@@ -70,11 +81,22 @@ class StackInfo:
     # The CA that signed the local certificate, with --tls.
     ca_file: str | None = None
 
-    def to_json(self) -> dict[str, str | None]:
+    @property
+    def simulator_url(self) -> str:
+        """The simulator's URL: the drill, the chaos run and the benchmarks
+        run on it. LookupError for a stack without it."""
+        try:
+            return self.psps["simulator"]
+        except KeyError:
+            raise LookupError("this stack runs no PSP simulator") from None
+
+    def to_json(self) -> dict[str, Any]:
         return {
             "gatewayUrl": self.gateway_url,
             "consoleUrl": f"{self.gateway_url}/console",
-            "simulatorUrl": self.simulator_url,
+            "simulatorUrl": self.psps.get("simulator"),
+            "psps": self.psps,
+            "routing": self.routing,
             "apiKey": self.api_key,
             "operatorKey": self.operator_key,
             "databaseUrl": self.database_url,
@@ -95,10 +117,14 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self.info: StackInfo | None = None
         self._env: dict[str, str] = {}
+        # Refused now, before anything starts: a PSP that cannot run here, or
+        # a table naming a PSP not run here.
+        check_runnable(options.psps)
+        self.routing: RoutingTable = stack_routing(options.psps, options.routing_file)
         self.tls = local_tls(self.data_dir / "tls") if options.tls else None
-        scheme = "https" if options.tls else "http"
-        self.gateway_url = f"{scheme}://127.0.0.1:{options.port}"
-        self.simulator_url = f"{scheme}://127.0.0.1:{options.simulator_port}"
+        self.scheme = "https" if options.tls else "http"
+        self.gateway_url = f"{self.scheme}://127.0.0.1:{options.port}"
+        self.psps: dict[str, LocalPsp] = {}
 
     # --- start -------------------------------------------------------------
 
@@ -106,8 +132,9 @@ class Stack:
         say = progress or (lambda message: None)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "stack.json").unlink(missing_ok=True)
-        self._check_ports()
         secrets = stack_secrets.load_or_create(self.data_dir)
+        self.psps = local_psps(self.options.psps, self._surroundings(secrets))
+        self._check_ports()
         try:
             database_url = self._start_postgres(secrets, say)
             redis_url = self._start_redis(secrets, say)
@@ -125,7 +152,8 @@ class Stack:
             raise
         self.info = StackInfo(
             gateway_url=self.gateway_url,
-            simulator_url=self.simulator_url,
+            psps={name: psp.url for name, psp in self.psps.items()},
+            routing=self.routing.document(),
             api_key=api_key,
             operator_key=operator_key,
             database_url=database_url,
@@ -140,8 +168,20 @@ class Stack:
         path.with_suffix(".tmp").rename(path)
         return self.info
 
+    def _surroundings(self, secrets: dict[str, str]) -> Surroundings:
+        return Surroundings(
+            data_dir=self.data_dir,
+            scheme=self.scheme,
+            gateway_url=self.gateway_url,
+            secrets=secrets,
+            tls=self.tls,
+            ports={"--simulator-port": self.options.simulator_port},
+        )
+
     def _check_ports(self) -> None:
-        wanted = {"--port": self.options.port, "--simulator-port": self.options.simulator_port}
+        wanted = {"--port": self.options.port}
+        for psp in self.psps.values():
+            wanted.update(psp.ports)
         if self.options.database_url is None:
             wanted["--pg-port"] = self.options.pg_port
         if self.options.redis_url is None:
@@ -231,11 +271,10 @@ class Stack:
             "REDIS_URL": redis_url,
             "PAYSTREAM_KEY_PEPPER": secrets["key_pepper"],
             "PAYSTREAM_PSP_API_KEY": secrets["psp_api_key"],
-            "PAYSTREAM_PSP_URL": self.simulator_url,
-            "PAYSTREAM_SIMULATOR_BOOK": str(self.data_dir / "psp-simulator.sqlite3"),
-            "PAYSTREAM_PSP_WEBHOOK_SECRET": secrets["psp_webhook_secret"],
-            "PAYSTREAM_SIMULATOR_WEBHOOK_SECRET": secrets["psp_webhook_secret"],
-            "PAYSTREAM_SIMULATOR_WEBHOOK_URL": f"{self.gateway_url}/webhooks/simulator",
+            # The PSPs it runs, and which takes each new payment.
+            "PAYSTREAM_PSPS": ",".join(self.psps),
+            "PAYSTREAM_ROUTING": json.dumps(self.routing.document()),
+            **{key: value for psp in self.psps.values() for key, value in psp.env.items()},
             # A local stack delivers merchant webhooks to local receivers.
             "PAYSTREAM_WEBHOOKS_ALLOW_PRIVATE": "true",
             # Every process records its metrics here; the gateway serves the sum.
@@ -252,13 +291,11 @@ class Stack:
         return {
             "PAYSTREAM_TLS_CERT_FILE": str(self.tls.certificate),
             "PAYSTREAM_TLS_KEY_FILE": str(self.tls.key),
-            # Both ends check the other's certificate against the local CA.
-            "PAYSTREAM_PSP_CA_FILE": str(self.tls.ca),
-            "PAYSTREAM_SIMULATOR_CA_FILE": str(self.tls.ca),
         }
 
     def process_specs(self, env: dict[str, str]) -> list[ManagedProcess]:
-        """Every paystream process of the stack, as the Procfile lists them."""
+        """Every process of the stack: the PSPs' first, then paystream's, as
+        the Procfile lists them."""
         me = [sys.executable, "-m", "paystream"]
         o = self.options
 
@@ -266,7 +303,11 @@ class Stack:
             return ManagedProcess(name, [*me, *args], self.logs / f"{name}.log", env=env)
 
         return [
-            spec("psp-simulator", "psp-simulator", "--port", str(o.simulator_port)),
+            *(
+                ManagedProcess(name, argv, self.logs / f"{name}.log", env=env)
+                for psp in self.psps.values()
+                for name, argv in psp.processes
+            ),
             spec("worker", "worker", "--processes", str(o.workers), "--threads", str(o.threads)),
             spec("janitor", "janitor"),
             spec("relay", "relay"),
@@ -280,7 +321,9 @@ class Stack:
             say(f"starting {process.name}")
             process.start()
             self.processes[process.name] = process
-        self._wait_http(f"{self.simulator_url}/healthz", "psp-simulator")
+        for name, psp in self.psps.items():
+            if psp.health_url:
+                self._wait_http(psp.health_url, name)
         self._wait_http(f"{self.gateway_url}/readyz", "gateway")
         self._wait_workers(env["REDIS_URL"], started_at)
 

@@ -26,8 +26,10 @@ _ENSURE_ACCOUNTS = (
     " ON CONFLICT (merchant_id, currency, kind) DO NOTHING"
 )
 _INSERT_ENTRY = (
-    "INSERT INTO journal_entries (id, merchant_id, source_type, source_id, payment_id, description)"
-    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source_type, source_id) DO NOTHING RETURNING id"
+    "INSERT INTO journal_entries"
+    " (id, merchant_id, psp, source_type, source_id, payment_id, description)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (source_type, source_id) DO NOTHING RETURNING id"
 )
 _INSERT_POSTINGS = (
     "INSERT INTO postings (entry_id, account_id, amount, currency)"
@@ -38,9 +40,9 @@ _INSERT_POSTINGS = (
 
 
 @store_function
-def post_entry(merchant_id: str, entry: Entry) -> Steps[bool]:
-    """Write an entry in the caller's transaction; False if its source was
-    posted before (nothing is posted twice)."""
+def post_entry(merchant_id: str, entry: Entry, *, psp: str) -> Steps[bool]:
+    """Write an entry of money a PSP took or paid out, in the caller's
+    transaction; False if its source was posted before (nothing is posted twice)."""
     kinds = [p.account.value for p in entry.postings]
     currencies = [p.currency for p in entry.postings]
     yield from execute(_ENSURE_ACCOUNTS, (merchant_id, currencies, kinds))
@@ -50,6 +52,7 @@ def post_entry(merchant_id: str, entry: Entry) -> Steps[bool]:
         (
             entry_id,
             merchant_id,
+            psp,
             entry.source_type,
             entry.source_id,
             entry.payment_id,
@@ -88,6 +91,7 @@ def balances(merchant_id: str) -> Statement[list[Balance]]:
 @dataclass(frozen=True, slots=True)
 class EntryView:
     id: str
+    psp: str
     source_type: str
     source_id: str
     payment_id: str | None
@@ -106,7 +110,7 @@ def entries(
 ) -> Statement[list[EntryView]]:
     return fetch_all(
         EntryView,
-        "SELECT e.id, e.source_type, e.source_id, e.payment_id, e.description, e.created_at,"
+        "SELECT e.id, e.psp, e.source_type, e.source_id, e.payment_id, e.description, e.created_at,"
         " json_agg(json_build_object('account', a.kind, 'amount', p.amount,"
         " 'currency', p.currency) ORDER BY p.id) AS postings"
         " FROM journal_entries e JOIN postings p ON p.entry_id = e.id"

@@ -52,12 +52,13 @@ def new_payment(
     currency: str,
     capture_method: str,
     method_token: str,
+    psp: str,
     description: str | None,
     metadata: dict[str, Any],
     now: datetime,
 ) -> PaymentRecord:
-    """The record a payment starts as, before it is written: PENDING, nothing
-    authorized, captured or refunded yet."""
+    """The record a payment starts as, before it is written: PENDING at the
+    PSP the routing table chose, nothing authorized, captured or refunded yet."""
     return PaymentRecord(
         id=new_id("pay"),
         merchant_id=merchant_id,
@@ -66,6 +67,7 @@ def new_payment(
         currency=currency,
         capture_method=capture_method,
         method_token=method_token,
+        psp=psp,
         description=description,
         metadata=metadata,
         created_at=now,
@@ -80,11 +82,15 @@ class Created(NamedTuple):
 
 @store_function
 def insert_payment(payment: PaymentRecord, api_key_id: str | None = None) -> Steps[Created | None]:
-    """Write a new payment with its `payment.created` event (audit and outbox
-    rows too) and its pending authorization. None when the merchant already
-    has a payment for this order id: then nothing is written."""
+    """Write a new payment with its `payment.created` event (naming its PSP;
+    audit and outbox rows too) and its pending authorization. None when the
+    merchant already has a payment for this order id: then nothing is written."""
     event = timeline_event(
-        payment, EventType.PAYMENT_CREATED, from_status=None, source=EventSource.API
+        payment,
+        EventType.PAYMENT_CREATED,
+        from_status=None,
+        source=EventSource.API,
+        detail={"psp": payment.psp},
     )
     authorization = operation_parameters(payment, OperationKind.AUTHORIZE, payment.amount)
     created = yield from fetch_value(

@@ -23,7 +23,11 @@ from store.statements import (
     store_function,
 )
 
-_CLASSIFY = """
+# A run matches its PSP's report against that PSP's payments and refunds
+# only: another PSP's are not this report's to settle, nor missing from it.
+_RUN_PSP = "(SELECT psp FROM reconciliations WHERE id = %(run)s)"
+
+_CLASSIFY = f"""
 WITH lines AS (
     SELECT l.*,
            row_number() OVER (PARTITION BY l.record_type, l.psp_reference, l.reference
@@ -54,7 +58,9 @@ WITH lines AS (
     LEFT JOIN theirs t ON %(checked)s AND t.batch = l.batch AND t.record_type = l.record_type
         AND t.psp_reference = l.psp_reference AND t.reference = l.reference
     LEFT JOIN payments p ON l.record_type IN ('capture', 'chargeback') AND p.id = l.reference
+        AND p.psp = {_RUN_PSP}
     LEFT JOIN refunds r ON l.record_type = 'refund' AND r.id = l.reference
+        AND r.payment_id IN (SELECT id FROM payments WHERE psp = {_RUN_PSP})
 ), classified AS (
     SELECT o.*, CASE
         WHEN o.nth > 1 THEN 'duplicate'
@@ -100,12 +106,12 @@ WITH days AS (
 ), captures AS (
     SELECT p.id, p.psp_reference, p.merchant_id, 'capture' AS record_type
     FROM payment_events e JOIN payments p ON p.id = e.payment_id
-    WHERE e.type = '{EventType.PAYMENT_CAPTURED}'
+    WHERE e.type = '{EventType.PAYMENT_CAPTURED}' AND p.psp = {_RUN_PSP}
       AND (e.created_at AT TIME ZONE 'UTC')::date IN (SELECT settlement_date FROM days)
 ), refunded AS (
     SELECT r.id, r.psp_reference, r.merchant_id, 'refund' AS record_type
-    FROM refunds r
-    WHERE r.status = 'SUCCEEDED'
+    FROM refunds r JOIN payments p ON p.id = r.payment_id
+    WHERE r.status = 'SUCCEEDED' AND p.psp = {_RUN_PSP}
       AND (r.updated_at AT TIME ZONE 'UTC')::date IN (SELECT settlement_date FROM days)
 ), ours AS (SELECT * FROM captures UNION ALL SELECT * FROM refunded)
 INSERT INTO reconciliation_results (reconciliation_id, line_id, class, record_type, reference,

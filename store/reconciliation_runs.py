@@ -26,6 +26,8 @@ class ReconciliationRow:
     id: str
     merchant_id: str | None
     source: str
+    # Whose settlement report: the run is matched against this PSP's payments.
+    psp: str
     batch: str | None
     status: str
     error: str | None
@@ -63,17 +65,21 @@ _RESULT = columns(ResultRow)
 
 
 @store_function
-def create_run(started_by: Starter | None, source: str, batch: str | None) -> Steps[str]:
-    """A pending run of a report `source`d from an upload or the PSP (`batch`); its id."""
+def create_run(
+    started_by: Starter | None, source: str, batch: str | None, *, psp: str
+) -> Steps[str]:
+    """A pending run of a PSP's report, `source`d from an upload or from the
+    PSP itself (`batch`); its id."""
     run_id = new_id("rec")
     yield from execute(
-        "INSERT INTO reconciliations (id, operator_id, api_key_id, source, batch)"
-        " VALUES (%s, %s, %s, %s, %s)",
+        "INSERT INTO reconciliations (id, operator_id, api_key_id, source, psp, batch)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
         (
             run_id,
             started_by.operator_id if started_by else None,
             started_by.api_key_id if started_by else None,
             source,
+            psp,
             batch,
         ),
     )

@@ -45,14 +45,14 @@ http_request_seconds = Histogram(
 )
 payment_transitions = Counter(
     "paystream_payment_transitions",
-    "Payment timeline events written, by event type, status reached and source"
-    " (api, psp, webhook, janitor, reconciliation).",
-    ["type", "status", "source"],
+    "Payment timeline events written, by event type, status reached, source"
+    " (api, psp, webhook, janitor, reconciliation) and the payment's PSP.",
+    ["type", "status", "source", "psp"],
 )
 psp_call_seconds = Histogram(
     "paystream_psp_call_duration_seconds",
-    "PSP calls by operation and outcome (answered, rejected, retryable, unknown, not_found).",
-    ["operation", "outcome"],
+    "PSP calls by PSP, operation and outcome (answered, rejected, retryable, unknown, not_found).",
+    ["psp", "operation", "outcome"],
     buckets=_LATENCY_BUCKETS,
 )
 webhook_delivery_failures = Counter(
@@ -72,10 +72,11 @@ reconciliation_lines = Counter(
 )
 
 
-def count_transitions(events: Iterable[TimelineEvent]) -> None:
-    """Count timeline events written by a transaction that has committed."""
+def count_transitions(psp: str, events: Iterable[TimelineEvent]) -> None:
+    """Count timeline events of payments of one PSP, written by a transaction
+    that has committed."""
     for event in events:
-        payment_transitions.labels(event.type, event.to_status, event.source).inc()
+        payment_transitions.labels(event.type, event.to_status, event.source, psp).inc()
 
 
 @contextmanager

@@ -92,6 +92,10 @@ class Payment(ApiModel):
         description="The PSP's word could not be had; settlement reconciliation will decide"
     )
     reconciliation_reason: str | None
+    psp: str = Field(
+        examples=["simulator"],
+        description="The PSP that took the payment (chosen by the routing table), for life",
+    )
     psp_reference: str | None
     failure_code: str | None
     failure_message: str | None

@@ -8,15 +8,35 @@ from pydantic import Field
 
 from gateway.schemas.common import BIGINT_MAX, ApiModel
 
+PspName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        examples=["simulator"],
+        description="Whose settlement report: a PSP configured here (default: the routing"
+        " table's default PSP)",
+    ),
+]
+
 
 class CreateReconciliationRequest(ApiModel):
     psp_batch: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-11-24"])] = (
         Field(description="Reconcile this settlement batch, fetched from the PSP")
     )
+    psp: PspName | None = None
+
+
+class StartReconciliationQuery(ApiModel):
+    """For an uploaded report (text/csv), which PSP's it is."""
+
+    psp: PspName | None = None
 
 
 class Reconciliation(ApiModel):
     reconciliation_id: str
+    psp: str = Field(description="The PSP whose settlement report this run reconciles")
     status: Literal["pending", "running", "completed", "failed"]
     source: Literal["upload", "psp"]
     batch: str | None
@@ -88,6 +108,7 @@ class LedgerPosting(ApiModel):
 
 class LedgerEntry(ApiModel):
     entry_id: str
+    psp: str = Field(description="The PSP that took or paid out the money this entry moves")
     source_type: str
     source_id: str
     payment_id: str | None

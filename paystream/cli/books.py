@@ -13,10 +13,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 
 from payments.reconciliation import FINAL_CLASSES
-from paystream.bootstrap import configure_actors, psp_client_config
+from paystream.bootstrap import configure_actors
 from paystream.cli.output import console
+from paystream.connectors import build_connectors, configured_routing
 from paystream.settings import settings
-from psp.http_client import HttpPsp
+from psp.protocol import Connector, UnknownConnector
 from store.audit import seal
 from store.audit import verify as verify_audit
 from store.db import connect, connection
@@ -37,23 +38,29 @@ def reconcile(
     psp_batch: Annotated[
         str | None, typer.Option(help="Fetch this settlement batch (YYYY-MM-DD) from the PSP.")
     ] = None,
+    psp_name: Annotated[
+        str | None,
+        typer.Option(
+            "--psp", help="Whose report: a PSP of PAYSTREAM_PSPS (default: the routing default)."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--json", help="Also write the result as JSON.")
     ] = None,
 ) -> None:
-    """Reconcile a PSP settlement report against the books, and print the breaks.
-    A report file is checked against the PSP's own data for its batches first:
-    only what the PSP bears out is settled or resolved."""
+    """Reconcile a PSP settlement report against the PSP's payments, and print
+    the breaks. A report file is checked against the PSP's own data for its
+    batches first: only what the PSP bears out is settled or resolved."""
     if (report is None) == (psp_batch is None):
         console.print("[red]give a report file, or --psp-batch[/red]")
         raise typer.Exit(2)
     configure_logging("WARNING", "console")
+    psp = _connector(psp_name)
     configure_actors(settings())  # before anything imports `actors`
     from actors.errors import TryAgain
     from actors.reconciliation import UncheckableReport, run_reconciliation
 
     pool = open_pool(settings().database_url, max_size=4)
-    psp = HttpPsp(psp_client_config(settings()))
     try:
         with Progress(
             *Progress.get_default_columns()[:-1],
@@ -73,7 +80,9 @@ def reconcile(
                 )
             try:
                 with connection(pool) as conn, conn.transaction():
-                    run_id = create_run(conn, None, "upload" if report else "psp", psp_batch)
+                    run_id = create_run(
+                        conn, None, "upload" if report else "psp", psp_batch, psp=psp.name
+                    )
                     lines = copy_report(conn, run_id, chunks)
                     if report_carries_card_number(conn, run_id):
                         raise BadReport("it carries what looks like a card number; nothing is kept")
@@ -96,8 +105,20 @@ def reconcile(
                 raise typer.Exit(1) from None
         _print_reconciliation(pool, run_id, lines, counts, output)
     finally:
-        psp.close()
         pool.close()
+
+
+def _connector(name: str | None) -> Connector:
+    """The named PSP's connector, by default the routing table's default PSP's."""
+    connectors = build_connectors(settings())
+    try:
+        return connectors[name or configured_routing(settings()).default]
+    except UnknownConnector:
+        console.print(
+            f"[red]no PSP named {name} is configured (PAYSTREAM_PSPS:"
+            f" {', '.join(connectors.names())})[/red]"
+        )
+        raise typer.Exit(2) from None
 
 
 def _read_chunks(path: Path, advance: Any, size: int = 1 << 20) -> Iterator[bytes]:

@@ -17,6 +17,7 @@ from paystream.bootstrap import (
 )
 from paystream.cli.options import GatewayWorkers, Host, Port, Threads, Workers
 from paystream.cli.output import console
+from paystream.connectors import configured_routing
 from paystream.serving import serve
 from paystream.settings import Settings, settings
 from psp.simulator.faults import FaultSettings, outage_windows
@@ -45,6 +46,8 @@ def gateway(
     workers: GatewayWorkers = 1,
 ) -> None:
     """Serve the merchant API (uvicorn, uvloop, httptools)."""
+    # A routing table naming a PSP not run here is refused now, not at a payment.
+    configured_routing(settings())
     serve(
         "paystream.asgi:gateway",
         host=host,

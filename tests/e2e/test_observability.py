@@ -113,6 +113,13 @@ def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
     assert value("paystream_payment_transitions_total", type="payment.created", source="api") >= 1
     assert value("paystream_payment_transitions_total", status="CAPTURED", source="psp") >= 1
     assert value("paystream_psp_call_duration_seconds_count", operation="authorize") >= 1
+    # Which PSP: every PSP call and every transition says.
+    for name in (
+        "paystream_psp_call_duration_seconds_count",
+        "paystream_payment_transitions_total",
+    ):
+        assert {labels.get("psp") for labels, _ in found[name]} == {"simulator"}, name
+    assert value("paystream_payment_transitions_total", source="api", psp="simulator") >= 1
     assert value("paystream_http_request_duration_seconds_count", route="/payments") >= 1
     assert value("paystream_webhook_delivery_failures_total", reason="http_500") >= 1
     assert value("paystream_webhook_dead_letters_total") >= 1

@@ -108,3 +108,23 @@ def test_after_a_faulty_run_reconcile_explains_every_break_and_the_ledger_verifi
 
     verified = paystream(faulty_stack, "ledger", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_reconcile_runs_the_named_psps_report_and_refuses_a_psp_not_run_here(
+    faulty_stack: Stack, info: StackInfo, tmp_path: Path
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    result = tmp_path / "reconcile.json"
+    named = paystream(
+        faulty_stack, "reconcile", "--psp-batch", today, "--psp", "simulator", "--json", str(result)
+    )
+    assert named.returncode == 0, named.stderr
+    with psycopg.connect(info.database_url) as conn:
+        run = conn.execute(
+            "SELECT psp, source FROM reconciliations WHERE id = %s",
+            (json.loads(result.read_text())["reconciliationId"],),
+        ).fetchone()
+    assert run == ("simulator", "psp")
+    refused = paystream(faulty_stack, "reconcile", "--psp-batch", today, "--psp", "adyen")
+    assert refused.returncode == 2
+    assert "no PSP named adyen is configured" in refused.stdout + refused.stderr

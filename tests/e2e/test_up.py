@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import uuid
 
 import httpx
 import psycopg
 
-from stack.ports import accepts_connections
+from stack.ports import accepts_connections, wait_until
 from tests.support.servers import Servers, make_root
 from tests.support.stack import remove, start_stack
 
@@ -91,3 +94,49 @@ def test_with_database_url_and_redis_url_set_up_uses_those_servers(servers: Serv
     finally:
         remove(root)
         os.environ.pop("DATABASE_URL", None)
+
+
+def test_up_with_a_psp_and_a_routing_table_prints_the_table_and_names_each_psp_in_stack_json() -> (
+    None
+):
+    root = make_root("paystream-up-psps-")
+    routing = root / "routing.json"
+    table = {"default": "simulator", "routes": [{"psp": "simulator", "currency": "EUR"}]}
+    routing.write_text(json.dumps(table))
+    try:
+        stack = start_stack(root, options=("--psp", "simulator", "--routing", str(routing)))
+        try:
+            info = json.loads((root / "stack.json").read_text())
+            assert info["psps"] == {"simulator": info["simulatorUrl"]}
+            assert info["routing"] == table
+            banner = wait_until(
+                lambda: (root / "up.out").read_text(),
+                holds=lambda text: "paystream is up" in text,
+                timeout=10,
+                what="the start-up banner",
+            )
+            assert re.search(r"psp simulator\s+" + re.escape(info["simulatorUrl"]), banner)
+            assert re.search(r"routing\s+currency EUR\s+-> simulator", banner)
+            assert re.search(r"\n\s+anything else\s+-> simulator", banner)
+            assert pay(stack.gateway, stack.info["apiKey"])["psp"] == "simulator"
+        finally:
+            assert stack.stop() == 0
+    finally:
+        remove(root)
+
+
+def test_up_refuses_a_psp_it_cannot_run_before_starting_anything() -> None:
+    root = make_root("paystream-up-refused-")
+    try:
+        refused = subprocess.run(
+            [sys.executable, "-m", "paystream", "up", "--data-dir", str(root), "--psp", "adyen"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 1
+        said = " ".join((refused.stdout + refused.stderr).split())
+        assert "--psp adyen: no PSP of that name can run here (these can: simulator)" in said
+        assert not (root / "stack.json").exists() and not (root / "logs").exists()
+    finally:
+        remove(root)

@@ -4,7 +4,6 @@ whatever their order, duplication or timing against our own PSP calls."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,23 +16,8 @@ from actors.psp_webhooks import UNMATCHED_AFTER, apply_psp_webhook
 from payments.operations import OperationKind
 from tests.conftest import Merchant
 from tests.support.bank import Bank
+from tests.support.callbacks import store_callback
 from tests.support.payments import create_payment, request
-
-
-def store_callback(db: psycopg.Connection, event_type: str, data: dict[str, Any]) -> str:
-    inbox_id = f"whin_{uuid.uuid4().hex}"
-    db.execute(
-        "INSERT INTO webhook_inbox (id, provider, webhook_id, event_type, reference, payload)"
-        " VALUES (%s, 'simulator', %s, %s, %s, %s)",
-        (
-            inbox_id,
-            f"msg_{uuid.uuid4().hex}",
-            event_type,
-            data.get("reference"),
-            psycopg.types.json.Jsonb({"type": event_type, "data": data}),
-        ),
-    )
-    return inbox_id
 
 
 def charge_json(bank: Bank, payment_id: str) -> dict[str, Any]:

@@ -175,7 +175,7 @@ def test_the_sql_classification_and_the_python_rules_give_every_line_the_same_cl
     conn: psycopg.Connection, shop: Merchant, scenario: Scenario
 ) -> None:
     ids = _write_book(conn, shop, scenario)
-    run_id = create_run(conn, None, "upload" if scenario.checked else "psp", None)
+    run_id = create_run(conn, None, "upload" if scenario.checked else "psp", None, psp="simulator")
     line_ids = [
         _insert_line(conn, "settlement_lines", run_id, line, ids) for line in scenario.lines
     ]
@@ -264,9 +264,9 @@ def _insert_payment(
     payment_id = f"pay_{uuid.uuid4().hex}"
     conn.execute(
         "INSERT INTO payments (id, merchant_id, order_id, amount, currency, status,"
-        " capture_method, method_token, authorized_amount, captured_amount, created_at,"
-        " updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'automatic', 'tok_visa', %s, %s,"
-        " now(), now())",
+        " capture_method, method_token, psp, authorized_amount, captured_amount, created_at,"
+        " updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'automatic', 'tok_visa', 'simulator',"
+        " %s, %s, now(), now())",
         (payment_id, shop.id, payment_id, max(captured, 1), currency, status, captured, captured),
     )
     return payment_id

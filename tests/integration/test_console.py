@@ -187,6 +187,18 @@ async def test_payments_are_found_by_order_id_and_show_their_timeline(
     assert '<td class="source">api</td>' in detail.text and "19.99 EUR" in detail.text
 
 
+async def test_the_payments_list_and_a_payments_page_name_the_psp_that_took_it(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    payment = (await gateway.create_payment(merchant.api_key, orderId="order-psp")).json()
+    await sign_in(gateway, merchant.api_key)
+    listed = await gateway.client.get("/console/payments", params={"order_id": "order-psp"})
+    detail = await gateway.client.get(f"/console/payments/{payment['paymentId']}")
+    assert payment["psp"] == "simulator"
+    assert '<td class="psp">simulator</td>' in listed.text
+    assert '<dd id="payment-psp">simulator</dd>' in detail.text
+
+
 async def test_payments_are_found_by_creation_day_and_status(
     gateway: Gateway, merchant: Merchant
 ) -> None:

@@ -6,10 +6,11 @@ import psycopg
 import pytest
 import redis
 
-from psp.breaker import OPEN_KEY
+from gateway.types import GatewayConfig
+from psp.breaker import open_key
 from tests.conftest import Merchant, new_merchant
 from tests.support.card_numbers import SHAPES, holds_pan
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, running_gateway, simulators
 
 pytestmark = pytest.mark.anyio
 
@@ -343,10 +344,11 @@ async def test_the_openapi_document_and_health_endpoints_are_served(gateway: Gat
 
 
 async def test_readiness_is_degraded_while_the_psp_circuit_is_open(
-    gateway: Gateway, redis_client: redis.Redis
+    gateway_config: GatewayConfig, redis_client: redis.Redis
 ) -> None:
-    redis_client.set(OPEN_KEY, "1", px=5000)
-    ready = await gateway.client.get("/readyz")
+    redis_client.set(open_key("simulator"), "1", px=5000)
+    async with running_gateway(gateway_config, connectors=simulators("simulator")) as gateway:
+        ready = await gateway.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "degraded" and ready.json()["checks"]["psp"] == "circuit_open"
 

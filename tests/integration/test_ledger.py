@@ -17,8 +17,10 @@ def test_an_entry_posts_once_whatever_happens_to_its_source(
 ) -> None:
     payment_id = f"pay_{uuid.uuid4().hex}"
     with db.transaction():
-        assert post_entry(db, merchant.id, capture_entry(payment_id, 1000, "EUR"))
-        assert not post_entry(db, merchant.id, capture_entry(payment_id, 1000, "EUR"))
+        assert post_entry(db, merchant.id, capture_entry(payment_id, 1000, "EUR"), psp="simulator")
+        assert not post_entry(
+            db, merchant.id, capture_entry(payment_id, 1000, "EUR"), psp="simulator"
+        )
     count = db.execute("SELECT count(*) FROM journal_entries WHERE source_id = %s", (payment_id,))
     assert count.fetchone() == (1,)
 
@@ -36,7 +38,7 @@ def test_the_database_refuses_an_entry_that_does_not_balance(
         ),
     )
     with psycopg.connect(database_url) as conn:
-        post_entry(conn, merchant.id, lopsided)
+        post_entry(conn, merchant.id, lopsided, psp="simulator")
         with pytest.raises(psycopg.errors.CheckViolation, match="does not balance"):
             conn.commit()
 
@@ -52,7 +54,7 @@ def test_balance_is_per_currency(database_url: str, merchant: Merchant) -> None:
         ),
     )
     with psycopg.connect(database_url) as conn:
-        post_entry(conn, merchant.id, mixed)
+        post_entry(conn, merchant.id, mixed, psp="simulator")
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.commit()
 
@@ -60,8 +62,8 @@ def test_balance_is_per_currency(database_url: str, merchant: Merchant) -> None:
 def test_an_entry_with_one_posting_is_refused(database_url: str, merchant: Merchant) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute(
-            "INSERT INTO journal_entries (id, merchant_id, source_type, source_id, description)"
-            " VALUES ('je_alone', %s, 'test', %s, 'alone')",
+            "INSERT INTO journal_entries (id, merchant_id, psp, source_type, source_id,"
+            " description) VALUES ('je_alone', %s, 'simulator', 'test', %s, 'alone')",
             (merchant.id, uuid.uuid4().hex),
         )
         with pytest.raises(psycopg.errors.CheckViolation, match="two postings"):
@@ -83,7 +85,9 @@ def test_posted_entries_can_never_be_changed_or_removed(
     db: psycopg.Connection, merchant: Merchant, statement: str
 ) -> None:
     with db.transaction():
-        post_entry(db, merchant.id, capture_entry(f"pay_{uuid.uuid4().hex}", 500, "EUR"))
+        post_entry(
+            db, merchant.id, capture_entry(f"pay_{uuid.uuid4().hex}", 500, "EUR"), psp="simulator"
+        )
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
         db.execute(statement)
 
@@ -94,8 +98,9 @@ def test_verify_finds_a_captured_payment_whose_capture_was_never_posted(
     payment_id = f"pay_{uuid.uuid4().hex}"
     db.execute(
         "INSERT INTO payments (id, merchant_id, order_id, amount, currency, status, capture_method,"
-        " method_token, authorized_amount, captured_amount, created_at, updated_at)"
-        " VALUES (%s, %s, %s, 700, 'EUR', 'CAPTURED', 'automatic', 'tok_visa', 700, 700, now(), now())",
+        " method_token, psp, authorized_amount, captured_amount, created_at, updated_at)"
+        " VALUES (%s, %s, %s, 700, 'EUR', 'CAPTURED', 'automatic', 'tok_visa', 'simulator', 700,"
+        " 700, now(), now())",
         (payment_id, merchant.id, payment_id),
     )
     findings = {f.check: f.failures for f in verify(db)}

@@ -7,37 +7,22 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import psycopg
 import pytest
 import redis
 from standardwebhooks import Webhook
 
-from gateway.types import GatewayConfig, WebhookSecret
+from gateway.types import GatewayConfig
 from payments.webhooks import new_webhook_secret
+from psp.standard_webhooks import WebhookSecret
+from tests.support.callbacks import signed
 from tests.support.card_numbers import SHAPES, holds_pan
-from tests.support.gateway import Gateway, running_gateway
+from tests.support.gateway import Gateway, running_gateway, simulators
 
 pytestmark = pytest.mark.anyio
 
 SECRET = new_webhook_secret()
 OLD_SECRET = new_webhook_secret()
-
-
-def signed(
-    body: dict, *, secret: str = SECRET, webhook_id: str | None = None, at: datetime | None = None
-) -> tuple[bytes, dict[str, str]]:
-    raw = orjson.dumps(body)
-    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(UTC)
-    signature = Webhook(secret).sign(webhook_id, at, raw.decode())
-    headers = {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": signature,
-        "content-type": "application/json",
-    }
-    return raw, headers
 
 
 def event(reference: str = "pay_unknown") -> dict:
@@ -58,13 +43,12 @@ def event(reference: str = "pay_unknown") -> dict:
 
 @pytest.fixture
 async def hooks(gateway_config: GatewayConfig, redis_client: redis.Redis):  # type: ignore[no-untyped-def]
-    secrets = {
-        "simulator": (
-            WebhookSecret(SECRET),
-            WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
-        )
-    }
-    async with running_gateway(gateway_config, psp_webhook_secrets=secrets) as running:
+    secrets = (
+        WebhookSecret(SECRET),
+        WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
+    )
+    connectors = simulators("simulator", webhook_secrets=secrets)
+    async with running_gateway(gateway_config, connectors=connectors) as running:
         yield running
 
 
@@ -82,7 +66,7 @@ async def post(gateway: Gateway, raw: bytes, headers: dict[str, str], provider: 
 async def test_a_signed_webhook_is_stored_acknowledged_and_handed_to_an_actor(
     hooks: Gateway, db: psycopg.Connection
 ) -> None:
-    raw, headers = signed(event("pay_123"))
+    raw, headers = signed(event("pay_123"), secret=SECRET)
     response = await post(hooks, raw, headers)
     assert response.status_code == 200 and response.json() == {"received": True, "duplicate": False}
     row = db.execute(
@@ -130,7 +114,7 @@ async def test_a_forged_stale_or_unsigned_webhook_is_401_and_nothing_is_stored(
 async def test_a_replayed_webhook_id_is_200_with_no_effect_even_after_a_redis_flush(
     hooks: Gateway, db: psycopg.Connection, redis_client: redis.Redis
 ) -> None:
-    raw, headers = signed(event())
+    raw, headers = signed(event(), secret=SECRET)
     first = await post(hooks, raw, headers)
     again = await post(hooks, raw, headers)
     redis_client.flushall()
@@ -143,7 +127,7 @@ async def test_a_replayed_webhook_id_is_200_with_no_effect_even_after_a_redis_fl
 async def test_twenty_copies_of_one_webhook_at_once_are_stored_once(
     hooks: Gateway, db: psycopg.Connection
 ) -> None:
-    raw, headers = signed(event())
+    raw, headers = signed(event(), secret=SECRET)
     answers = await asyncio.gather(*(post(hooks, raw, headers) for _ in range(20)))
     assert {a.status_code for a in answers} <= {200, 409}
     assert inbox(db, headers["webhook-id"]) == 1 and len(hooks.work.webhooks) == 1
@@ -152,30 +136,28 @@ async def test_twenty_copies_of_one_webhook_at_once_are_stored_once(
 async def test_during_a_rotation_the_previous_secret_is_accepted_until_it_retires(
     gateway_config: GatewayConfig, db: psycopg.Connection, redis_client: redis.Redis
 ) -> None:
-    retired = {
-        "simulator": (
-            WebhookSecret(SECRET),
-            WebhookSecret(OLD_SECRET, datetime.now(UTC) - timedelta(seconds=1)),
-        )
-    }
+    retired = (
+        WebhookSecret(SECRET),
+        WebhookSecret(OLD_SECRET, datetime.now(UTC) - timedelta(seconds=1)),
+    )
     raw, headers = signed(event(), secret=OLD_SECRET)
-    async with running_gateway(gateway_config, psp_webhook_secrets=retired) as after_grace:
+    after = simulators("simulator", webhook_secrets=retired)
+    async with running_gateway(gateway_config, connectors=after) as after_grace:
         refused = await post(after_grace, raw, headers)
-    graceful = {
-        "simulator": (
-            WebhookSecret(SECRET),
-            WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
-        )
-    }
-    async with running_gateway(gateway_config, psp_webhook_secrets=graceful) as during_grace:
+    graceful = (
+        WebhookSecret(SECRET),
+        WebhookSecret(OLD_SECRET, datetime.now(UTC) + timedelta(hours=1)),
+    )
+    during = simulators("simulator", webhook_secrets=graceful)
+    async with running_gateway(gateway_config, connectors=during) as during_grace:
         accepted = await post(during_grace, raw, headers)
     assert refused.status_code == 401 and accepted.status_code == 200
 
 
 async def test_an_unknown_provider_is_404_and_a_signed_non_event_is_400(hooks: Gateway) -> None:
-    raw, headers = signed(event())
+    raw, headers = signed(event(), secret=SECRET)
     assert (await post(hooks, raw, headers, provider="acme")).status_code == 404
-    raw, headers = signed({"hello": "world"})
+    raw, headers = signed({"hello": "world"}, secret=SECRET)
     response = await post(hooks, raw, headers)
     assert (response.status_code, response.json()["code"]) == (400, "validation_error")
 
@@ -184,10 +166,10 @@ async def test_an_unknown_provider_is_404_and_a_signed_non_event_is_400(hooks: G
 async def test_a_webhook_carrying_a_card_number_in_any_shape_is_refused_and_not_stored(
     hooks: Gateway, db: psycopg.Connection, shape: str
 ) -> None:
-    in_value, in_value_headers = signed(event(shape))
+    in_value, in_value_headers = signed(event(shape), secret=SECRET)
     keyed = event()
     keyed["data"]["card"] = {shape: "in a key"}
-    in_key, in_key_headers = signed(keyed)
+    in_key, in_key_headers = signed(keyed, secret=SECRET)
     for raw, headers in ((in_value, in_value_headers), (in_key, in_key_headers)):
         response = await post(hooks, raw, headers)
         assert (response.status_code, response.json()["code"]) == (400, "raw_card_data_forbidden")

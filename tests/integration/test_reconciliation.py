@@ -26,7 +26,6 @@ from actors.reconciliation import reconcile as reconcile_actor
 from actors.reconciliation import run_reconciliation
 from actors.runtime import runtime
 from payments.operations import OperationKind
-from psp.http_client import HttpPsp, PspClientConfig
 from psp.protocol import (
     Answered,
     InquiryResult,
@@ -35,6 +34,7 @@ from psp.protocol import (
     PspPaymentStatus,
     Unknown,
 )
+from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
 from store.ledger import verify
 from store.pool import open_pool
 from store.reconciliation_runs import Starter, create_run
@@ -78,12 +78,16 @@ def settle(database_url: str, merchant: Merchant, count: int = 6) -> list[str]:
     return payments
 
 
-def reconcile(bank: Bank, database_url: str, batch: str = TODAY) -> tuple[str, dict[str, int]]:
-    psp = HttpPsp(PspClientConfig(base_url=bank.url, api_key=API_KEY))
+def reconcile(
+    bank: Bank, database_url: str, batch: str = TODAY, psp_name: str = "simulator"
+) -> tuple[str, dict[str, int]]:
+    """A run of the PSP `psp_name`'s batch, its report fetched from `bank`."""
+    config = SimulatorClientConfig(base_url=bank.url, api_key=API_KEY)
+    psp = SimulatorConnector(config, name=psp_name)
     pool = open_pool(database_url, max_size=4)
     try:
         with pool.connection() as conn, conn.transaction():
-            run_id = create_run(conn, None, "psp", batch)
+            run_id = create_run(conn, None, "psp", batch, psp=psp.name)
             copy_report(conn, run_id, psp.settlement_report(batch))
         return run_id, run_reconciliation(pool, psp, run_id)
     finally:
@@ -100,7 +104,7 @@ def start(database_url: str, operator: Operator, source: str, report: bytes = b"
     """A run an operator starts: an upload of `report`, or a PSP batch (today's)."""
     with psycopg.connect(database_url) as conn, conn.transaction():
         by = Starter(operator.id, operator.key_id)
-        run_id = create_run(conn, by, source, TODAY if source == "psp" else None)
+        run_id = create_run(conn, by, source, TODAY if source == "psp" else None, psp="simulator")
         if source == "upload":
             copy_report(conn, run_id, [report])
     return run_id
@@ -174,7 +178,9 @@ class AskedAndAnswered:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._psp, name)
 
-    def find_payment(self, reference: str) -> InquiryResult[PspPayment]:
+    def find_payment(
+        self, reference: str, psp_reference: str | None = None
+    ) -> InquiryResult[PspPayment]:
         return self._answer
 
 
@@ -210,6 +216,27 @@ def test_a_clean_report_matches_every_line_settles_the_receivable_and_verifies(
     assert balance(bank.db, shop, "psp_receivable") == 0
     assert balance(bank.db, shop, "bank") > 0 and balance(bank.db, shop, "fees") > 0
     assert all(not finding.failures for finding in verify(bank.db))
+
+
+def test_a_run_of_one_psps_report_matches_that_psps_payments_and_no_others(
+    bank: Bank, own_database: str, shop: Merchant
+) -> None:
+    settle(own_database, shop)
+    before = books(bank.db)
+    # The same lines, as another PSP's report: none of them is that PSP's to settle,
+    # and none of the simulator's payments is missing from it.
+    run_id, counts = reconcile(bank, own_database, psp_name="beta")
+    assert counts == {"missing_internally": 7, "resolved": 0}
+    assert {reason for _, reason in classes(bank.db, run_id).values()} <= {
+        f"we have no record of {reference}" for reference in classes(bank.db, run_id)
+    }
+    assert books(bank.db) == before
+    _, counts = reconcile(bank, own_database)
+    assert counts == {"matched": 7, "resolved": 0}
+    psps = bank.db.execute(
+        "SELECT DISTINCT psp FROM journal_entries WHERE merchant_id = %s", (shop.id,)
+    )
+    assert psps.fetchall() == [("simulator",)]
 
 
 def test_the_same_report_twice_gives_the_same_result_and_posts_nothing_new(
@@ -288,7 +315,7 @@ def test_an_unreadable_report_is_refused_with_its_line(own_database: str) -> Non
         pytest.raises(BadReport, match="line 3"),
         conn.transaction(),
     ):
-        run_id = create_run(conn, None, "upload", None)
+        run_id = create_run(conn, None, "upload", None, psp="simulator")
         copy_report(conn, run_id, [report])
 
 
@@ -401,7 +428,7 @@ def test_an_uploaded_line_the_psp_denies_resolves_nothing_and_is_reported(
     payment_id = silent_capture(bank, own_database, shop, hold_ms=0)
     before = books(bank.db)
     run_id = start(own_database, operator, "upload", report_of_today(bank))
-    psp = AskedAndAnswered(runtime().psp, answer(bank.charges(payment_id)[0]))
+    psp = AskedAndAnswered(runtime().connectors["simulator"], answer(bank.charges(payment_id)[0]))
     counts = run_reconciliation(runtime().pool, psp, run_id)
     assert books(bank.db) == before
     class_, reason = classes(bank.db, run_id)[payment_id]
@@ -415,7 +442,7 @@ def test_an_inquiry_that_gets_no_answer_decides_nothing_and_the_run_waits_for_a_
     payment_id = silent_capture(bank, own_database, shop, hold_ms=0)
     before = books(bank.db)
     run_id = start(own_database, operator, "upload", report_of_today(bank))
-    psp = AskedAndAnswered(runtime().psp, Unknown("no answer: ReadTimeout"))
+    psp = AskedAndAnswered(runtime().connectors["simulator"], Unknown("no answer: ReadTimeout"))
     with pytest.raises(TryAgain, match="ReadTimeout"):
         run_reconciliation(runtime().pool, psp, run_id)
     assert books(bank.db) == before
@@ -453,7 +480,7 @@ def test_a_report_loaded_below_the_api_is_searched_for_card_numbers_in_every_col
             (header + clean.replace(b"psp_1", b"C:\\reports\\2026"), False),
         ]:
             with conn.transaction(force_rollback=True):
-                run_id = create_run(conn, None, "upload", None)
+                run_id = create_run(conn, None, "upload", None, psp="simulator")
                 copy_report(conn, run_id, [report])
                 assert report_carries_card_number(conn, run_id) is carries
 

@@ -10,9 +10,11 @@ import uuid
 import psycopg
 import pytest
 
+from gateway.types import GatewayConfig
+from payments.routing import RoutingTable
 from tests.conftest import Merchant, Operator, new_merchant, new_operator
 from tests.support.card_numbers import SHAPES, holds_pan
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, running_gateway, simulators
 
 pytestmark = pytest.mark.anyio
 
@@ -52,6 +54,35 @@ async def test_a_psp_batch_can_be_named_instead(gateway: Gateway, operator: Oper
     )
     assert response.status_code == 202
     assert (response.json()["source"], response.json()["batch"]) == ("psp", "2026-11-24")
+
+
+async def test_a_run_names_its_psp_the_routing_default_unless_the_operator_names_another(
+    gateway_config: GatewayConfig, operator: Operator, redis_client: object
+) -> None:
+    routing = RoutingTable(default="alpha")
+    async with running_gateway(
+        gateway_config, routing=routing, connectors=simulators("alpha", "beta")
+    ) as gateway:
+        headers = gateway.headers(operator.api_key)
+        by_default = await gateway.client.post(
+            "/reconciliations", json={"pspBatch": "2026-11-24"}, headers=headers
+        )
+        named = await gateway.client.post(
+            "/reconciliations", json={"pspBatch": "2026-11-24", "psp": "beta"}, headers=headers
+        )
+        uploaded = await gateway.client.post(
+            "/reconciliations?psp=beta",
+            content=HEADER + LINE,
+            headers={**headers, "Content-Type": "text/csv"},
+        )
+        unknown = await gateway.client.post(
+            "/reconciliations", json={"pspBatch": "2026-11-24", "psp": "gamma"}, headers=headers
+        )
+    assert [r.status_code for r in (by_default, named, uploaded)] == [202, 202, 202]
+    assert [r.json()["psp"] for r in (by_default, named, uploaded)] == ["alpha", "beta", "beta"]
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "validation_error")
+    assert unknown.json()["errors"] == [{"pointer": "/psp", "detail": "not a PSP configured here"}]
+    assert len(gateway.work.reconciliations) == 3
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from gateway.router import build_routes
 from gateway.schemas.common import ApiModel
 from gateway.types import GatewayConfig
 from payments.errors import InvalidState
-from psp.breaker import breaker_state
+from psp.breaker import breaker_states
 from store.audit import record
 from tests.conftest import Merchant, new_merchant
 from tests.support.gateway import RecordingWorkQueue
@@ -144,7 +144,7 @@ async def client(
     def make_work_queue(redis: Redis) -> RecordingWorkQueue:
         return RecordingWorkQueue()
 
-    app = create_app(gateway_config, make_work_queue, breaker_state)
+    app = create_app(gateway_config, make_work_queue, breaker_states)
     app.router.routes.extend(build_routes(ENDPOINTS))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

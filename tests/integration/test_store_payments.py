@@ -23,6 +23,7 @@ def a_payment(merchant: Merchant, order_id: str = "order-1") -> Any:
         currency="EUR",
         capture_method="automatic",
         method_token="tok_visa",
+        psp="simulator",
         description=None,
         metadata={},
         now=datetime.now(UTC),
@@ -103,8 +104,8 @@ def test_the_database_refuses_amounts_that_cannot_be(
     with pytest.raises(psycopg.errors.CheckViolation):
         db.execute(
             "INSERT INTO payments (id, merchant_id, order_id, amount, currency, status,"
-            " capture_method, method_token, captured_amount, authorized_amount, created_at,"
+            " capture_method, method_token, psp, captured_amount, authorized_amount, created_at,"
             " updated_at) VALUES ('pay_x', %s, 'o', 100, 'EUR', 'CAPTURED', 'automatic', 't',"
-            " 200, 200, now(), now())",
+            " 'simulator', 200, 200, now(), now())",
             (merchant.id,),
         )

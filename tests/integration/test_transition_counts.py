@@ -22,8 +22,18 @@ from tests.conftest import Merchant
 from tests.support.gateway import Gateway
 from tests.support.payments import create_payment
 
-CAPTURED_BY_PSP = {"type": "payment.captured", "status": "CAPTURED", "source": "psp"}
-CREATED_BY_API = {"type": "payment.created", "status": "PENDING", "source": "api"}
+CAPTURED_BY_PSP = {
+    "type": "payment.captured",
+    "status": "CAPTURED",
+    "source": "psp",
+    "psp": "simulator",
+}
+CREATED_BY_API = {
+    "type": "payment.created",
+    "status": "PENDING",
+    "source": "api",
+    "psp": "simulator",
+}
 
 
 def count(labels: dict[str, str]) -> float:

@@ -18,7 +18,8 @@ from actors.card_testing import CardTestingCounter
 from actors.runtime import Runtime, install
 from payments.card_testing import CardTestingPolicy
 from psp.breaker import CircuitBreaker
-from psp.http_client import HttpPsp, PspClientConfig
+from psp.protocol import Connectors
+from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
 from store.pool import open_pool
 from tests.support.simulator import API_KEY, serving_simulator
 
@@ -71,11 +72,20 @@ def running_bank(folder: Path, database_url: str, redis_url: str) -> Iterator[Ba
     """A simulator and the actors' runtime on it, over the given database."""
     with serving_simulator(folder) as url, psycopg.connect(database_url, autocommit=True) as db:
         pool = open_pool(database_url, max_size=6)
-        psp = HttpPsp(PspClientConfig(base_url=url, api_key=API_KEY, read_timeout=0.5))
+        psp = SimulatorConnector(
+            SimulatorClientConfig(base_url=url, api_key=API_KEY, read_timeout=0.5)
+        )
         client = redis.Redis.from_url(redis_url)
-        breaker = CircuitBreaker(client, threshold=3, open_seconds=2, refresh_seconds=0)
+        breaker = CircuitBreaker(client, psp.name, threshold=3, open_seconds=2, refresh_seconds=0)
         counter = CardTestingCounter(client, CardTestingPolicy())
-        install(lambda: Runtime(pool=pool, psp=psp, breaker=breaker, card_testing=counter))
+        install(
+            lambda: Runtime(
+                pool=pool,
+                connectors=Connectors({psp.name: psp}),
+                breakers={psp.name: breaker},
+                card_testing=counter,
+            )
+        )
         yield Bank(url, db)
         psp.close()
         pool.close()

@@ -14,7 +14,10 @@ from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.types import GatewayConfig
-from psp.breaker import breaker_state
+from psp.breaker import breaker_states
+from psp.protocol import Connectors
+from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from psp.standard_webhooks import WebhookSecret
 
 
 @dataclass
@@ -63,6 +66,15 @@ class Gateway:
         )
 
 
+def simulators(*names: str, webhook_secrets: tuple[WebhookSecret, ...] = ()) -> Connectors:
+    """Simulator connectors under these names, for a gateway that only
+    verifies their callbacks and watches their breakers (never calls them)."""
+    config = SimulatorClientConfig(
+        base_url="http://127.0.0.1:9", api_key="unused", webhook_secrets=webhook_secrets
+    )
+    return Connectors({name: SimulatorConnector(config, name=name) for name in names})
+
+
 @contextlib.asynccontextmanager
 async def running_gateway(config: GatewayConfig, **overrides: Any) -> AsyncIterator[Gateway]:
     config = replace(config, **overrides)
@@ -71,7 +83,7 @@ async def running_gateway(config: GatewayConfig, **overrides: Any) -> AsyncItera
     def make_work_queue(redis: Redis) -> RecordingWorkQueue:
         return work
 
-    app = create_app(config, make_work_queue, breaker_state)
+    app = create_app(config, make_work_queue, breaker_states)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:

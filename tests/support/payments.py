@@ -24,8 +24,9 @@ def create_payment(
     amount: int = 1000,
     capture_method: str = "automatic",
     token: str = "tok_visa",
+    psp: str = "simulator",
 ) -> tuple[str, str]:
-    """A new PENDING payment; returns its id and its authorization's operation id."""
+    """A new PENDING payment at `psp`; returns its id and its authorization's operation id."""
     payment = new_payment(
         merchant_id=merchant.id,
         order_id=f"order-{uuid.uuid4().hex}",
@@ -33,6 +34,7 @@ def create_payment(
         currency="EUR",
         capture_method=capture_method,
         method_token=token,
+        psp=psp,
         description=None,
         metadata={},
         now=datetime.now(UTC),

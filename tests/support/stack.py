@@ -111,7 +111,9 @@ def start_stack(
     threads: int = 8,
     timeout: float = 120.0,
     tls: bool = False,
+    options: tuple[str, ...] = (),
 ) -> RunningStack:
+    """`paystream up` on free ports; `options` are more of its flags (`--psp`, …)."""
     names = ("port", "simulator-port", "pg-port", "redis-port")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     argv = [
@@ -130,6 +132,7 @@ def start_stack(
         argv += [f"--{name}", str(port)]
     if tls:
         argv.append("--tls")
+    argv += options
     stack_json = root / "stack.json"
     stack_json.unlink(missing_ok=True)  # a previous run's must not be mistaken for this one's
     with (root / "up.out").open("wb") as output:

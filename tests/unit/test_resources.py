@@ -84,6 +84,7 @@ PAYMENT = new_payment(
     currency="EUR",
     capture_method="manual",
     method_token="tok_visa",
+    psp="simulator",
     description="a book",
     metadata={"sku": "b-1"},
     now=NOW,
@@ -129,12 +130,13 @@ DELIVERY = DeliveryRow(
     NOW, None,
 )  # fmt: skip
 RUN = ReconciliationRow(
-    "rec_1", None, "psp", "2026-11-24", "completed", None, 3, {"matched": 3}, NOW, NOW, NOW
-)
+    "rec_1", None, "psp", "simulator", "2026-11-24", "completed", None, 3, {"matched": 3}, NOW,
+    NOW, NOW,
+)  # fmt: skip
 BREAK = ResultRow(7, 2, "amount_mismatch", "capture", "pay_1", "psp_1", "mer_1", False, "0 != 1")
 BALANCE = Balance("EUR", "psp_receivable", 1999)
 ENTRY = EntryView(
-    "je_1", "capture", "op_1", "pay_1", "capture of pay_1", NOW,
+    "je_1", "simulator", "capture", "op_1", "pay_1", "capture of pay_1", NOW,
     [{"account": "psp_receivable", "amount": 1999, "currency": "EUR"}],
 )  # fmt: skip
 AUDIT = AuditRow(

@@ -12,8 +12,8 @@ from dramatiq.broker import MessageProxy
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from psp.http_client import HttpPsp, PspClientConfig
 from psp.protocol import AuthorizeRequest
+from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
 from telemetry import tracing
 from telemetry.logs import bind_context, clear_context
 from telemetry.message_context import OPTION, MessageContext
@@ -55,8 +55,8 @@ def test_a_message_sent_in_a_request_span_runs_its_actor_and_psp_call_in_the_sam
             },
         )
 
-    client = HttpPsp(
-        PspClientConfig(base_url="http://psp.test", api_key="k"),
+    client = SimulatorConnector(
+        SimulatorClientConfig(base_url="http://psp.test", api_key="k"),
         transport=httpx.MockTransport(psp),
     )
     middleware = MessageContext()

@@ -1,4 +1,4 @@
-"""The PSP client classifies every way a call can end, over real HTTP."""
+"""The simulator connector classifies every way a call can end, over real HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from psp.http_client import HttpPsp, PspClientConfig
 from psp.protocol import (
     Answered,
     AuthorizeRequest,
@@ -18,6 +17,7 @@ from psp.protocol import (
     Retryable,
     Unknown,
 )
+from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
 from stack.ports import free_port
 from tests.support.simulator import API_KEY, serving_simulator
 
@@ -32,7 +32,7 @@ def simulator(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-_open: list[HttpPsp] = []
+_open: list[SimulatorConnector] = []
 
 
 @pytest.fixture(autouse=True)
@@ -47,9 +47,9 @@ def client(
     read_timeout: float = 2.0,
     api_key: str = API_KEY,
     transport: httpx.BaseTransport | None = None,
-) -> HttpPsp:
-    psp = HttpPsp(
-        PspClientConfig(
+) -> SimulatorConnector:
+    psp = SimulatorConnector(
+        SimulatorClientConfig(
             base_url=url, api_key=api_key, connect_timeout=1.0, read_timeout=read_timeout
         ),
         transport=transport,

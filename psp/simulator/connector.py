@@ -1,64 +1,53 @@
-"""The HTTP adapter for the PSP (the simulator speaks this API).
+"""The simulator as a connector: its HTTP API (`psp.simulator.app`) called
+with httpx, its Standard Webhooks callbacks verified and read, its
+settlement reports streamed (they are paystream's CSV already).
 
-Every call is classified by `psp.protocol`: whether the request can have taken
-effect decides between Retryable and Unknown, and the PSP's statuses are mapped
-explicitly, anything unexpected becoming UNKNOWN. PSP answers are untrusted
-input: a malformed body is Unknown, never a guess.
+Every call is classified by `psp.protocol`: whether the request can have
+taken effect decides between Retryable and Unknown; what the simulator says
+is read by `psp.simulator.mapping`, anything unexpected becoming UNKNOWN. Its
+answers are untrusted input: a body that cannot be read is Unknown, never a
+guess.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from opentelemetry.trace import SpanKind
+import orjson
 
+from psp.observed import correlation_headers, observed
 from psp.protocol import (
     Answered,
     AuthorizeRequest,
     CallResult,
     InquiryResult,
     NotFound,
+    PspEvent,
     PspPayment,
-    PspPaymentStatus,
     PspRefund,
-    PspRefundStatus,
     Rejected,
     ReportUnavailable,
     Retryable,
     Unknown,
+    VerifiedWebhook,
 )
-from telemetry import tracing
-from telemetry.logs import context
-from telemetry.metrics import psp_call_seconds, timed
+from psp.simulator.mapping import event_from_json, payment_from_json, refund_from_json
+from psp.standard_webhooks import WebhookSecret, verify_signature
 
 T = TypeVar("T")
-R = TypeVar("R")
-
-_PAYMENT_STATUSES = {
-    "authorized": PspPaymentStatus.AUTHORIZED,
-    "captured": PspPaymentStatus.CAPTURED,
-    "declined": PspPaymentStatus.DECLINED,
-    "voided": PspPaymentStatus.VOIDED,
-}
-_REFUND_STATUSES = {"succeeded": PspRefundStatus.SUCCEEDED, "failed": PspRefundStatus.FAILED}
+NAME = "simulator"
 # Answers that say "not now" rather than "no": retrying later is safe.
 _RETRYABLE_STATUS_CODES = frozenset({408, 409, 425, 429})
-_OUTCOMES: dict[type, str] = {
-    Answered: "answered",
-    Rejected: "rejected",
-    Retryable: "retryable",
-    Unknown: "unknown",
-    NotFound: "not_found",
-}
 
 
 @dataclass(frozen=True, slots=True)
-class PspClientConfig:
+class SimulatorClientConfig:
     base_url: str
     api_key: str
     # Connecting is fast on a healthy network; a PSP that takes longer is down.
@@ -68,36 +57,23 @@ class PspClientConfig:
     read_timeout: float = 10.0
     # A CA bundle to trust, for a PSP on a private certificate (the local TLS stack).
     ca_file: str | None = None
+    # The secrets its callbacks are signed with: none, and every callback is refused.
+    webhook_secrets: tuple[WebhookSecret, ...] = ()
 
 
-def payment_from_json(body: dict[str, Any]) -> PspPayment:
-    return PspPayment(
-        psp_reference=str(body["id"]),
-        reference=str(body["reference"]),
-        status=_PAYMENT_STATUSES.get(str(body.get("status")), PspPaymentStatus.UNKNOWN),
-        amount=int(body["amount"]),
-        currency=str(body["currency"]),
-        authorized_amount=int(body.get("authorizedAmount") or 0),
-        captured_amount=int(body.get("capturedAmount") or 0),
-        refunded_amount=int(body.get("refundedAmount") or 0),
-        decline_code=body.get("declineCode"),
-        decline_message=body.get("declineMessage"),
-    )
+class SimulatorConnector:
+    """`name` is "simulator"; another name serves a second simulator beside
+    the first (tests route between two)."""
 
-
-def refund_from_json(body: dict[str, Any]) -> PspRefund:
-    return PspRefund(
-        psp_reference=str(body["id"]),
-        reference=str(body["reference"]),
-        payment_psp_reference=str(body["paymentId"]),
-        status=_REFUND_STATUSES.get(str(body.get("status")), PspRefundStatus.UNKNOWN),
-        amount=int(body["amount"]),
-        failure_code=body.get("failureCode"),
-    )
-
-
-class HttpPsp:
-    def __init__(self, config: PspClientConfig, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        config: SimulatorClientConfig,
+        *,
+        name: str = NAME,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._name = name
+        self._webhook_secrets = config.webhook_secrets
         verify: ssl.SSLContext | bool = True
         if config.ca_file:
             verify = ssl.create_default_context(cafile=config.ca_file)
@@ -114,8 +90,14 @@ class HttpPsp:
             transport=transport,
         )
 
+    @property
+    def name(self) -> str:
+        return self._name
+
     def close(self) -> None:
         self._client.close()
+
+    # --- calls -------------------------------------------------------------------
 
     def authorize(
         self, request: AuthorizeRequest, *, idempotency_key: str
@@ -127,44 +109,35 @@ class HttpPsp:
             "token": request.token,
             "capture": request.capture,
         }
-        return _observed(
-            "authorize",
-            lambda: self._send("POST", "/v1/payments", body, idempotency_key, payment_from_json),
-        )
+        return self._call("authorize", "/v1/payments", body, idempotency_key, payment_from_json)
 
     def capture(
         self, psp_reference: str, amount: int, *, idempotency_key: str
     ) -> CallResult[PspPayment]:
-        path = f"/v1/payments/{psp_reference}/captures"
-        body = {"amount": amount}
-        return _observed(
-            "capture", lambda: self._send("POST", path, body, idempotency_key, payment_from_json)
-        )
+        path = f"/v1/payments/{quote(psp_reference, safe='')}/captures"
+        return self._call("capture", path, {"amount": amount}, idempotency_key, payment_from_json)
 
     def void(self, psp_reference: str, *, idempotency_key: str) -> CallResult[PspPayment]:
-        path = f"/v1/payments/{psp_reference}/voids"
-        return _observed(
-            "void", lambda: self._send("POST", path, {}, idempotency_key, payment_from_json)
-        )
+        path = f"/v1/payments/{quote(psp_reference, safe='')}/voids"
+        return self._call("void", path, {}, idempotency_key, payment_from_json)
 
     def refund(
         self, psp_reference: str, amount: int, reference: str, *, idempotency_key: str
     ) -> CallResult[PspRefund]:
-        path = f"/v1/payments/{psp_reference}/refunds"
+        path = f"/v1/payments/{quote(psp_reference, safe='')}/refunds"
         body = {"amount": amount, "reference": reference}
-        return _observed(
-            "refund", lambda: self._send("POST", path, body, idempotency_key, refund_from_json)
-        )
+        return self._call("refund", path, body, idempotency_key, refund_from_json)
 
-    def find_payment(self, reference: str) -> InquiryResult[PspPayment]:
-        return _observed(
-            "find_payment", lambda: self._ask("/v1/payments", reference, payment_from_json)
-        )
+    # The simulator is asked by our reference alone: it keeps charges by it.
+    def find_payment(
+        self, reference: str, psp_reference: str | None = None
+    ) -> InquiryResult[PspPayment]:
+        return self._inquire("find_payment", "/v1/payments", reference, payment_from_json)
 
-    def find_refund(self, reference: str) -> InquiryResult[PspRefund]:
-        return _observed(
-            "find_refund", lambda: self._ask("/v1/refunds", reference, refund_from_json)
-        )
+    def find_refund(
+        self, reference: str, psp_reference: str | None = None
+    ) -> InquiryResult[PspRefund]:
+        return self._inquire("find_refund", "/v1/refunds", reference, refund_from_json)
 
     def settlement_report(self, batch: str) -> Iterator[bytes]:
         try:
@@ -177,20 +150,57 @@ class HttpPsp:
         except httpx.TransportError as error:
             raise ReportUnavailable(f"{type(error).__name__}: {error}") from None
 
+    # --- callbacks ---------------------------------------------------------------
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> VerifiedWebhook:
+        event_id = verify_signature(self._webhook_secrets, body, headers, datetime.now(UTC))
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            # The decoder's message can quote the body: say nothing of it.
+            raise ValueError("the body is not valid JSON") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            raise ValueError("a webhook is a JSON object with a type")
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise ValueError("a webhook carries its object in data")
+        reference = data.get("reference")
+        return VerifiedWebhook(
+            event_id=event_id,
+            event_type=payload["type"],
+            payload=payload,
+            reference=reference if isinstance(reference, str) else None,
+        )
+
+    def parse_webhook(self, payload: dict[str, Any]) -> PspEvent | None:
+        return event_from_json(payload)
+
+    # --- how a call goes -----------------------------------------------------------
+
+    def _call(
+        self,
+        operation: str,
+        path: str,
+        body: dict[str, Any],
+        idempotency_key: str,
+        parse: Callable[[dict[str, Any]], T],
+    ) -> CallResult[T]:
+        return observed(
+            self._name, operation, lambda: self._send(path, body, idempotency_key, parse)
+        )
+
     def _send(
         self,
-        method: str,
         path: str,
         body: dict[str, Any],
         idempotency_key: str,
         parse: Callable[[dict[str, Any]], T],
     ) -> CallResult[T]:
         try:
-            response = self._client.request(
-                method,
+            response = self._client.post(
                 path,
                 json=body,
-                headers={"Idempotency-Key": idempotency_key, **_correlation()},
+                headers={"Idempotency-Key": idempotency_key, **correlation_headers()},
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             return Retryable(f"not sent: {type(error).__name__}")
@@ -198,12 +208,17 @@ class HttpPsp:
             return Unknown(f"sent, no answer: {type(error).__name__}")
         return _classify(response, parse)
 
+    def _inquire(
+        self, operation: str, path: str, reference: str, parse: Callable[[dict[str, Any]], T]
+    ) -> InquiryResult[T]:
+        return observed(self._name, operation, lambda: self._ask(path, reference, parse))
+
     def _ask(
         self, path: str, reference: str, parse: Callable[[dict[str, Any]], T]
     ) -> InquiryResult[T]:
         try:
             response = self._client.get(
-                path, params={"reference": reference}, headers=_correlation()
+                path, params={"reference": reference}, headers=correlation_headers()
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             return Retryable(f"not sent: {type(error).__name__}")
@@ -220,29 +235,9 @@ class HttpPsp:
             return Unknown("inquiry answer could not be read")
 
 
-def _observed(operation: str, call: Callable[[], R]) -> R:
-    """Make a PSP call in its span, timed in the latency histogram by its outcome."""
-    with (
-        tracing.span(f"psp {operation}", SpanKind.CLIENT, **{"psp.operation": operation}),
-        timed(psp_call_seconds, operation=operation) as labels,
-    ):
-        result = call()
-        labels["outcome"] = _OUTCOMES[type(result)]
-    return result
-
-
-def _correlation() -> dict[str, str]:
-    """Headers that let the PSP's side of a call be found from ours: the
-    request and payment it serves (from the log context), the trace."""
-    bound = context()
-    headers = tracing.inject()
-    for name, header in (("request_id", "X-Request-Id"), ("payment_id", "X-Payment-Id")):
-        if isinstance(value := bound.get(name), str):
-            headers[header] = value
-    return headers
-
-
 def _classify(response: httpx.Response, parse: Callable[[dict[str, Any]], T]) -> CallResult[T]:
+    """The simulator's HTTP answers, mapped: what the status code says of
+    whether the call took effect, and the error it names."""
     status = response.status_code
     if status >= 500 or status in _RETRYABLE_STATUS_CODES:
         return Retryable(f"PSP answered {status}")

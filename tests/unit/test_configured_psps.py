@@ -1,0 +1,88 @@
+"""Which PSPs a deployment runs and how it routes among them, read from the
+settings at start-up: a mistake stops the process saying what is wrong,
+never a payment later."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from payments.routing import Route, RoutingTable
+from payments.webhooks import new_webhook_secret
+from paystream.connectors import build_connectors, configured_routing
+from paystream.settings import Settings
+from psp.protocol import WebhookRejected
+from tests.support.callbacks import signed
+
+TABLE = {"default": "simulator", "routes": [{"psp": "simulator", "currency": "EUR"}]}
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(psp_api_key=SecretStr("psp-key"), **values)
+
+
+def test_by_default_the_simulator_runs_and_takes_every_payment() -> None:
+    assert build_connectors(settings()).names() == ["simulator"]
+    assert configured_routing(settings()) == RoutingTable(default="simulator")
+
+
+def test_a_table_is_read_inline_or_from_a_file(tmp_path: Path) -> None:
+    expected = RoutingTable("simulator", (Route("simulator", currency="EUR"),))
+    path = tmp_path / "routing.json"
+    path.write_text(json.dumps(TABLE))
+    assert configured_routing(settings(routing=json.dumps(TABLE))) == expected
+    assert configured_routing(settings(routing_file=str(path))) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"psps": "simulator,adyen"}, "PAYSTREAM_PSPS names adyen: paystream has no connector"),
+        ({"psps": " , "}, "PAYSTREAM_PSPS names no PSP"),
+        (
+            {"routing": '{"default": "simulator", "routes": [{"psp": "stripe"}]}'},
+            "PAYSTREAM_ROUTING: the routing table names PSPs that are not configured: stripe",
+        ),
+        ({"routing": "{not json"}, "PAYSTREAM_ROUTING: the routing table is not JSON"),
+        ({"routing": "[]"}, "PAYSTREAM_ROUTING: the routing table is a JSON object"),
+        ({"routing": "{}", "routing_file": "/x"}, "not both"),
+        ({"routing_file": "/nonexistent/routing.json"}, "cannot be read"),
+    ],
+)
+def test_a_table_or_psp_list_that_cannot_be_followed_stops_the_start_saying_why(
+    values: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(SystemExit, match=complaint):
+        configured_routing(settings(**values))
+
+
+CAPTURED = {"type": "payment.captured", "data": {"reference": "pay_1"}}
+
+
+def test_the_simulators_connector_verifies_its_callbacks_with_both_secrets_during_a_rotation() -> (
+    None
+):
+    current, previous, stranger = (new_webhook_secret() for _ in range(3))
+    rotating = settings(
+        psp_webhook_secret=SecretStr(current),
+        psp_webhook_secret_previous=SecretStr(previous),
+        psp_webhook_secret_previous_until=datetime.now(UTC) + timedelta(hours=1),
+    )
+    simulator = build_connectors(rotating)["simulator"]
+    for secret in (current, previous):
+        verified = simulator.verify_webhook(*signed(CAPTURED, secret=secret, webhook_id="msg_1"))
+        assert (verified.event_id, verified.event_type, verified.reference) == (
+            "msg_1",
+            "payment.captured",
+            "pay_1",
+        )
+    with pytest.raises(WebhookRejected):
+        simulator.verify_webhook(*signed(CAPTURED, secret=stranger))
+    without_secrets = build_connectors(settings())["simulator"]
+    with pytest.raises(WebhookRejected):
+        without_secrets.verify_webhook(*signed(CAPTURED, secret=current))
