@@ -121,6 +121,19 @@ class StripeConfig:
         return [secret for secret in secrets if secret]
 
 
+class HttpxTransport(stripe.HTTPXClient):
+    """The SDK's httpx transport, sending its encoded form as `content`: the
+    SDK (16.1) passes the string as `data`, which httpx deprecates (and
+    will drop) for raw content, warning on every call."""
+
+    def _get_request_args_kwargs(  # type: ignore[no-untyped-def]  # (untyped in the SDK)
+        self, method, url, headers, post_data
+    ):
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        kwargs["content"] = kwargs.pop("data", None) or None
+        return args, kwargs
+
+
 def stripe_client(config: StripeConfig) -> tuple[stripe.StripeClient, stripe.HTTPClient]:
     """The SDK's client on its httpx transport, with our timeouts and no
     retries of its own; and that transport, to close."""
@@ -130,7 +143,7 @@ def stripe_client(config: StripeConfig) -> tuple[stripe.StripeClient, stripe.HTT
         write=config.read_timeout,
         pool=config.connect_timeout,
     )
-    transport = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
+    transport = HttpxTransport(timeout=timeout, allow_sync_methods=True)
     client = stripe.StripeClient(
         config.api_key,
         base_addresses={"api": config.api_base},

@@ -28,6 +28,9 @@ read the same way:
   Stripe's way.
 - A card error carries no `payment_intent` and no `decline_code`: the decline
   is read from the error (`mapping.declined_payment`), coded `card_declined`.
+- It checks less than Stripe: a canceled PaymentIntent can still be
+  captured, and refunds are not held to what is left to refund. The
+  connector never asks either; the tests do not rely on the refusals.
 - It ignores `Idempotency-Key`. Nothing here can make up for that: a retry
   of a write whose answer was lost charges again. The tests put a proxy in
   front of it that replays answers by key as Stripe documents

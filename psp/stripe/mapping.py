@@ -282,11 +282,17 @@ def call_outcome(error: stripe.StripeError) -> Rejected | Retryable | Unknown | 
             code = error.code or failure.value
             return Rejected(code, error.user_message or why)
         case Failure.RATE_LIMITED | Failure.SERVER | Failure.KEY_REFUSED | Failure.NOT_SENT:
-            return Retryable(f"{why}: {failure.value}")
+            return Retryable(f"{why}: {failure.value}{_cause(error)}")
         case Failure.NO_ANSWER | Failure.UNEXPECTED:
-            return Unknown(f"{why}: {failure.value}")
+            return Unknown(f"{why}: {failure.value}{_cause(error)}")
         case _:
             assert_never(failure)
+
+
+def _cause(error: stripe.StripeError) -> str:
+    """The transport's own exception behind a connection error, for the log."""
+    cause = error.__cause__
+    return f" ({type(cause).__name__}: {cause})" if cause is not None else ""
 
 
 def declined_payment(
