@@ -62,8 +62,11 @@ def stripe_sdk(localstripe: LocalStripe) -> Iterator[stripe.StripeClient]:
 
 
 @contextmanager
-def receiving_webhooks() -> Iterator[tuple[str, list[tuple[bytes, dict[str, str]]]]]:
-    """An endpoint that keeps every request it gets (body and headers): its URL and the list."""
+def receiving_webhooks(
+    path: str = "/hook",
+) -> Iterator[tuple[str, list[tuple[bytes, dict[str, str]]]]]:
+    """An endpoint at `path` that keeps every request it gets (body and
+    headers): its URL and the list."""
     received: list[tuple[bytes, dict[str, str]]] = []
 
     async def keep(request: Request) -> Response:
@@ -73,6 +76,6 @@ def receiving_webhooks() -> Iterator[tuple[str, list[tuple[bytes, dict[str, str]
     async def healthz(request: Request) -> Response:
         return Response(status_code=200)
 
-    app = Starlette(routes=[Route("/hook", keep, methods=["POST"]), Route("/healthz", healthz)])
+    app = Starlette(routes=[Route(path, keep, methods=["POST"]), Route("/healthz", healthz)])
     with serving_in_thread(app, ready_path="/healthz") as url:
-        yield f"{url}/hook", received
+        yield f"{url}{path}", received
