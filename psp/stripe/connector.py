@@ -25,11 +25,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import httpx
 import stripe
 from opentelemetry.trace import SpanKind
 from stripe.params import (
@@ -45,6 +43,7 @@ from psp.protocol import (
     Answered,
     AuthorizeRequest,
     CallResult,
+    Connector,
     InquiryResult,
     NotFound,
     PspEvent,
@@ -57,6 +56,7 @@ from psp.protocol import (
     VerifiedWebhook,
 )
 from psp.stripe import departures, settlement, webhooks
+from psp.stripe.client import StripeConfig, stripe_client
 from psp.stripe.mapping import (
     PAYMENT_ID_KEY,
     REFUND_ID_KEY,
@@ -72,7 +72,6 @@ from telemetry.metrics import psp_call_seconds, timed
 
 T = TypeVar("T")
 
-STRIPE_API_BASE = "https://api.stripe.com"
 # Our keys among any other integration's on the same Stripe account.
 IDEMPOTENCY_KEY_PREFIX = "paystream:"
 # Every answer about a payment carries its charge, for the amounts captured
@@ -86,71 +85,6 @@ _OUTCOMES: dict[type, str] = {
     Unknown: "unknown",
     NotFound: "not_found",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class StripeConfig:
-    api_key: str = field(repr=False)
-    api_base: str = STRIPE_API_BASE
-    # The endpoint's signing secret (whsec_…); during a rotation the one
-    # before it still verifies, until `previous_webhook_secret_until` if set.
-    webhook_secret: str = field(default="", repr=False)
-    previous_webhook_secret: str = field(default="", repr=False)
-    previous_webhook_secret_until: datetime | None = None
-    # Stripe's libraries' default: a signature older than 5 minutes is refused.
-    webhook_tolerance: int = 300
-    # Connecting is fast on a healthy network; a PSP that takes longer is down.
-    connect_timeout: float = 2.0
-    # Card authorizations answer within seconds at p99, 3-D Secure lookups
-    # included; Kill Bill gives its plugins 30 s. Past this we ask instead.
-    read_timeout: float = 30.0
-    # How many of the most recent objects an inquiry without Stripe's id
-    # reads before it turns to search: ten pages.
-    inquiry_scan_limit: int = 1_000
-    # The API at api_base is localstripe (the local Stripe of the tests and
-    # `paystream up --psp stripe`), which refuses parameters Stripe takes:
-    # see `departures`.
-    localstripe: bool = False
-
-    def webhook_secrets(self, now: datetime) -> list[str]:
-        """The secrets a webhook may be signed with now, current first."""
-        secrets = [self.webhook_secret]
-        until = self.previous_webhook_secret_until
-        if self.previous_webhook_secret and (until is None or now < until):
-            secrets.append(self.previous_webhook_secret)
-        return [secret for secret in secrets if secret]
-
-
-class HttpxTransport(stripe.HTTPXClient):
-    """The SDK's httpx transport, sending its encoded form as `content`: the
-    SDK (16.1) passes the string as `data`, which httpx deprecates (and
-    will drop) for raw content, warning on every call."""
-
-    def _get_request_args_kwargs(  # type: ignore[no-untyped-def]  # (untyped in the SDK)
-        self, method, url, headers, post_data
-    ):
-        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
-        kwargs["content"] = kwargs.pop("data", None) or None
-        return args, kwargs
-
-
-def stripe_client(config: StripeConfig) -> tuple[stripe.StripeClient, stripe.HTTPClient]:
-    """The SDK's client on its httpx transport, with our timeouts and no
-    retries of its own; and that transport, to close."""
-    timeout = httpx.Timeout(
-        connect=config.connect_timeout,
-        read=config.read_timeout,
-        write=config.read_timeout,
-        pool=config.connect_timeout,
-    )
-    transport = HttpxTransport(timeout=timeout, allow_sync_methods=True)
-    client = stripe.StripeClient(
-        config.api_key,
-        base_addresses={"api": config.api_base},
-        http_client=transport,
-        max_network_retries=0,
-    )
-    return client, transport
 
 
 class StripeConnector:
@@ -425,3 +359,8 @@ def _observed(operation: str) -> Iterator[dict[str, str]]:
         timed(psp_call_seconds, operation=operation, outcome="error") as labels,
     ):
         yield labels
+
+
+def _is_a_connector(connector: StripeConnector) -> Connector:
+    """Never called: mypy holds the class to the protocol here."""
+    return connector

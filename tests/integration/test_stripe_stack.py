@@ -10,7 +10,8 @@ from pathlib import Path
 
 from payments.operations import OperationKind, psp_key
 from psp.protocol import Answered, AuthorizeRequest, PspPaymentStatus
-from psp.stripe.connector import StripeConfig, StripeConnector
+from psp.stripe.client import StripeConfig
+from psp.stripe.connector import StripeConnector
 from stack.localstripe import run_stripe_for_stack
 from stack.ports import free_port, wait_until
 from tests.support.localstripe import receiving_webhooks

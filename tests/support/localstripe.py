@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from psp.stripe.connector import HttpxTransport, StripeConfig, StripeConnector
+from psp.stripe.client import HttpxTransport, StripeConfig
+from psp.stripe.connector import StripeConnector
 from stack.localstripe import LOCALSTRIPE_API_KEY, LocalStripe
 from stack.ports import free_port
 from stack.threaded import serving_in_thread
