@@ -23,8 +23,9 @@ from stack.ports import free_port
 from stack.threaded import serving_in_thread
 from tests.support.servers import make_root
 
-# Short, so that a hang is seen as a timeout within a test's patience.
-READ_TIMEOUT = 1.0
+# Short, so that a hang is seen as a timeout within a test's patience; long
+# enough for localstripe on a busy machine (it answers in milliseconds).
+READ_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="session", name="localstripe")
