@@ -12,28 +12,15 @@ fetching a report twice gives the same report.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from psp.settlement_csv import csv_chunks
 from psp.simulator.book import Book
 
-HEADER = (
-    "batch",
-    "date",
-    "type",
-    "psp_reference",
-    "reference",
-    "payment_reference",
-    "gross",
-    "fee",
-    "net",
-    "currency",
-)
 # The simulator's price list: 1.4 % + 25 minor units a capture; refunds are
 # free; a chargeback costs 15.00.
 CAPTURE_FEE_PER_MILLE, CAPTURE_FEE_FIXED, CHARGEBACK_FEE = 14, 25, 1500
@@ -168,13 +155,4 @@ def _with_discrepancies(rows: list[dict[str, Any]], batch: str, knobs: Settlemen
 
 def render_csv(report: Report, chunk_rows: int = 5_000) -> Iterator[bytes]:
     """The report as CSV, in chunks, header first."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(HEADER)
-    for number, row in enumerate(report.rows, 1):
-        writer.writerow([row[column] for column in HEADER])
-        if number % chunk_rows == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+    return csv_chunks(report.rows, chunk_rows)

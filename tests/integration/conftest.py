@@ -14,8 +14,10 @@ from gateway.types import GatewayConfig
 from tests.conftest import PEPPER
 from tests.support.bank import bank_fixture
 from tests.support.gateway import Gateway, running_gateway
+from tests.support.localstripe import localstripe_fixture
 
 bank = bank_fixture
+localstripe = localstripe_fixture
 
 
 @pytest.fixture

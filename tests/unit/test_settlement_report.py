@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from psp.settlement_csv import HEADER
 from psp.simulator.book import Book
 from psp.simulator.settlement import (
     CHARGEBACK_FEE,
-    HEADER,
     SettlementKnobs,
     build_report,
     capture_fee,
