@@ -10,6 +10,6 @@ if dramatiq.broker.global_broker is None:
         "set the Dramatiq broker before importing actors (paystream.bootstrap.configure_actors)"
     )
 
-from actors import operations, psp_webhooks, reconciliation
+from actors import authentication, operations, psp_webhooks, reconciliation
 
-__all__ = ["operations", "psp_webhooks", "reconciliation"]
+__all__ = ["authentication", "operations", "psp_webhooks", "reconciliation"]

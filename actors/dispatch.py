@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from actors.queues import (
     APPLY_PSP_WEBHOOK,
+    CHECK_AUTHENTICATION,
     DRIVE_OPERATION,
     PAYMENTS_QUEUE,
     RECONCILE,
@@ -51,6 +52,9 @@ class AsyncDispatcher:
     async def nudge_reconciliation(self, run_id: str) -> None:
         await self._enqueue(PAYMENTS_QUEUE, RECONCILE, run_id)
 
+    async def nudge_authentication(self, payment_id: str) -> None:
+        await self._enqueue(PAYMENTS_QUEUE, CHECK_AUTHENTICATION, payment_id, {"asked_by": "api"})
+
     async def depths(self) -> dict[tuple[str, str], int]:
         """Messages in each queue, in the broker's own keys: ready, delayed
         (a retry waiting for its time) and dead (Dramatiq's dead letters)."""
@@ -66,13 +70,19 @@ class AsyncDispatcher:
             for state in ("ready", "delayed", "dead")
         }
 
-    async def _enqueue(self, queue_name: str, actor_name: str, object_id: str) -> None:
+    async def _enqueue(
+        self,
+        queue_name: str,
+        actor_name: str,
+        object_id: str,
+        kwargs: dict[str, str] | None = None,
+    ) -> None:
         redis_message_id = str(uuid.uuid4())
         message: Message[None] = Message(
             queue_name=queue_name,
             actor_name=actor_name,
             args=(object_id,),
-            kwargs={},
+            kwargs=kwargs or {},
             options={"redis_message_id": redis_message_id, OPTION: outgoing()},
         )
         try:

@@ -4,6 +4,10 @@ and re-drives them from Postgres on a growing schedule. What is still pending
 after the last step is flagged for reconciliation: visible in the API, decided
 by the settlement report or a person, never FAILED without the PSP's word.
 
+Payments waiting for their customer to authenticate (REQUIRES_ACTION) are
+checked on too: every `idle` while nothing is heard, and at their expiry,
+a worker asks the PSP how it ended (`actors.authentication`).
+
 Its own process (`paystream janitor`); several can run, they skip each
 other's rows. Each sweep also re-drives PSP callbacks stored but never
 applied, deletes expired idempotency records, and seals the audit log.
@@ -27,6 +31,7 @@ from store.db import connection
 from store.errors import StoreUnavailable
 from store.idempotency import purge_expired
 from store.operations import claim_stalled_operations, schedule_next_check
+from store.payments import claim_authentication_checks
 from store.webhook_inbox import stalled_inbox
 
 logger = logging.getLogger("paystream.janitor")
@@ -47,6 +52,8 @@ class Nudges:
 
     operation: Callable[[str], object]
     webhook: Callable[[str], object]
+    # A payment awaiting its customer, to ask its PSP about.
+    authentication: Callable[[str], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,7 @@ class Sweep:
     flagged: int
     webhooks: int
     purged: int
+    authentications: int = 0
 
 
 def sweep(pool: ConnectionPool[Any], policy: JanitorPolicy, nudges: Nudges) -> Sweep:
@@ -77,18 +85,22 @@ def sweep(pool: ConnectionPool[Any], policy: JanitorPolicy, nudges: Nudges) -> S
     with connection(pool) as conn:
         # PSP callbacks stored but never applied (their nudge was lost with Redis).
         webhooks = stalled_inbox(conn, idle=policy.idle, limit=policy.batch)
+        awaiting = claim_authentication_checks(conn, idle=policy.idle, limit=policy.batch)
         purged = purge_expired(conn)
         seal(conn)  # chain the audit rows written since the last sweep
     for inbox_id in webhooks:
         nudges.webhook(inbox_id)
-    if to_redrive or to_flag or webhooks:
+    for payment_id in awaiting:
+        nudges.authentication(payment_id)
+    if to_redrive or to_flag or webhooks or awaiting:
         logger.info(
-            "re-drove %d operation(s) and %d webhook(s), flagged %d",
+            "re-drove %d operation(s) and %d webhook(s), flagged %d, checked %d authentication(s)",
             len(to_redrive),
             len(webhooks),
             len(to_flag),
+            len(awaiting),
         )
-    return Sweep(len(to_redrive), len(to_flag), len(webhooks), purged)
+    return Sweep(len(to_redrive), len(to_flag), len(webhooks), purged, len(awaiting))
 
 
 def run(

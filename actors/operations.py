@@ -182,6 +182,7 @@ def _send(drive: Drive) -> CallResult[PspPayment] | CallResult[PspRefund]:
             currency=payment.currency,
             token=payment.method_token,
             capture=payment.capture_method == CaptureMethod.AUTOMATIC,
+            return_url=payment.return_url,
         )
         return psp.authorize(request, idempotency_key=key)
     psp_reference = payment.psp_reference
@@ -211,7 +212,9 @@ def _settle(drive: Drive, answer: PspPayment | PspRefund, learned: Detail) -> Ve
 
 
 def _settle_authorization(drive: Drive, charge: PspPayment, learned: Detail) -> Verdict:
-    fact = payment_fact(charge)
+    # A customer to authenticate ends the call (the PSP answered): the
+    # payment waits in REQUIRES_ACTION for the PSP's word on how it ended.
+    fact = payment_fact(charge, action_expires_in=drive.services.action_expires_in)
     if fact is None:
         return Verdict.UNDECIDED
     failed = isinstance(fact, Declined)

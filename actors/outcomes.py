@@ -26,7 +26,7 @@ from payments.lifecycle import (
 )
 from payments.operations import OperationKind, OperationStatus
 from payments.records import PaymentRecord, TimelineEvent
-from payments.status import EventSource, PaymentStatus, RefundStatus
+from payments.status import AUTHORIZING, EventSource, PaymentStatus, RefundStatus
 from store.audit import acting, system
 from store.ledger import post_entry
 from store.operations import (
@@ -127,7 +127,7 @@ def _apply_payment_fact(
     if operation_id is not None:
         finish_operation(conn, operation_id, operation_status)
     if change is not None:
-        if payment.status == PaymentStatus.PENDING and payment.api_key_id:
+        if _authorization_ended(payment, change) and payment.api_key_id:
             applied.authorization = (payment.api_key_id, change.status == PaymentStatus.FAILED)
         payment, event = record_change(conn, payment, change, source=source, detail=detail)
         applied.events.append(event)
@@ -143,6 +143,12 @@ def _apply_payment_fact(
         applied.events.append(capture.event)
         applied.follow_ups.append(capture.operation_id)
     return applied
+
+
+def _authorization_ended(payment: PaymentRecord, change: Change) -> bool:
+    """The change tells how the authorization ended (a customer asked to
+    authenticate has not ended it yet)."""
+    return payment.status in AUTHORIZING and change.status not in AUTHORIZING
 
 
 def refuse_action(

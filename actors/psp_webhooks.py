@@ -81,7 +81,7 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
         return
     bind_context(payment_id=payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
-    fact = payment_fact(event.payment)
+    fact = payment_fact(event.payment, action_expires_in=services.action_expires_in)
     if fact is None:
         _settle(services, inbox, "ignored", f"PSP status {event.payment.status} is not acted on")
         return

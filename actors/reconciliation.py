@@ -256,7 +256,9 @@ def _inquire(psp: Connector, line: Resolvable) -> PspWord | str | Retryable | Un
     if not isinstance(payment, Answered):
         return "no such payment" if isinstance(payment, NotFound) else payment
     said = _payment_says(payment.value, line)
-    return said or PspWord(payment_fact(payment.value), payment.value.psp_reference, learned)
+    return said or PspWord(
+        payment_fact(payment.value, action_expires_in=None), payment.value.psp_reference, learned
+    )
 
 
 def _payment_says(answer: PspPayment, line: Resolvable) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -24,6 +25,9 @@ class Runtime:
     # One per connector, by its name: one PSP's outage stops no other's calls.
     breakers: Mapping[str, CircuitBreaker]
     card_testing: CardTestingCounter
+    # How long a payment waits for its customer to authenticate (3-D Secure):
+    # the setting `PAYSTREAM_ACTION_EXPIRES_SECONDS`.
+    action_expires_in: timedelta = timedelta(minutes=15)
 
     def psp(self, name: str) -> tuple[Connector, CircuitBreaker]:
         """A PSP's connector and its breaker; UnknownConnector if not configured here."""

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 class EventType(StrEnum):
     PAYMENT_CREATED = "payment.created"
+    PAYMENT_REQUIRES_ACTION = "payment.requires_action"
     PAYMENT_AUTHORIZED = "payment.authorized"
     PAYMENT_CAPTURED = "payment.captured"
     PAYMENT_FAILED = "payment.failed"

@@ -10,10 +10,11 @@ twice. Request checks raise a DomainError naming why not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from payments.errors import AmountTooLarge, InconsistentPspAnswer, InvalidState
 from payments.events import EventType
-from payments.status import CaptureMethod, PaymentStatus, can_move
+from payments.status import AUTHORIZING, CaptureMethod, PaymentStatus, can_move
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,24 @@ class Voided:
     psp_reference: str
 
 
-PspFact = Authorized | Captured | Declined | Voided
+@dataclass(frozen=True, slots=True)
+class ActionRequired:
+    """The PSP asks the customer to authenticate (3-D Secure) before it
+    decides: where to send them (None when the PSP's own script shows the
+    page), and how long paystream waits for them (`expires_in`, a setting)."""
+
+    psp_reference: str
+    url: str | None
+    expires_in: timedelta
+
+
+PspFact = Authorized | Captured | Declined | Voided | ActionRequired
+
+# Why a payment failed when the customer never finished authenticating: the
+# PSP still waited for them past the expiry (and cancelled), or cancelled.
+AUTHENTICATION_EXPIRED = Declined(
+    "authentication_expired", "The customer did not authenticate in time."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +88,9 @@ class Change:
     psp_reference: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None
+    # Into REQUIRES_ACTION: where the customer authenticates, and for how long.
+    next_action_url: str | None = None
+    action_expires_in: timedelta | None = None
 
 
 def apply_fact(state: PaymentState, fact: PspFact) -> Change | None:
@@ -79,7 +100,23 @@ def apply_fact(state: PaymentState, fact: PspFact) -> Change | None:
         return _captured(state, fact)
     if isinstance(fact, Declined):
         return _declined(state, fact)
+    if isinstance(fact, ActionRequired):
+        return _action_required(state, fact)
     return _voided(state, fact)
+
+
+def _action_required(state: PaymentState, fact: ActionRequired) -> Change | None:
+    if not can_move(state.status, PaymentStatus.REQUIRES_ACTION):
+        return None  # asked already, or decided since: a late word changes nothing
+    return Change(
+        status=PaymentStatus.REQUIRES_ACTION,
+        event_type=EventType.PAYMENT_REQUIRES_ACTION,
+        authorized_amount=0,
+        captured_amount=0,
+        psp_reference=fact.psp_reference,
+        next_action_url=fact.url,
+        action_expires_in=fact.expires_in,
+    )
 
 
 def _authorized(state: PaymentState, fact: Authorized) -> Change | None:
@@ -114,9 +151,10 @@ def _captured(state: PaymentState, fact: Captured) -> Change | None:
 
 
 def _declined(state: PaymentState, fact: Declined) -> Change | None:
-    # Only an authorization can be declined into FAILED; a refused capture or
-    # void leaves the authorization as it is (see capture_refused).
-    if state.status is not PaymentStatus.PENDING:
+    # Only an authorization (the customer's authentication included) can be
+    # declined into FAILED; a refused capture or void leaves the
+    # authorization as it is (see capture_refused).
+    if state.status not in AUTHORIZING:
         return None
     return Change(
         status=PaymentStatus.FAILED,
@@ -129,6 +167,10 @@ def _declined(state: PaymentState, fact: Declined) -> Change | None:
 
 
 def _voided(state: PaymentState, fact: Voided) -> Change | None:
+    if state.status is PaymentStatus.REQUIRES_ACTION:
+        # Cancelled at the PSP while it waited for the customer (our expiry
+        # cancels it so): nothing was authorized, and nothing will be.
+        return _declined(state, AUTHENTICATION_EXPIRED)
     if not can_move(state.status, PaymentStatus.CANCELED):
         return None
     return Change(
@@ -183,6 +225,15 @@ def check_cancelable(state: PaymentState) -> None:
         raise InvalidState(f"a payment in status {state.status} cannot be canceled")
     if state.pending_action == "capture":
         raise InvalidState("a capture of this payment is already in progress")
+
+
+def check_confirmable(state: PaymentState) -> None:
+    """A merchant's confirm asks the PSP how the customer's authentication
+    ended: only while the payment waits for it."""
+    if state.status is not PaymentStatus.REQUIRES_ACTION:
+        raise InvalidState(
+            f"a payment in status {state.status} is not waiting for its customer to authenticate"
+        )
 
 
 def refundable_amount(state: PaymentState) -> int:

@@ -29,3 +29,11 @@ def pending_action(kind: OperationKind) -> str:
     """What a payment shows (`pendingAction`) while its capture or void is
     under way: `capture` or `cancel`, in the merchant's words."""
     return "capture" if kind is OperationKind.CAPTURE else "cancel"
+
+
+def expiry_key(payment_id: str) -> str:
+    """`pay_…:expire`: the cancel paystream asks of the PSP when a customer
+    never finished authenticating. Not the void's key: should the PSP refuse
+    it (the customer finished just then), a merchant's later cancel must not
+    be answered with that refusal again."""
+    return f"{payment_id}:expire"

@@ -95,7 +95,7 @@ def classify(
         return LineClass.UNCONFIRMED
     if ours is None or record_type not in RECORD_TYPES:
         return LineClass.MISSING_INTERNALLY
-    if ours.status == "PENDING":
+    if ours.status in ("PENDING", "REQUIRES_ACTION"):  # not decided yet: the PSP's word decides
         return LineClass.RESOLVABLE if record_type != "chargeback" else LineClass.MISSING_INTERNALLY
     if ours.currency != currency:
         return LineClass.CURRENCY_MISMATCH

@@ -42,6 +42,12 @@ class PaymentRecord:
     reconciliation_reason: str | None = None
     # The key that created it (the card-testing guard counts per key).
     api_key_id: str | None = None
+    # Customer authentication (3-D Secure): where the merchant wants the
+    # customer back; while REQUIRES_ACTION, where the customer authenticates
+    # and until when paystream waits for them (then asks the PSP to give up).
+    return_url: str | None = None
+    next_action_url: str | None = None
+    action_expires_at: datetime | None = None
 
     def state(self) -> PaymentState:
         """What `payments.lifecycle` decides on."""

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from payments.records import PaymentRecord, RefundRecord, TimelineEvent
+from payments.status import PaymentStatus
 
 
 def timestamp(moment: datetime) -> str:
@@ -42,9 +43,24 @@ def payment_resource(payment: PaymentRecord) -> dict[str, Any]:
         "pendingRefundAmount": payment.refund_reserved_amount - payment.refunded_amount,
         **camel_fields(
             payment, "pending_action", "requires_reconciliation", "reconciliation_reason",
-            "psp", "psp_reference", "failure_code", "failure_message", "created_at", "updated_at",
+            "psp", "psp_reference", "return_url",
         ),
+        "nextAction": next_action(payment),
+        **camel_fields(payment, "failure_code", "failure_message", "created_at", "updated_at"),
     }  # fmt: skip
+
+
+def next_action(payment: PaymentRecord) -> dict[str, Any] | None:
+    """What the customer must do before the PSP decides, while REQUIRES_ACTION:
+    authenticate on the PSP's page (`url`; None where the PSP's own script
+    shows it, as Stripe.js does without a return URL), until `expiresAt`."""
+    if payment.status != PaymentStatus.REQUIRES_ACTION or payment.action_expires_at is None:
+        return None
+    return {
+        "type": "redirect",
+        "url": payment.next_action_url,
+        "expiresAt": timestamp(payment.action_expires_at),
+    }
 
 
 def event_envelope(

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 class PaymentStatus(StrEnum):
     PENDING = "PENDING"
+    # The PSP asks the customer to authenticate (3-D Secure): see `nextAction`.
+    REQUIRES_ACTION = "REQUIRES_ACTION"
     AUTHORIZED = "AUTHORIZED"
     CAPTURED = "CAPTURED"
     FAILED = "FAILED"
@@ -39,6 +41,15 @@ class EventSource(StrEnum):
 # makes late, duplicated and reordered PSP news harmless.
 ALLOWED_MOVES: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.PENDING: frozenset(
+        {
+            PaymentStatus.REQUIRES_ACTION,
+            PaymentStatus.AUTHORIZED,
+            PaymentStatus.CAPTURED,
+            PaymentStatus.FAILED,
+        }
+    ),
+    # Left on the PSP's word of how the customer's authentication ended.
+    PaymentStatus.REQUIRES_ACTION: frozenset(
         {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED, PaymentStatus.FAILED}
     ),
     PaymentStatus.AUTHORIZED: frozenset({PaymentStatus.CAPTURED, PaymentStatus.CANCELED}),
@@ -47,6 +58,10 @@ ALLOWED_MOVES: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.REFUNDED: frozenset(),
     PaymentStatus.CANCELED: frozenset(),
 }
+
+
+# Where the authorization has not ended yet: a decline fails the payment from here.
+AUTHORIZING = frozenset({PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION})
 
 
 def can_move(current: PaymentStatus, target: PaymentStatus) -> bool:

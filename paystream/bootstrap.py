@@ -65,6 +65,7 @@ def configure_actors(settings: Settings, role: str = "worker") -> None:
             connectors=connectors,
             breakers={name: circuit_breaker(settings, client, name) for name in connectors.names()},
             card_testing=CardTestingCounter(client, card_testing_policy(settings)),
+            action_expires_in=timedelta(seconds=settings.action_expires_seconds),
         )
 
     install(build_runtime)
@@ -177,6 +178,7 @@ def run_janitor(settings: Settings) -> None:
     """Re-drive stalled PSP operations and callbacks from Postgres until stopped."""
     configure_actors(settings, role="janitor")
     # Actor modules bind to the broker current when they are imported: after it is set.
+    from actors.authentication import check_authentication
     from actors.janitor import JanitorPolicy, Nudges, run
     from actors.operations import drive_operation
     from actors.psp_webhooks import apply_psp_webhook
@@ -188,6 +190,7 @@ def run_janitor(settings: Settings) -> None:
     nudges = Nudges(
         operation=lambda operation_id: drive_operation.send(operation_id, nudged_by="janitor"),
         webhook=apply_psp_webhook.send,
+        authentication=check_authentication.send,
     )
     stop = stop_on_signals()
     pool = open_pool(settings.database_url, max_size=2)

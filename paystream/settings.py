@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     # flags the payment for reconciliation. See README, "The janitor".
     janitor_schedule: str = "30,120,600,3600,21600,86400"
     janitor_interval_seconds: float = 5.0
+    # How long a payment waits in REQUIRES_ACTION for its customer to
+    # authenticate before the janitor asks the PSP to give up (then it fails
+    # as authentication_expired, on the PSP's word). Hyperswitch's default
+    # session expiry is the same 15 minutes; a 3-D Secure challenge page
+    # itself times out in minutes.
+    action_expires_seconds: float = 900.0
 
     # Abuse limits: requests per second per key (0 for none; Stripe allows
     # 100), and the card-testing guard (see payments/card_testing.py).

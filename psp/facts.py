@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import assert_never
 
-from payments.lifecycle import Authorized, Captured, Declined, PspFact, Voided
+from payments.lifecycle import ActionRequired, Authorized, Captured, Declined, PspFact, Voided
 from psp.protocol import PspPayment, PspPaymentStatus
 
 
-def payment_fact(payment: PspPayment) -> PspFact | None:
-    """None when the PSP's word decides nothing yet: a status we cannot read,
-    or a customer still to authenticate (REQUIRES_ACTION, until paystream
-    has a status for it): ask again later."""
+def payment_fact(payment: PspPayment, *, action_expires_in: timedelta | None) -> PspFact | None:
+    """None when the PSP's word decides nothing yet (a status we cannot
+    read): ask again later. A customer to authenticate is ActionRequired,
+    waited for `action_expires_in`; a reader that starts no waits (None:
+    reconciliation, which acts on settled captures only) takes it as nothing
+    decided."""
     match payment.status:
         case PspPaymentStatus.AUTHORIZED:
             return Authorized(payment.psp_reference, payment.authorized_amount)
@@ -25,7 +28,11 @@ def payment_fact(payment: PspPayment) -> PspFact | None:
             )
         case PspPaymentStatus.VOIDED:
             return Voided(payment.psp_reference)
-        case PspPaymentStatus.REQUIRES_ACTION | PspPaymentStatus.UNKNOWN:
+        case PspPaymentStatus.REQUIRES_ACTION:
+            if action_expires_in is None:
+                return None
+            return ActionRequired(payment.psp_reference, payment.next_action_url, action_expires_in)
+        case PspPaymentStatus.UNKNOWN:
             return None
         case _:
             assert_never(payment.status)

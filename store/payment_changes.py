@@ -29,7 +29,9 @@ def record_change(
     detail: dict[str, Any] | None = None,
 ) -> Steps[Changed]:
     """Apply a change decided by `payments.lifecycle`. A change of status
-    settles any pending capture or cancel."""
+    settles any pending capture or cancel; one into REQUIRES_ACTION starts
+    the wait for the customer (its page, its expiry), and any change ends
+    the janitor's schedule of checks on that wait."""
     updated = yield from fetch_one(
         PaymentRecord,
         f"""
@@ -41,6 +43,11 @@ def record_change(
             failure_code = coalesce(%(failure_code)s, failure_code),
             failure_message = coalesce(%(failure_message)s, failure_message),
             pending_action = CASE WHEN %(moved)s THEN NULL ELSE pending_action END,
+            next_action_url = coalesce(%(next_action_url)s, next_action_url),
+            action_expires_at = coalesce(
+                clock_timestamp() + %(action_expires_in)s::interval, action_expires_at
+            ),
+            action_check_at = NULL,
             updated_at = clock_timestamp()
         WHERE id = %(id)s AND status = %(expected_status)s
         {_RETURNING}
@@ -55,6 +62,8 @@ def record_change(
             "psp_reference": change.psp_reference,
             "failure_code": change.failure_code,
             "failure_message": change.failure_message,
+            "next_action_url": change.next_action_url,
+            "action_expires_in": change.action_expires_in,
             "moved": change.status != payment.status,
         },
     )

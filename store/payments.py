@@ -8,7 +8,7 @@ merchant's word)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from payments.events import EventType
@@ -24,6 +24,7 @@ from store.statements import (
     fetch_all,
     fetch_one,
     fetch_value,
+    fetch_values,
     parameters,
     placeholders,
     store_function,
@@ -56,6 +57,7 @@ def new_payment(
     description: str | None,
     metadata: dict[str, Any],
     now: datetime,
+    return_url: str | None = None,
 ) -> PaymentRecord:
     """The record a payment starts as, before it is written: PENDING at the
     PSP the routing table chose, nothing authorized, captured or refunded yet."""
@@ -70,6 +72,7 @@ def new_payment(
         psp=psp,
         description=description,
         metadata=metadata,
+        return_url=return_url,
         created_at=now,
         updated_at=now,
     )
@@ -183,4 +186,29 @@ def list_payments(
         f"SELECT {_PAYMENT} FROM payments WHERE {' AND '.join(clauses)}"
         " ORDER BY id DESC LIMIT %(limit)s",
         params,
+    )
+
+
+@store_function
+def claim_authentication_checks(*, idle: timedelta, limit: int) -> Statement[list[str]]:
+    """Payments waiting for their customer to authenticate that are due for
+    a question to their PSP: quiet for `idle` since they began waiting, or
+    since the last check. Each is given its next check (every `idle`, and
+    once at its expiry) in the same statement; several janitors skip each
+    other's rows."""
+    return fetch_values(
+        """
+        UPDATE payments SET action_check_at = CASE
+            WHEN clock_timestamp() < action_expires_at
+                THEN least(action_expires_at, clock_timestamp() + %(idle)s)
+            ELSE clock_timestamp() + %(idle)s END
+        WHERE id IN (
+            SELECT id FROM payments
+            WHERE status = 'REQUIRES_ACTION'
+              AND coalesce(action_check_at, updated_at + %(idle)s) <= clock_timestamp()
+            ORDER BY updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id
+        """,
+        {"idle": idle, "limit": limit},
     )

@@ -67,7 +67,7 @@ WITH lines AS (
         WHEN NOT o.confirmed THEN 'unconfirmed'
         WHEN NOT o.found OR o.record_type NOT IN ('capture', 'refund', 'chargeback')
             THEN 'missing_internally'
-        WHEN o.our_status = 'PENDING'
+        WHEN o.our_status IN ('PENDING', 'REQUIRES_ACTION')
             THEN CASE WHEN o.record_type = 'chargeback' THEN 'missing_internally'
                       ELSE 'resolvable' END
         WHEN o.our_currency <> o.currency THEN 'currency_mismatch'

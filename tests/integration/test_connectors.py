@@ -1,7 +1,8 @@
 """Two PSPs side by side (two simulators, each with its own book, under the
 names alpha and beta): everything after a payment's creation goes to its own
 PSP's connector, and one PSP's circuit breaker stops no other's payments. A
-third, gamma, asks every customer to authenticate, which nothing decides yet."""
+third, gamma, asks every customer to authenticate: its payments wait for
+their customer, and are asked about at gamma."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 import redis
 
+from actors.authentication import check_authentication
 from actors.card_testing import CardTestingCounter
 from actors.errors import TryAgain
 from actors.operations import drive_operation
@@ -202,20 +204,21 @@ def test_one_psps_open_breaker_stops_its_payments_and_not_the_others(
     psps.knobs("alpha", outages=[])
 
 
-def test_a_psp_asking_the_customer_to_authenticate_decides_nothing_and_is_asked_again(
+def test_a_psp_asking_the_customer_to_authenticate_leaves_the_payment_waiting_asked_there(
     psps: Psps, database_url: str, merchant: Merchant
 ) -> None:
     at_gamma, authorize = create_payment(database_url, merchant, psp="gamma")
-    for _ in range(2):
-        with pytest.raises(TryAgain, match="cannot"):
-            drive_operation.fn(authorize)
+    drive_operation.fn(authorize)
+    check_authentication.fn(at_gamma)
+
     assert psps.gamma.calls == ["authorize", "find_payment"]
-    assert psps.status(at_gamma) == "PENDING"
+    assert psps.status(at_gamma) == "REQUIRES_ACTION"
     events = psps.db.execute(
-        "SELECT type FROM payment_events WHERE payment_id = %s", (at_gamma,)
+        "SELECT type FROM payment_events WHERE payment_id = %s ORDER BY created_at", (at_gamma,)
     ).fetchall()
-    assert events == [("payment.created",)]
+    assert events == [("payment.created",), ("payment.requires_action",)]
     operation = psps.db.execute(
         "SELECT status FROM payment_operations WHERE id = %s", (authorize,)
     ).fetchone()
-    assert operation == ("pending",)
+    # The call was answered: what is left is the customer's, not a call's.
+    assert operation == ("succeeded",)

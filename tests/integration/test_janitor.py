@@ -48,7 +48,7 @@ def test_a_stalled_operation_is_redriven_and_its_next_look_scheduled(
     _, fresh = create_payment(database_url, merchant)
     stall(db, stalled)
     sent: list[str] = []
-    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None))
+    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None, lambda payment_id: None))
     assert mine([stalled, fresh], sent) == [stalled]
     checks, next_in = db.execute(
         "SELECT janitor_checks, next_check_at - now() FROM payment_operations WHERE id = %s",
@@ -56,7 +56,7 @@ def test_a_stalled_operation_is_redriven_and_its_next_look_scheduled(
     ).fetchone()  # type: ignore[misc]
     assert checks == 1 and timedelta(seconds=55) < next_in <= timedelta(seconds=60)
     sent.clear()
-    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None))
+    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None, lambda payment_id: None))
     assert mine([stalled], sent) == []  # not before its next look
 
 
@@ -67,10 +67,10 @@ def test_after_the_last_step_the_payment_is_flagged_for_reconciliation_not_faile
     sent: list[str] = []
     for _ in POLICY.schedule:
         stall(db, operation)
-        sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None))
+        sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None, lambda payment_id: None))
     assert mine([operation], sent) == [operation, operation]
     stall(db, operation)
-    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None))
+    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None, lambda payment_id: None))
     status, flagged, reason = db.execute(
         "SELECT status, requires_reconciliation, reconciliation_reason FROM payments WHERE id = %s",
         (payment_id,),
@@ -84,7 +84,7 @@ def test_after_the_last_step_the_payment_is_flagged_for_reconciliation_not_faile
     assert event == ("payment.flagged_for_reconciliation", "janitor")
     sent.clear()
     stall(db, operation)
-    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None))
+    sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None, lambda payment_id: None))
     assert mine([operation], sent) == []  # flagged: left to reconciliation
 
 
@@ -99,7 +99,7 @@ def test_two_janitors_sweeping_at_once_redrive_each_operation_once(
 
     def janitor() -> None:
         start.wait()
-        sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None))
+        sweep(pool, POLICY, Nudges(sent.append, lambda inbox_id: None, lambda payment_id: None))
 
     threads = [threading.Thread(target=janitor) for _ in range(2)]
     for thread in threads:
@@ -119,7 +119,7 @@ def test_expired_idempotency_records_are_deleted(
         " (%s, 'live', '\\x00', 201, '{}', now() + interval '1 h')",
         (merchant.id, merchant.id),
     )
-    sweep(pool, POLICY, Nudges(lambda op: None, lambda inbox_id: None))
+    sweep(pool, POLICY, Nudges(lambda op: None, lambda inbox_id: None, lambda payment_id: None))
     keys = db.execute("SELECT key FROM idempotency_keys WHERE merchant_id = %s", (merchant.id,))
     assert [row[0] for row in keys] == ["live"]
 
@@ -134,5 +134,5 @@ def test_a_stored_callback_whose_nudge_was_lost_is_handed_to_the_workers_again(
         " 'payment.captured', '{}', now())"
     )
     webhooks: list[str] = []
-    sweep(pool, POLICY, Nudges(lambda op: None, webhooks.append))
+    sweep(pool, POLICY, Nudges(lambda op: None, webhooks.append, lambda payment_id: None))
     assert "whin_stalled" in webhooks and "whin_fresh" not in webhooks

@@ -1,9 +1,12 @@
 """The transition rules, as tables: every (state, fact) and what it does."""
 
+from datetime import timedelta
+
 import pytest
 
 from payments.errors import AmountTooLarge, InconsistentPspAnswer, InvalidState
 from payments.lifecycle import (
+    ActionRequired,
     Authorized,
     Captured,
     Declined,
@@ -13,6 +16,7 @@ from payments.lifecycle import (
     apply_fact,
     capture_amount,
     check_cancelable,
+    check_confirmable,
     refund_amount,
     refund_succeeded,
 )
@@ -31,6 +35,7 @@ AUTHORIZED = Authorized("psp_1", 1000)
 CAPTURED = Captured("psp_1", 1000, 1000)
 DECLINED = Declined("card_declined", "declined")
 VOIDED = Voided("psp_1")
+ACTION = ActionRequired("psp_1", "https://psp.example/3ds/1", timedelta(minutes=15))
 
 # (status before, fact, status after or None for "no change")
 TABLE: list[tuple[PaymentStatus, PspFact, PaymentStatus | None]] = [
@@ -38,6 +43,17 @@ TABLE: list[tuple[PaymentStatus, PspFact, PaymentStatus | None]] = [
     (S.PENDING, CAPTURED, S.CAPTURED),
     (S.PENDING, DECLINED, S.FAILED),
     (S.PENDING, VOIDED, None),
+    (S.PENDING, ACTION, S.REQUIRES_ACTION),
+    (S.REQUIRES_ACTION, ACTION, None),
+    (S.REQUIRES_ACTION, AUTHORIZED, S.AUTHORIZED),
+    (S.REQUIRES_ACTION, CAPTURED, S.CAPTURED),
+    (S.REQUIRES_ACTION, DECLINED, S.FAILED),
+    # Cancelled at the PSP while it waited for the customer: authentication expired.
+    (S.REQUIRES_ACTION, VOIDED, S.FAILED),
+    (S.AUTHORIZED, ACTION, None),
+    (S.CAPTURED, ACTION, None),
+    (S.FAILED, ACTION, None),
+    (S.CANCELED, ACTION, None),
     (S.AUTHORIZED, AUTHORIZED, None),
     (S.AUTHORIZED, CAPTURED, S.CAPTURED),
     (S.AUTHORIZED, DECLINED, None),
@@ -74,6 +90,43 @@ def test_no_status_can_move_back_to_pending_and_final_statuses_are_final() -> No
         assert S.PENDING not in targets, status
     for final in (S.FAILED, S.REFUNDED, S.CANCELED):
         assert ALLOWED_MOVES[final] == frozenset()
+
+
+def test_no_status_moves_back_to_requires_action_once_the_psp_has_decided() -> None:
+    waits_from = {
+        status for status, targets in ALLOWED_MOVES.items() if S.REQUIRES_ACTION in targets
+    }
+    assert waits_from == {S.PENDING}
+    assert ALLOWED_MOVES[S.REQUIRES_ACTION] == {S.AUTHORIZED, S.CAPTURED, S.FAILED}
+
+
+def test_a_customer_to_authenticate_records_the_page_and_how_long_to_wait() -> None:
+    change = apply_fact(state(S.PENDING), ACTION)
+    assert change is not None
+    assert (change.status, change.event_type) == (S.REQUIRES_ACTION, "payment.requires_action")
+    assert change.next_action_url == "https://psp.example/3ds/1"
+    assert change.action_expires_in == timedelta(minutes=15)
+    assert change.psp_reference == "psp_1"
+
+
+def test_a_cancel_while_the_psp_waited_for_the_customer_fails_as_authentication_expired() -> None:
+    change = apply_fact(state(S.REQUIRES_ACTION), VOIDED)
+    assert change is not None
+    assert (change.status, change.failure_code) == (S.FAILED, "authentication_expired")
+
+
+def test_a_failed_authentication_fails_the_payment_with_the_psps_code() -> None:
+    failed = Declined("authentication_failed", "The customer failed 3-D Secure authentication.")
+    change = apply_fact(state(S.REQUIRES_ACTION), failed)
+    assert change is not None
+    assert (change.status, change.failure_code) == (S.FAILED, "authentication_failed")
+
+
+@pytest.mark.parametrize("status", [s for s in S if s is not S.REQUIRES_ACTION])
+def test_only_a_payment_waiting_for_its_customer_can_be_confirmed(status: PaymentStatus) -> None:
+    check_confirmable(state(S.REQUIRES_ACTION))
+    with pytest.raises(InvalidState, match="not waiting"):
+        check_confirmable(state(status))
 
 
 def test_a_decline_records_its_code_and_message() -> None:
@@ -113,7 +166,9 @@ def test_capture_defaults_to_the_whole_authorization_and_allows_less() -> None:
         capture_amount(authorized, 1001)
 
 
-@pytest.mark.parametrize("status", [S.PENDING, S.CAPTURED, S.FAILED, S.CANCELED, S.REFUNDED])
+@pytest.mark.parametrize(
+    "status", [S.PENDING, S.REQUIRES_ACTION, S.CAPTURED, S.FAILED, S.CANCELED, S.REFUNDED]
+)
 def test_only_an_authorized_payment_can_be_captured_or_canceled(status: PaymentStatus) -> None:
     with pytest.raises(InvalidState):
         capture_amount(state(status), None)

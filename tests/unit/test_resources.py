@@ -4,6 +4,7 @@ none missing and none extra (strict validation of the rendered JSON)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ from gateway.schemas.keys import (
     OperatorList,
 )
 from gateway.schemas.payments import (
+    NextAction,
     Payment,
     PaymentEvent,
     PaymentEventList,
@@ -88,6 +90,13 @@ PAYMENT = new_payment(
     description="a book",
     metadata={"sku": "b-1"},
     now=NOW,
+)
+WAITING = replace(
+    PAYMENT,
+    status="REQUIRES_ACTION",
+    return_url="https://shop.example/back",
+    next_action_url="https://psp.example/challenge/1",
+    action_expires_at=NOW + timedelta(minutes=15),
 )
 REFUND = RefundRecord(
     id="re_1",
@@ -145,6 +154,7 @@ AUDIT = AuditRow(
 
 RENDERED: dict[type[BaseModel], Any] = {
     Payment: payment_resource(PAYMENT),
+    NextAction: payment_resource(WAITING)["nextAction"],
     PaymentList: page([PAYMENT, PAYMENT], 1, payment_resource, lambda row: row.id),
     Refund: refund_resource(REFUND),
     RefundList: page([REFUND], 1, refund_resource, lambda row: row.id),
