@@ -6,6 +6,7 @@ POST /v1/payments/{id}/voids         void an authorization; Idempotency-Key
 POST /v1/payments/{id}/refunds       refund, partial and repeated; Idempotency-Key
 GET  /v1/payments?reference=         status inquiry by our reference
 GET  /v1/refunds?reference=          refund inquiry by our reference
+GET|POST /challenge/{id}             the 3-D Secure page a customer authenticates on
     GET  /v1/settlements                 the settlement batches (UTC dates)
     GET  /v1/settlements/{batch}         a batch's settlement report, CSV
     GET  /_admin/settlements/{batch}     the discrepancies that report carries on purpose
@@ -29,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from psp.simulator.challenge import answer_challenge, show_challenge
 from psp.simulator.knobs import KNOWN, change_knobs, describe_knobs
 from psp.simulator.service import (
     BATCH,
@@ -57,6 +59,15 @@ def _amount(payload: dict[str, Any], name: str = "amount", *, required: bool = T
     return value
 
 
+def _return_url(payload: dict[str, Any]) -> str | None:
+    value = payload.get("returnUrl")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise ValueError("returnUrl must be an http(s) URL")
+    return value
+
+
 def create_app(config: SimulatorConfig) -> Starlette:
     sim = Simulator(config)
     book = sim.book
@@ -72,6 +83,8 @@ def create_app(config: SimulatorConfig) -> Starlette:
                 currency=str(p["currency"]),
                 token=str(p["token"]),
                 capture=bool(p.get("capture", False)),
+                challenge_base=str(request.base_url),
+                return_url=_return_url(p),
             )
             return 201, charge, f"payment.{charge['status']}"
 
@@ -168,6 +181,11 @@ def create_app(config: SimulatorConfig) -> Starlette:
                 return error_response(400, "invalid_request", str(error))
         return json_response(describe_knobs(sim))
 
+    async def challenge(request: Request) -> Response:
+        if request.method == "POST":
+            return await answer_challenge(sim, request)
+        return await show_challenge(sim, request)
+
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
@@ -182,6 +200,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
         Route("/v1/settlements/{batch}", settlement_report, methods=["GET"]),
         Route("/_admin/settlements/{batch}", settlement_discrepancies, methods=["GET"]),
         Route("/_admin/settlements/{batch}", pin_settlement_report, methods=["PUT"]),
+        Route("/challenge/{charge_id}", challenge, methods=["GET", "POST"]),
         Route("/_book", read_book, methods=["GET"]),
         Route("/_admin/faults", faults, methods=["GET", "PATCH"]),
         Route("/healthz", healthz, methods=["GET"]),

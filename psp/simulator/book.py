@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from psp.simulator.outcomes import authorization_outcome, refund_outcome
+from psp.simulator.outcomes import (
+    AUTHENTICATION_FAILED,
+    asks_authentication,
+    authorization_outcome,
+    refund_outcome,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -31,7 +36,10 @@ CREATE TABLE IF NOT EXISTS charges (
     decline_message TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    captured_at TEXT
+    captured_at TEXT,
+    capture INTEGER NOT NULL DEFAULT 0,
+    next_action_url TEXT,
+    return_url TEXT
 );
 CREATE INDEX IF NOT EXISTS charges_reference ON charges (reference);
 CREATE TABLE IF NOT EXISTS refunds (
@@ -52,6 +60,15 @@ CREATE TABLE IF NOT EXISTS operations (
     created_at TEXT NOT NULL
 );
 """
+
+
+# Columns later versions added, for books written before them.
+_ADDED_COLUMNS = {
+    "captured_at": "TEXT",
+    "capture": "INTEGER NOT NULL DEFAULT 0",
+    "next_action_url": "TEXT",
+    "return_url": "TEXT",
+}
 
 
 class BookError(Exception):
@@ -87,6 +104,9 @@ def _charge_json(row: sqlite3.Row) -> dict[str, Any]:
         "refundedAmount": row["refunded_amount"],
         "declineCode": row["decline_code"],
         "declineMessage": row["decline_message"],
+        # Where the customer authenticates, while the charge waits for them.
+        "nextActionUrl": row["next_action_url"] if row["status"] == "requires_action" else None,
+        "returnUrl": row["return_url"],
         "createdAt": row["created_at"],
         "updatedAt": row["updated_at"],
     }
@@ -112,8 +132,9 @@ class Book:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(charges)")}
-        if "captured_at" not in columns:  # a book written by an earlier version
-            self._db.execute("ALTER TABLE charges ADD COLUMN captured_at TEXT")
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in columns:  # a book written by an earlier version
+                self._db.execute(f"ALTER TABLE charges ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -136,20 +157,35 @@ class Book:
     # --- operations -------------------------------------------------------
 
     def authorize(
-        self, *, reference: str, amount: int, currency: str, token: str, capture: bool
+        self,
+        *,
+        reference: str,
+        amount: int,
+        currency: str,
+        token: str,
+        capture: bool,
+        challenge_base: str = "",
+        return_url: str | None = None,
     ) -> dict[str, Any]:
+        """`challenge_base`: the simulator's own URL, where a customer asked
+        to authenticate finds the challenge page (`/challenge/{id}`)."""
         decline = authorization_outcome(token)
         now = _now()
         charge_id = "psp_" + secrets.token_hex(12)
+        next_action_url = None
         if decline is not None:
             status, authorized, captured = "declined", 0, 0
+        elif asks_authentication(token):
+            status, authorized, captured = "requires_action", 0, 0
+            next_action_url = f"{challenge_base.rstrip('/')}/challenge/{charge_id}"
         else:
             status = "captured" if capture else "authorized"
             authorized, captured = amount, (amount if capture else 0)
         self._db.execute(
             "INSERT INTO charges (id, reference, token, amount, currency, status,"
             " authorized_amount, captured_amount, decline_code, decline_message,"
-            " created_at, updated_at, captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at, captured_at, capture, next_action_url, return_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 charge_id,
                 reference,
@@ -164,6 +200,39 @@ class Book:
                 now,
                 now,
                 now if captured else None,
+                int(capture),
+                next_action_url,
+                return_url,
+            ),
+        )
+        return self.charge(charge_id)
+
+    def complete_authentication(self, charge_id: str, *, passed: bool) -> dict[str, Any]:
+        """The customer's answer on the challenge page: passed, the charge
+        is approved as asked (captured, or authorized for a manual capture);
+        failed, it is declined."""
+        charge = self._charge_row(charge_id)
+        if charge["status"] != "requires_action":
+            raise BookError(409, "invalid_state", f"a {charge['status']} payment is not waiting")
+        now = _now()
+        if not passed:
+            self._db.execute(
+                "UPDATE charges SET status = 'declined', decline_code = ?, decline_message = ?,"
+                " updated_at = ? WHERE id = ?",
+                (AUTHENTICATION_FAILED.code, AUTHENTICATION_FAILED.message, now, charge_id),
+            )
+            return self.charge(charge_id)
+        amount, capture = charge["amount"], bool(charge["capture"])
+        self._db.execute(
+            "UPDATE charges SET status = ?, authorized_amount = ?, captured_amount = ?,"
+            " updated_at = ?, captured_at = ? WHERE id = ?",
+            (
+                "captured" if capture else "authorized",
+                amount,
+                amount if capture else 0,
+                now,
+                now if capture else None,
+                charge_id,
             ),
         )
         return self.charge(charge_id)
@@ -185,8 +254,9 @@ class Book:
         return self.charge(charge_id)
 
     def void(self, charge_id: str) -> dict[str, Any]:
+        """An authorization released, or a customer no longer waited for."""
         charge = self._charge_row(charge_id)
-        if charge["status"] != "authorized":
+        if charge["status"] not in ("authorized", "requires_action"):
             raise BookError(422, "invalid_state", f"a {charge['status']} payment cannot be voided")
         self._db.execute(
             "UPDATE charges SET status = 'voided', updated_at = ? WHERE id = ?", (_now(), charge_id)

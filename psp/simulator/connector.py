@@ -109,6 +109,8 @@ class SimulatorConnector:
             "token": request.token,
             "capture": request.capture,
         }
+        if request.return_url is not None:
+            body["returnUrl"] = request.return_url
         return self._call("authorize", "/v1/payments", body, idempotency_key, payment_from_json)
 
     def capture(

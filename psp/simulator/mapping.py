@@ -28,6 +28,8 @@ class SimulatorPaymentStatus(StrEnum):
     CAPTURED = "captured"
     DECLINED = "declined"
     VOIDED = "voided"
+    # Waiting for the customer's 3-D Secure answer on the challenge page.
+    REQUIRES_ACTION = "requires_action"
 
 
 class SimulatorRefundStatus(StrEnum):
@@ -49,6 +51,8 @@ def payment_status(raw: object) -> PspPaymentStatus:
             return PspPaymentStatus.DECLINED
         case SimulatorPaymentStatus.VOIDED:
             return PspPaymentStatus.VOIDED
+        case SimulatorPaymentStatus.REQUIRES_ACTION:
+            return PspPaymentStatus.REQUIRES_ACTION
         case _:
             assert_never(status)
 
@@ -79,6 +83,7 @@ def payment_from_json(body: dict[str, Any]) -> PspPayment:
         refunded_amount=int(body.get("refundedAmount") or 0),
         decline_code=body.get("declineCode"),
         decline_message=body.get("declineMessage"),
+        next_action_url=str(body["nextActionUrl"]) if body.get("nextActionUrl") else None,
     )
 
 
@@ -100,6 +105,7 @@ class SimulatorEvent(StrEnum):
     PAYMENT_CAPTURED = "payment.captured"
     PAYMENT_DECLINED = "payment.declined"
     PAYMENT_VOIDED = "payment.voided"
+    PAYMENT_REQUIRES_ACTION = "payment.requires_action"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_FAILED = "refund.failed"
 
@@ -121,6 +127,7 @@ def event_from_json(payload: dict[str, Any]) -> PspEvent | None:
                 | SimulatorEvent.PAYMENT_CAPTURED
                 | SimulatorEvent.PAYMENT_DECLINED
                 | SimulatorEvent.PAYMENT_VOIDED
+                | SimulatorEvent.PAYMENT_REQUIRES_ACTION
             ):
                 return PaymentEvent(payment_from_json(body))
             case SimulatorEvent.REFUND_SUCCEEDED | SimulatorEvent.REFUND_FAILED:

@@ -31,8 +31,9 @@ REFUND = {"id": "rf_1", "reference": "re_1", "paymentId": "ch_1", "amount": 500}
 
 def everything_the_book_writes(book: Book) -> tuple[set[str], set[str]]:
     """The statuses of charges and refunds after every operation the simulator has:
-    a sale, an authorization held, one voided, a decline; a refund that
-    succeeds and one the issuer refuses."""
+    a sale, an authorization held, one voided, a decline, a customer asked
+    to authenticate (3-D Secure) who has not answered yet, one who passed and
+    one who failed; a refund that succeeds and one the issuer refuses."""
     charges = {
         name: book.authorize(
             reference=name, amount=1000, currency="EUR", token=token, capture=capture
@@ -43,9 +44,14 @@ def everything_the_book_writes(book: Book) -> tuple[set[str], set[str]]:
             ("voided", "tok_visa", False),
             ("declined", "tok_decline", True),
             ("refused", "tok_refund_fails", True),
+            ("waiting", "tok_3ds_required", True),
+            ("passed", "tok_3ds_required", True),
+            ("failed", "tok_3ds_required", False),
         )
     }
     book.void(charges["voided"]["id"])
+    book.complete_authentication(charges["passed"]["id"], passed=True)
+    book.complete_authentication(charges["failed"]["id"], passed=False)
     refunds = [book.refund(charges[name]["id"], 100, f"re_{name}") for name in ("sale", "refused")]
     snapshot: dict[str, Any] = book.snapshot()
     return {c["status"] for c in snapshot["charges"]}, {r["status"] for r in refunds}
@@ -62,6 +68,7 @@ def test_every_status_the_simulators_book_writes_maps_and_an_unknown_one_is_unkn
         PspPaymentStatus.CAPTURED,
         PspPaymentStatus.DECLINED,
         PspPaymentStatus.VOIDED,
+        PspPaymentStatus.REQUIRES_ACTION,
     }
     assert {refund_status(status) for status in refunds} == {
         PspRefundStatus.SUCCEEDED,
@@ -72,10 +79,33 @@ def test_every_status_the_simulators_book_writes_maps_and_an_unknown_one_is_unkn
         assert refund_status(unknown) is PspRefundStatus.UNKNOWN
 
 
-def test_the_simulator_never_answers_requires_action_until_it_does_3_d_secure() -> None:
-    assert PspPaymentStatus.REQUIRES_ACTION not in {
-        payment_status(status) for status in SimulatorPaymentStatus
-    }
+def test_a_charge_waiting_for_its_customer_names_the_challenge_page_and_the_return_url(
+    tmp_path: Path,
+) -> None:
+    book = Book(tmp_path / "book.sqlite3")
+    waiting = book.authorize(
+        reference="pay_1",
+        amount=1000,
+        currency="EUR",
+        token="tok_3ds_required",
+        capture=False,
+        challenge_base="http://127.0.0.1:8001/",
+        return_url="https://shop.example/back",
+    )
+    passed = book.complete_authentication(waiting["id"], passed=True)
+
+    assert waiting["nextActionUrl"] == f"http://127.0.0.1:8001/challenge/{waiting['id']}"
+    assert waiting["returnUrl"] == "https://shop.example/back"
+    assert (passed["status"], passed["authorizedAmount"], passed["nextActionUrl"]) == (
+        "authorized",
+        1000,
+        None,
+    )
+    failed = book.authorize(
+        reference="pay_2", amount=1000, currency="EUR", token="tok_3ds_required", capture=True
+    )
+    declined = book.complete_authentication(failed["id"], passed=False)
+    assert (declined["status"], declined["declineCode"]) == ("declined", "authentication_failed")
 
 
 @pytest.mark.parametrize("event", list(SimulatorEvent))
