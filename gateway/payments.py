@@ -16,6 +16,7 @@ from gateway.problems import not_found
 from gateway.schemas.payments import (
     CancelRequest,
     CaptureRequest,
+    ConfirmRequest,
     CreatePaymentRequest,
     ListPaymentsQuery,
     Payment,
@@ -23,7 +24,7 @@ from gateway.schemas.payments import (
     PaymentList,
 )
 from payments.errors import OrderAlreadyExists
-from payments.lifecycle import capture_amount, check_cancelable
+from payments.lifecycle import capture_amount, check_cancelable, check_confirmable
 from payments.operations import OperationKind
 from payments.records import PaymentRecord, TimelineEvent
 from payments.resources import payment_resource, timeline_event_resource
@@ -62,6 +63,7 @@ async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
         description=command.description,
         metadata=command.metadata,
         now=datetime.now(UTC),
+        return_url=command.return_url,
     )
     created = await insert_payment(call.conn, payment, call.principal.key_id)
     if created is None:
@@ -120,6 +122,16 @@ async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
     return payment_resource(requested.payment)
 
 
+async def confirm_payment(call: Call[ConfirmRequest, None]) -> Answer:
+    """The customer is back from authenticating: a worker asks the PSP how
+    it ended and writes the answer (202; the payment moves once the PSP has
+    said). Confirming twice is harmless: the second finds it decided."""
+    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    check_confirmable(payment.state())
+    call.after_commit(partial(call.services.work.nudge_authentication, payment.id))
+    return payment_resource(payment)
+
+
 async def read_payment(call: Call[None, None]) -> Answer:
     payment = await get_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
     if payment is None:
@@ -165,6 +177,7 @@ ENDPOINTS = (
             ("GetTimeline", "Get a payment's timeline", "paymentId", "/paymentId"),
             ("CapturePayment", "Capture a payment", "paymentId", "/paymentId"),
             ("CancelPayment", "Cancel a payment", "paymentId", "/paymentId"),
+            ("ConfirmPayment", "Confirm a payment", "paymentId", "/paymentId"),
             ("RefundPayment", "Refund a payment", "paymentId", "/paymentId"),
             ("ListRefunds", "List a payment's refunds", "paymentId", "/paymentId"),
         ),
@@ -212,6 +225,19 @@ ENDPOINTS = (
         response=Payment,
         roles=(MerchantRole.PAYMENTS_WRITE,),
         body=CancelRequest,
+        idempotency="optional",
+        problems=("invalid_state",),
+    ),
+    Endpoint(
+        "POST",
+        "/payments/{paymentId}/confirm",
+        confirm_payment,
+        "Confirm a payment",
+        "payments",
+        ok_status=202,
+        response=Payment,
+        roles=(MerchantRole.PAYMENTS_WRITE,),
+        body=ConfirmRequest,
         idempotency="optional",
         problems=("invalid_state",),
     ),

@@ -72,6 +72,10 @@ class WorkQueue(Protocol):
 
     async def nudge_reconciliation(self, run_id: str) -> None: ...
 
+    async def nudge_authentication(self, payment_id: str) -> None:
+        """Ask the PSP how a customer's authentication ended (a merchant's confirm)."""
+        ...
+
     async def depths(self) -> dict[tuple[str, str], int]:
         """Messages by (queue, state), for the metrics."""
         ...

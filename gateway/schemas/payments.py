@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StrictInt
 
@@ -33,6 +34,30 @@ MethodToken = Annotated[
         description="A payment method token from the PSP; raw card numbers are refused",
     ),
 ]
+
+
+def _return_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an absolute http or https URL")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials")
+    return url
+
+
+ReturnUrl = Annotated[
+    str,
+    Field(
+        min_length=10,
+        max_length=2048,
+        examples=["https://shop.example/orders/order-1/paid"],
+        description=(
+            "Where the customer comes back to after authenticating (3-D Secure), "
+            "if the PSP asks them to"
+        ),
+    ),
+    AfterValidator(_return_url),
+]
 # Stripe's metadata limits: 50 keys, keys up to 40 characters, values up to 500.
 Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)]],
@@ -48,6 +73,7 @@ class CreatePaymentRequest(ApiModel):
     capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
     description: Annotated[str, Field(max_length=1000)] | None = None
     metadata: Metadata = Field(default_factory=dict)
+    return_url: ReturnUrl | None = None
 
 
 class CaptureRequest(ApiModel):
@@ -58,6 +84,23 @@ class CaptureRequest(ApiModel):
 
 class CancelRequest(ApiModel):
     """No fields: the body may be empty or {}."""
+
+
+class ConfirmRequest(ApiModel):
+    """No fields: the body may be empty or {}."""
+
+
+class NextAction(ApiModel):
+    type: Literal["redirect"]
+    url: str | None = Field(
+        description=(
+            "The PSP's page where the customer authenticates; null where the PSP's own "
+            "script shows it (Stripe without a returnUrl)"
+        )
+    )
+    expires_at: str = Field(
+        description="RFC 3339, UTC: past it paystream asks the PSP to give up on the customer"
+    )
 
 
 class CreateRefundRequest(ApiModel):
@@ -97,6 +140,10 @@ class Payment(ApiModel):
         description="The PSP that took the payment (chosen by the routing table), for life",
     )
     psp_reference: str | None
+    return_url: str | None
+    next_action: NextAction | None = Field(
+        description="While REQUIRES_ACTION: what the customer must do before the PSP decides"
+    )
     failure_code: str | None
     failure_message: str | None
     created_at: str = Field(description="RFC 3339, UTC")

@@ -25,6 +25,7 @@ class RecordingWorkQueue:
     nudged: list[str] = field(default_factory=list)
     webhooks: list[str] = field(default_factory=list)
     reconciliations: list[str] = field(default_factory=list)
+    authentications: list[str] = field(default_factory=list)
 
     async def nudge_operation(self, operation_id: str) -> None:
         self.nudged.append(operation_id)
@@ -34,6 +35,9 @@ class RecordingWorkQueue:
 
     async def nudge_reconciliation(self, run_id: str) -> None:
         self.reconciliations.append(run_id)
+
+    async def nudge_authentication(self, payment_id: str) -> None:
+        self.authentications.append(payment_id)
 
     async def depths(self) -> dict[tuple[str, str], int]:
         return {("payments", "ready"): len(self.nudged)}
