@@ -356,7 +356,7 @@ def _observed(operation: str) -> Iterator[dict[str, str]]:
     """A Stripe call's span and its latency histogram; the caller sets `outcome`."""
     with (
         tracing.span(f"psp {operation}", SpanKind.CLIENT, **_span_attributes(operation)),
-        timed(psp_call_seconds, operation=operation, outcome="error") as labels,
+        timed(psp_call_seconds, psp="stripe", operation=operation, outcome="error") as labels,
     ):
         yield labels
 
