@@ -9,7 +9,6 @@ import secrets
 from collections.abc import Iterator
 from typing import TypeVar
 
-import httpx
 import pytest
 import stripe
 
@@ -26,16 +25,20 @@ from psp.protocol import (
     Unknown,
 )
 from psp.stripe.connector import StripeConnector
-from stack.localstripe import LOCALSTRIPE_API_KEY, LocalStripe
-from tests.support.localstripe import connector_for, stripe_sdk
+from stack.localstripe import LocalStripe
+from tests.support.localstripe import (
+    THREE_D_SECURE_CARDS,
+    authenticate,
+    connector_for,
+    stripe_sdk,
+    three_d_secure_method,
+)
 
 # localstripe's test PaymentMethods. Stripe's own decline id is
 # pm_card_chargeDeclined, which localstripe does not have (and its
 # pm_card_visa_chargeDeclined does not decline); pm_card_chargeCustomerFail
 # (4000000000000341) declines with card_declined at both.
 VISA, DECLINED = "pm_card_visa", "pm_card_chargeCustomerFail"
-# Cards whose charge asks for 3-D Secure, at Stripe and at localstripe.
-THREE_D_SECURE_CARDS = ("4000002500003155", "4000000000003220")
 T = TypeVar("T")
 
 
@@ -174,26 +177,6 @@ def test_a_declined_card_is_an_answer_with_stripes_decline_code(
     # so the inquiry is what finds it: declined, with the same code.
     assert asked.psp_reference.startswith("pi_")
     assert (asked.status, asked.decline_code) == (PspPaymentStatus.DECLINED, "card_declined")
-
-
-def three_d_secure_method(localstripe: LocalStripe, number: str) -> str:
-    """A PaymentMethod made from a 3-D Secure test card, as Stripe.js would
-    make it in the customer's browser."""
-    card = {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    with stripe_sdk(localstripe) as sdk:
-        return sdk.v1.payment_methods.create({"type": "card", "card": card}).id
-
-
-def authenticate(localstripe: LocalStripe, intent_id: str, *, success: bool) -> None:
-    """What the customer does on the 3-D Secure page: localstripe's own
-    endpoint, with the intent's client secret (as Stripe.js holds it)."""
-    with stripe_sdk(localstripe) as sdk:
-        intent = sdk.v1.payment_intents.retrieve(intent_id)
-    httpx.post(
-        f"{localstripe.url}/v1/payment_intents/{intent_id}/_authenticate",
-        data={"client_secret": intent.client_secret, "success": str(success).lower()},
-        headers={"Authorization": f"Bearer {LOCALSTRIPE_API_KEY}"},
-    ).raise_for_status()
 
 
 @pytest.mark.parametrize("number", THREE_D_SECURE_CARDS)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 from starlette.applications import Starlette
@@ -26,6 +27,8 @@ from tests.support.servers import make_root
 # Short, so that a hang is seen as a timeout within a test's patience; long
 # enough for localstripe on a busy machine (it answers in milliseconds).
 READ_TIMEOUT = 2.0
+# Cards whose charge asks for 3-D Secure, at Stripe and at localstripe.
+THREE_D_SECURE_CARDS = ("4000002500003155", "4000000000003220")
 
 
 @pytest.fixture(scope="session", name="localstripe")
@@ -61,6 +64,26 @@ def stripe_sdk(localstripe: LocalStripe) -> Iterator[stripe.StripeClient]:
         max_network_retries=0,
     )
     transport.close()  # type: ignore[no-untyped-call]
+
+
+def three_d_secure_method(localstripe: LocalStripe, number: str) -> str:
+    """A PaymentMethod made from a 3-D Secure test card, as Stripe.js would
+    make it in the customer's browser."""
+    card = {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+    with stripe_sdk(localstripe) as sdk:
+        return sdk.v1.payment_methods.create({"type": "card", "card": card}).id
+
+
+def authenticate(localstripe: LocalStripe, intent_id: str, *, success: bool) -> None:
+    """What the customer does on the 3-D Secure page: localstripe's own
+    endpoint, with the intent's client secret (as Stripe.js holds it)."""
+    with stripe_sdk(localstripe) as sdk:
+        intent = sdk.v1.payment_intents.retrieve(intent_id)
+    httpx.post(
+        f"{localstripe.url}/v1/payment_intents/{intent_id}/_authenticate",
+        data={"client_secret": intent.client_secret, "success": str(success).lower()},
+        headers={"Authorization": f"Bearer {LOCALSTRIPE_API_KEY}"},
+    ).raise_for_status()
 
 
 @contextmanager
