@@ -120,7 +120,14 @@ class Payment(ApiModel):
     order_id: str
     amount: int
     currency: str
-    status: PaymentStatus
+    status: PaymentStatus = Field(
+        description=(
+            "PENDING → AUTHORIZED (manual capture) → CAPTURED; PENDING → CAPTURED (automatic); "
+            "PENDING → FAILED; PENDING → REQUIRES_ACTION (the customer must authenticate: "
+            "nextAction) → AUTHORIZED, CAPTURED or FAILED on the PSP's word; "
+            "AUTHORIZED → CANCELED; CAPTURED → REFUNDED. Never back."
+        )
+    )
     capture_method: CaptureMethod
     description: str | None
     metadata: dict[str, str]

@@ -199,6 +199,26 @@ async def test_the_payments_list_and_a_payments_page_name_the_psp_that_took_it(
     assert '<dd id="payment-psp">simulator</dd>' in detail.text
 
 
+async def test_a_payment_waiting_for_its_customer_is_found_by_status_and_shows_the_page(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    payment = (await gateway.create_payment(merchant.api_key)).json()
+    db.execute(
+        "UPDATE payments SET status = 'REQUIRES_ACTION', psp_reference = 'psp_1',"
+        " next_action_url = 'https://psp.example/challenge/psp_1',"
+        " action_expires_at = now() + interval '15 minutes' WHERE id = %s",
+        (payment["paymentId"],),
+    )
+    await sign_in(gateway, merchant.api_key)
+    listed = await gateway.client.get("/console/payments", params={"status": "REQUIRES_ACTION"})
+    detail = await gateway.client.get(f"/console/payments/{payment['paymentId']}")
+
+    assert '<option value="REQUIRES_ACTION" selected>' in listed.text
+    assert payment["paymentId"] in listed.text
+    assert 'class="status status-requires_action"' in detail.text
+    assert '<a href="https://psp.example/challenge/psp_1" rel="noreferrer">' in detail.text
+
+
 async def test_payments_are_found_by_creation_day_and_status(
     gateway: Gateway, merchant: Merchant
 ) -> None:

@@ -62,3 +62,13 @@ def test_query_parameters_are_documented_as_values_never_null() -> None:
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "query":
                     assert "null" not in json.dumps(parameter["schema"]), parameter
+
+
+def test_the_document_shows_customer_authentication() -> None:
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    assert "REQUIRES_ACTION" in schemas["PaymentStatus"]["enum"]
+    assert {"nextAction", "returnUrl"} <= set(schemas["Payment"]["properties"])
+    assert "returnUrl" in schemas["CreatePaymentRequest"]["properties"]
+    confirm = document["paths"]["/payments/{paymentId}/confirm"]["post"]
+    assert "202" in confirm["responses"] and "409" in confirm["responses"]

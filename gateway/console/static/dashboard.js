@@ -8,7 +8,7 @@
   const NS = "http://www.w3.org/2000/svg";
   const WIDTH = 960;
   const PAD = { left: 52, right: 10, top: 10, bottom: 24 };
-  const STATUSES = ["PENDING", "AUTHORIZED", "CAPTURED", "REFUNDED", "FAILED", "CANCELED"];
+  const STATUSES = ["PENDING", "REQUIRES_ACTION", "AUTHORIZED", "CAPTURED", "REFUNDED", "FAILED", "CANCELED"];
 
   const root = document.getElementById("dashboard");
   if (!root) {
