@@ -88,6 +88,34 @@ def test_a_manual_capture_payment_stays_authorized(stack: RunningStack) -> None:
     assert charge["status"] == "authorized"
 
 
+def test_the_readmes_3_d_secure_walk_through_passes_by_callback_and_fails_by_confirm(
+    stack: RunningStack,
+) -> None:
+    back = "https://shop.example/orders/back"
+    passing = create(stack, methodToken="tok_3ds_required", returnUrl=back).json()
+    failing = create(stack, methodToken="tok_3ds_required", captureMethod="manual").json()
+    waiting = [
+        stack.wait_for_status(p["paymentId"], {"REQUIRES_ACTION"}) for p in (passing, failing)
+    ]
+    for payment in waiting:
+        assert payment["nextAction"]["url"].startswith(f"{stack.simulator}/challenge/psp_")
+
+    passed = httpx.post(waiting[0]["nextAction"]["url"], data={"outcome": "pass"})
+    httpx.post(waiting[1]["nextAction"]["url"], data={"outcome": "fail"})
+    confirm = httpx.post(
+        f"{stack.gateway}/payments/{failing['paymentId']}/confirm", headers=stack.headers()
+    )
+
+    assert (passed.status_code, passed.headers["location"]) == (303, back)
+    assert confirm.status_code in (202, 409)  # 409: the callback came first
+    captured = stack.wait_for_status(passing["paymentId"], {"CAPTURED"})
+    failed = stack.wait_for_status(failing["paymentId"], {"FAILED"})
+    assert (captured["capturedAmount"], captured["nextAction"]) == (1999, None)
+    assert failed["failureCode"] == "authentication_failed"
+    [charge] = stack.charges_for(passing["paymentId"])
+    assert charge["status"] == "captured"
+
+
 def test_a_replay_answers_the_same_body_and_another_body_is_422(stack: RunningStack) -> None:
     payload = body()
     first = httpx.post(f"{stack.gateway}/payments", json=payload, headers=stack.headers("replay-1"))
