@@ -115,7 +115,9 @@ async def checkout(
     connectors = simulators("simulator", webhook_secrets=(WebhookSecret(SECRET),))
     with receiving_webhooks("/webhooks/simulator") as (url, received):
         bank.knobs(webhookUrl=url, webhookSecret=SECRET)
-        async with running_gateway(gateway_config, connectors=connectors) as gateway:
+        async with running_gateway(
+            gateway_config, connectors=connectors, webhooks_allow_private=True
+        ) as gateway:
             yield Checkout(gateway, bank, merchant, received)
 
 
@@ -143,6 +145,23 @@ async def test_the_psp_asking_for_3_d_secure_makes_the_payment_wait_with_its_pag
     ]
     [charge] = checkout.bank.charges(payment["paymentId"])
     assert (charge["status"], charge["returnUrl"]) == ("requires_action", RETURN_URL)
+    # Merchants hear of it: the event, with what the customer must do, goes out.
+    [published] = checkout.bank.db.execute(
+        "SELECT payload FROM outbox WHERE event_type = 'payment.requires_action'"
+        " AND payload->'data'->>'paymentId' = %s",
+        (payment["paymentId"],),
+    ).fetchall()
+    assert published[0]["data"]["nextAction"] == payment["nextAction"]
+
+
+async def test_a_merchant_subscribes_to_payment_requires_action(checkout: Checkout) -> None:
+    registered = await checkout.gateway.client.post(
+        "/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "eventTypes": ["payment.requires_action"]},
+        headers=checkout.gateway.headers(checkout.merchant.api_key),
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["eventTypes"] == ["payment.requires_action"]
 
 
 async def test_a_passed_challenge_captures_by_the_simulators_signed_callback(

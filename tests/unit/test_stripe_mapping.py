@@ -13,7 +13,14 @@ import httpx
 import pytest
 import stripe
 
-from psp.protocol import PspPaymentStatus, PspRefundStatus, Rejected, Retryable, Unknown
+from psp.protocol import (
+    PaymentEvent,
+    PspPaymentStatus,
+    PspRefundStatus,
+    Rejected,
+    Retryable,
+    Unknown,
+)
 from psp.stripe.mapping import (
     INTENT_STATUSES,
     REFUND_STATUSES,
@@ -23,6 +30,7 @@ from psp.stripe.mapping import (
     refund_status,
 )
 from psp.stripe.settlement import settlement_line
+from psp.stripe.webhooks import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,6 +161,19 @@ def test_requires_action_names_the_redirect_page_when_stripe_gives_one() -> None
     action = {"type": "redirect_to_url", "redirect_to_url": {"url": "https://hooks.stripe.com/3ds"}}
     payment = payment_from_intent(intent(status="requires_action", next_action=action))
     assert payment.next_action_url == "https://hooks.stripe.com/3ds"
+
+
+def test_stripes_requires_action_event_is_news_of_a_customer_to_authenticate() -> None:
+    action = {"type": "redirect_to_url", "redirect_to_url": {"url": "https://hooks.stripe.com/3ds"}}
+    event = parse(
+        {
+            "type": "payment_intent.requires_action",
+            "data": {"object": intent(status="requires_action", next_action=action)},
+        }
+    )
+    assert isinstance(event, PaymentEvent)
+    assert event.payment.status is PspPaymentStatus.REQUIRES_ACTION
+    assert event.payment.next_action_url == "https://hooks.stripe.com/3ds"
 
 
 @pytest.mark.parametrize(
