@@ -265,9 +265,19 @@ def _insert_payment(
     conn.execute(
         "INSERT INTO payments (id, merchant_id, order_id, amount, currency, status,"
         " capture_method, method_token, psp, authorized_amount, captured_amount, created_at,"
-        " updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'automatic', 'tok_visa', 'simulator',"
-        " %s, %s, now(), now())",
-        (payment_id, shop.id, payment_id, max(captured, 1), currency, status, captured, captured),
+        " updated_at, action_expires_at) VALUES (%(id)s, %(merchant)s, %(id)s, %(amount)s,"
+        " %(currency)s, %(status)s, 'automatic', 'tok_visa', 'simulator', %(captured)s,"
+        " %(captured)s, now(), now(),"
+        # A payment waiting for its customer knows until when (a CHECK holds it to that).
+        " CASE WHEN %(status)s = 'REQUIRES_ACTION' THEN now() + interval '15 minutes' END)",
+        {
+            "id": payment_id,
+            "merchant": shop.id,
+            "amount": max(captured, 1),
+            "currency": currency,
+            "status": status,
+            "captured": captured,
+        },
     )
     return payment_id
 
