@@ -28,7 +28,7 @@ from store.errors import StoreUnavailable
 from store.pool import open_pool
 from telemetry import tracing
 from telemetry.message_context import MessageContext
-from telemetry.metrics import MULTIPROCESS_DIR
+from telemetry.metrics import MULTIPROCESS_DIR, serve_metrics
 from telemetry.tracing import configure_tracing
 
 
@@ -176,6 +176,7 @@ def stop_on_signals() -> threading.Event:
 def run_janitor(settings: Settings) -> None:
     """Re-drive stalled PSP operations and callbacks from Postgres until stopped."""
     configure_actors(settings, role="janitor")
+    serve_metrics(settings.metrics_port)
     # Actor modules bind to the broker current when they are imported: after it is set.
     from actors.janitor import JanitorPolicy, Nudges, run
     from actors.operations import drive_operation
@@ -200,6 +201,7 @@ def run_janitor(settings: Settings) -> None:
 def run_relay(settings: Settings) -> None:
     """Publish outbox events to the Redis Stream until stopped."""
     configure_actors(settings, role="relay")
+    serve_metrics(settings.metrics_port)
     from actors.relay import run
 
     stop = stop_on_signals()
@@ -215,6 +217,7 @@ def run_relay(settings: Settings) -> None:
 def run_webhook_delivery(settings: Settings) -> None:
     """Fan events out to merchants' endpoints and deliver them until stopped."""
     configure_actors(settings, role="webhooks")
+    serve_metrics(settings.metrics_port)
     from actors.webhook_delivery import DeliveryPolicy, run
 
     policy = DeliveryPolicy(

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     # /metrics wants `Authorization: Bearer <this>` when set; open otherwise.
     metrics_token: SecretStr = SecretStr("")
+    # The janitor, the relay and the webhook deliverer serve their own
+    # metrics on this port when set: in a container of their own, nobody
+    # else can (see telemetry/metrics.py).
+    metrics_port: int | None = None
     # OpenTelemetry traces (OTLP over HTTP), off by default; the endpoint comes
     # from OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4318).
     tracing: bool = False
