@@ -26,6 +26,7 @@ import redis
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
 from payments.routing import RoutingTable
+from paystream.local_stack import write_stack_settings
 from stack import secrets as stack_secrets
 from stack.ports import answers, port_is_free, wait_until
 from stack.postgres import PostgresServer, cluster_folder
@@ -148,6 +149,10 @@ class Stack:
             api_key = self._demo_key(database_url, secrets["key_pepper"].encode())
             operator_key = self._operator_key(database_url, secrets["key_pepper"].encode())
             self._env = self._process_env(database_url, redis_url, secrets)
+            # What the commands run beside the stack (`paystream keys`, …) talk to it with.
+            write_stack_settings(
+                self.data_dir, {k: v for k, v in self._env.items() if k != MULTIPROCESS_DIR}
+            )
             # The metrics of the processes of a previous run are not this run's.
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
             self.metrics_dir.mkdir()
