@@ -4,11 +4,14 @@ RUN pip install --no-cache-dir uv
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 COPY payments payments
+COPY telemetry telemetry
 COPY psp psp
 COPY store store
 COPY gateway gateway
 COPY actors actors
 COPY paystream paystream
+COPY stack stack
+COPY drill drill
 COPY bench bench
 RUN uv sync --frozen --no-dev
 ENV PATH="/app/.venv/bin:$PATH"

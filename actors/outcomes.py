@@ -52,24 +52,25 @@ Detail = dict[str, Any]
 
 @dataclass
 class Applied:
-    """What writing a PSP fact did: the timeline events it wrote, of a
-    payment of which PSP (counted once committed), the operations to nudge
-    once committed, and the authorization outcome it settled (key id,
-    declined), if any."""
+    """What writing a PSP fact did: the timeline events it wrote, of which
+    payment (counted once committed), the operations to nudge once
+    committed, and the authorization outcome it settled (key id, declined),
+    if any."""
 
-    psp: str = ""
+    payment: PaymentRecord | None = None
     events: list[TimelineEvent] = field(default_factory=list)
     follow_ups: list[str] = field(default_factory=list)
     authorization: tuple[str, bool] | None = None
 
     def wrote(self, payment: PaymentRecord, events: list[TimelineEvent]) -> Applied:
-        self.psp = payment.psp
+        self.payment = payment
         self.events += events
         return self
 
     def count(self) -> None:
         """For the metrics, once the transaction that wrote them has committed."""
-        count_transitions(self.psp, self.events)
+        if self.payment is not None:
+            count_transitions(self.payment, self.events)
 
 
 def apply_payment_fact(
@@ -110,7 +111,7 @@ def _apply_payment_fact(
     payment = get_payment_unscoped(conn, payment_id, for_update=True)
     if payment is None:
         return applied
-    applied.psp = payment.psp
+    applied.payment = payment
     if operation_id is None:
         # A webhook or the settlement report: it answers the pending call of
         # its kind, if any.
@@ -268,7 +269,7 @@ def flag(
         if payment is None:
             return
         events = _flag(conn, payment, operation_id, reason, source)
-    count_transitions(payment.psp, events)
+    count_transitions(payment, events)
 
 
 def actor_of(source: EventSource) -> str:

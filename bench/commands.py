@@ -19,7 +19,7 @@ from rich.progress import (
 from bench.harness import BenchOptions
 from bench.report import print_results, write
 from bench.run import planned_steps, run_bench
-from bench.wrk import WrkMissing
+from bench.wrk import FALLBACK, wrk_version
 from paystream.cli.options import GatewayWorkers, Threads, Workers
 from paystream.cli.output import console
 
@@ -38,10 +38,12 @@ def bench(
         bool, typer.Option(help="Record py-spy profiles of the gateway and the workers.")
     ] = False,
 ) -> None:
-    """Measure paystream on a stack of its own, each figure next to a ceiling or
-    a peer measured in the same run: ingress against bare Starlette, end to end
-    against a Dramatiq no-op, reconciliation against DuckDB; idempotency and
-    the ledger too. Prints a table, writes JSON and a chart."""
+    """Measure paystream on a stack of its own, each figure next to a ceiling or a peer.
+
+    The ceilings and peers are measured in the same run: ingress against bare
+    Starlette, end to end against a Dramatiq no-op, reconciliation against
+    DuckDB; idempotency and the ledger too. Prints a table, writes JSON and a
+    chart."""
     options = BenchOptions(
         quick=quick,
         gateway_workers=gateway_workers,
@@ -67,11 +69,9 @@ def bench(
             progress.update(task, description=text, advance=1 if begun else 0)
             begun = True
 
-        try:
-            results = run_bench(options, out, say, lambda info: console.log("the stack is up"))
-        except WrkMissing as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
+        if wrk_version() == FALLBACK:
+            console.print(f"[yellow]load generator: {FALLBACK}[/yellow]")
+        results = run_bench(options, out, say, lambda info: console.log("the stack is up"))
         progress.update(task, completed=planned_steps(options))
     print_results(console, results)
     written = write(results, out)

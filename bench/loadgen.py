@@ -11,7 +11,10 @@ Modes:
     rate   new payments at `rate` per second for `seconds` (open loop: a
            latency counts from when the request was due, not when it left);
     storm  `count` connections opened first, then the same request with one
-           Idempotency-Key on all of them at once.
+           Idempotency-Key on all of them at once;
+    closed `concurrency` connections for `seconds`, each sending the next
+           new payment (or, with `replay`, the same one) as soon as its
+           answer is in: what wrk does, for machines without wrk.
 """
 
 from __future__ import annotations
@@ -220,7 +223,31 @@ async def storm(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MODES = {"burst": burst, "rate": at_rate, "storm": storm}
+async def closed(spec: dict[str, Any]) -> dict[str, Any]:
+    payments = Payments(spec)
+    concurrency, seconds = int(spec["concurrency"]), float(spec["seconds"])
+    replayed = f"{payments.prefix}-replay"
+    same = payments.request(replayed, payments.body(replayed))
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    numbers = iter(range(1 << 62))
+    began = time.perf_counter()
+
+    async def client() -> None:
+        connection = payments.connection()
+        while time.perf_counter() - began < seconds:
+            raw = same if spec.get("replay") else payments.new(next(numbers))
+            sent = time.perf_counter()
+            status, _ = await connection.send(raw)
+            latencies.append(time.perf_counter() - sent)
+            statuses[status] += 1
+        connection.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return summary(latencies, statuses, time.perf_counter() - began)
+
+
+MODES = {"burst": burst, "rate": at_rate, "storm": storm, "closed": closed}
 
 
 def main() -> None:

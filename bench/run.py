@@ -23,7 +23,7 @@ from typing import Any
 from bench import end_to_end, idempotency, ingress, ledger, reconciliation
 from bench.harness import BenchOptions, Harness, Say
 from bench.machine import describe
-from bench.wrk import wrk_binary, wrk_version
+from bench.wrk import wrk_version
 from stack.launcher import StackInfo
 
 BENCH_SETTINGS = {
@@ -119,7 +119,6 @@ def run_bench(
 ) -> dict[str, Any]:
     from stack.scratch import scratch_stack
 
-    wrk_binary()  # fail early and clearly if the load generator is missing
     folder.mkdir(parents=True, exist_ok=True)
     env = {**BENCH_SETTINGS}
     with scratch_stack(

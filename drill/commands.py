@@ -44,8 +44,10 @@ def drill(
     report: Report = Path("drill-report.json"),
     workers: Workers = 2,
 ) -> None:
-    """Run payments through a faulty PSP on a stack of its own, then check every
-    money invariant against the PSP's book. Exit code 1 on any violation."""
+    """Run payments through a faulty PSP, then check every money invariant.
+
+    The payments run on a stack of its own, and the invariants are checked
+    against the PSP's book. Exit code 1 on any violation."""
     options = DrillOptions(
         payments=payments,
         seed=seed,
@@ -76,9 +78,11 @@ def chaos(
     concurrency: Concurrency = 32,
     report: Report = Path("chaos-report.json"),
 ) -> None:
-    """Run payments on a stack of its own while killing its processes, restarting
-    and flushing Redis, cutting Postgres connections and failing the PSP and the
-    merchant's endpoint; then check every money invariant. Exit code 1 on any
+    """Run payments on a stack of its own under chaos, then check every money invariant.
+
+    While the payments run it kills the stack's processes, restarts and
+    flushes Redis, cuts Postgres connections and fails the PSP and the
+    merchant's endpoint, on a schedule drawn from the seed. Exit code 1 on any
     violation."""
     options = ChaosOptions(payments=payments, seed=seed, concurrency=concurrency)
     schedule = fault_schedule(options)

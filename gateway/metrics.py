@@ -1,13 +1,17 @@
 """`GET /metrics`: the Prometheus exposition of every paystream process (see
-`telemetry.metrics`), plus what is read at scrape time: the depth of each
-Dramatiq queue (Redis) and the outbox's lag (Postgres). Open unless
-`PAYSTREAM_METRICS_TOKEN` is set; then it wants `Authorization: Bearer <token>`."""
+`telemetry.metrics`), plus what is read at scrape time: from Redis, the depth
+of each Dramatiq queue and each PSP's circuit; from Postgres, the outbox's
+lag, the payments waiting on their PSP and the audit log's seal lag. Every
+gateway reads the same: with several, aggregate these with `max`, not `sum`.
+Open unless `PAYSTREAM_METRICS_TOKEN` is set; then it wants `Authorization:
+Bearer <token>`."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -18,9 +22,11 @@ from gateway.auth import bearer_token
 from gateway.endpoint import Answer, Call
 from gateway.problems import Problem
 from gateway.types import Services
+from store.audit import seal_backlog
 from store.db import connection
 from store.errors import StoreUnavailable
 from store.outbox import unpublished_backlog
+from store.payments import waiting_by_psp
 from telemetry.metrics import exposition
 
 logger = logging.getLogger("paystream.gateway.metrics")
@@ -36,49 +42,101 @@ class _Families(Collector):
         return self._families
 
 
-async def _queue_depth(services: Services) -> Metric:
-    family = GaugeMetricFamily(
+def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+async def _from_redis(services: Services) -> list[Metric]:
+    """Each Dramatiq queue's depth, and each PSP's circuit (left out while
+    Redis cannot say)."""
+    depth = _gauge(
         "paystream_queue_depth",
         "Messages in a Dramatiq queue (state: ready, delayed for a retry, or dead).",
-        labels=["queue", "state"],
+        ["queue", "state"],
     )
     for (queue, state), count in (await services.work.depths()).items():
-        family.add_metric([queue, state], count)
-    return family
+        depth.add_metric([queue, state], count)
+    circuit = _gauge(
+        "paystream_psp_circuit_open",
+        "1 while a PSP's circuit breaker is open (its payments wait PENDING), else 0.",
+        ["psp"],
+    )
+    names = services.config.connectors.names()
+    for psp, state in (await services.psp_health(services.redis, names)).items():
+        if state != "unknown":
+            circuit.add_metric([psp], 1 if state == "circuit_open" else 0)
+    return [depth, circuit]
 
 
-async def _outbox(services: Services) -> list[Metric]:
-    """Events written but not yet on the stream, and the age of the oldest."""
+async def _from_postgres(services: Services) -> list[Metric]:
+    """Events not yet on the stream; payments waiting on each PSP; audit
+    rows not sealed yet. Each with the age of the oldest."""
     async with connection(services.pool) as conn:
-        backlog = await unpublished_backlog(conn)
-    waiting, lag = (0, 0.0) if backlog is None else (backlog.unpublished, backlog.lag_seconds)
+        outbox = await unpublished_backlog(conn)
+        waiting = {row.psp: row for row in await waiting_by_psp(conn)}
+        audit = await seal_backlog(conn)
+    pending = _gauge("paystream_payments_pending", "Payments PENDING at a PSP.", ["psp"])
+    oldest = _gauge(
+        "paystream_payments_pending_oldest_seconds",
+        "Age of a PSP's oldest PENDING payment (0 when none waits).",
+        ["psp"],
+    )
+    flagged = _gauge(
+        "paystream_payments_flagged",
+        "A PSP's payments flagged for reconciliation: the janitor could not learn their outcome.",
+        ["psp"],
+    )
+    for psp in dict.fromkeys([*services.config.connectors.names(), *waiting]):
+        row = waiting.get(psp)
+        pending.add_metric([psp], row.pending if row else 0)
+        oldest.add_metric([psp], row.oldest_pending_seconds if row else 0.0)
+        flagged.add_metric([psp], row.flagged if row else 0)
     return [
         GaugeMetricFamily(
-            "paystream_outbox_unpublished", "Outbox events not yet published.", value=waiting
+            "paystream_outbox_unpublished",
+            "Outbox events not yet published.",
+            value=outbox.unpublished if outbox else 0,
         ),
         GaugeMetricFamily(
             "paystream_outbox_lag_seconds",
             "Age of the oldest outbox event not yet published (0 when none waits).",
-            value=lag,
+            value=outbox.lag_seconds if outbox else 0.0,
+        ),
+        pending,
+        oldest,
+        flagged,
+        GaugeMetricFamily(
+            "paystream_audit_unsealed",
+            "Audit log rows not yet chained by the sealer (the janitor).",
+            value=audit.unsealed if audit else 0,
+        ),
+        GaugeMetricFamily(
+            "paystream_audit_seal_lag_seconds",
+            "Age of the oldest audit log row not yet sealed (0 when all are).",
+            value=audit.lag_seconds if audit else 0.0,
         ),
     ]
 
 
+async def _read(
+    what: str, read: Callable[[Services], Awaitable[list[Metric]]], services: Services
+) -> list[Metric]:
+    """A backing service that does not answer in time leaves its families
+    out (the scrape still answers)."""
+    try:
+        async with asyncio.timeout(_SCRAPE_TIMEOUT):
+            return await read(services)
+    except (RedisError, StoreUnavailable, TimeoutError) as error:
+        logger.warning("metrics: %s not read: %s", what, error)
+        return []
+
+
 async def _scraped(services: Services) -> list[Metric]:
-    """What can be read now; a backing service that does not answer in time
-    leaves its families out (the scrape still answers)."""
-    families: list[Metric] = []
-    try:
-        async with asyncio.timeout(_SCRAPE_TIMEOUT):
-            families.append(await _queue_depth(services))
-    except (RedisError, TimeoutError) as error:
-        logger.warning("metrics: queue depth not read: %s", error)
-    try:
-        async with asyncio.timeout(_SCRAPE_TIMEOUT):
-            families.extend(await _outbox(services))
-    except (StoreUnavailable, TimeoutError) as error:
-        logger.warning("metrics: outbox lag not read: %s", error)
-    return families
+    from_redis, from_postgres = await asyncio.gather(
+        _read("queue depths and circuits", _from_redis, services),
+        _read("backlogs", _from_postgres, services),
+    )
+    return [*from_redis, *from_postgres]
 
 
 async def metrics(call: Call[None, None]) -> Answer:

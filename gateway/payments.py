@@ -71,15 +71,15 @@ async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
         raise OrderAlreadyExists(command.order_id, existing)
     bind_context(payment_id=payment.id)
     call.after_commit(partial(call.services.work.nudge_operation, created.operation_id))
-    call.after_commit(partial(counted, payment.psp, created.event))
+    call.after_commit(partial(counted, payment, created.event))
     call.after_commit(partial(_log_created, payment))
     return payment_resource(payment)
 
 
-async def counted(psp: str, event: TimelineEvent) -> None:
-    """Count a transition of a payment of `psp` for the metrics, once its
-    transaction committed."""
-    count_transitions(psp, [event])
+async def counted(payment: PaymentRecord, event: TimelineEvent) -> None:
+    """Count a transition of a payment for the metrics, once its transaction
+    committed."""
+    count_transitions(payment, [event])
 
 
 async def _log_created(payment: PaymentRecord) -> None:
@@ -104,7 +104,7 @@ async def capture_payment(call: Call[CaptureRequest, None]) -> Answer:
         call.conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
     )
     call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, payment.psp, requested.event))
+    call.after_commit(partial(counted, payment, requested.event))
     return payment_resource(requested.payment)
 
 
@@ -118,7 +118,7 @@ async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
         call.conn, payment, OperationKind.VOID, payment.authorized_amount, source=EventSource.API
     )
     call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, payment.psp, requested.event))
+    call.after_commit(partial(counted, payment, requested.event))
     return payment_resource(requested.payment)
 
 

@@ -29,7 +29,7 @@ async def refund_payment(call: Call[CreateRefundRequest, None]) -> Answer:
         raise AmountTooLarge("the refundable amount was taken by another refund")
     refund, operation_id, event = created
     call.after_commit(partial(call.services.work.nudge_operation, operation_id))
-    call.after_commit(partial(counted, payment.psp, event))
+    call.after_commit(partial(counted, payment, event))
     return refund_resource(refund)
 
 

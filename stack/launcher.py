@@ -26,9 +26,11 @@ import redis
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
 from payments.routing import RoutingTable
+from paystream.local_stack import write_stack_settings
 from stack import secrets as stack_secrets
 from stack.ports import answers, port_is_free, wait_until
 from stack.postgres import PostgresServer, cluster_folder
+from stack.postgres_binaries import describe, postgres_bindir
 from stack.processes import ManagedProcess
 from stack.psps import LocalPsp, Surroundings, check_runnable, local_psps, stack_routing
 from stack.redis import RedisServer
@@ -54,6 +56,8 @@ class StackOptions:
     gateway_workers: int = 1
     database_url: str | None = None
     redis_url: str | None = None
+    # The Postgres binaries: embedded, system or a folder (PAYSTREAM_POSTGRES_BIN).
+    postgres_bin: str | None = None
     # Settings passed to every paystream process (PAYSTREAM_* variables).
     env: dict[str, str] = field(default_factory=dict)
     postgres_options: dict[str, str] = field(default_factory=dict)
@@ -113,6 +117,8 @@ class Stack:
         self.logs = self.data_dir / "logs"
         self.metrics_dir = self.data_dir / "metrics"
         self.postgres: PostgresServer | None = None
+        # Which Postgres binaries it runs, for people; None with DATABASE_URL.
+        self.postgres_binaries: str | None = None
         self.redis: RedisServer | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.info: StackInfo | None = None
@@ -143,6 +149,10 @@ class Stack:
             api_key = self._demo_key(database_url, secrets["key_pepper"].encode())
             operator_key = self._operator_key(database_url, secrets["key_pepper"].encode())
             self._env = self._process_env(database_url, redis_url, secrets)
+            # What the commands run beside the stack (`paystream keys`, …) talk to it with.
+            write_stack_settings(
+                self.data_dir, {k: v for k, v in self._env.items() if k != MULTIPROCESS_DIR}
+            )
             # The metrics of the processes of a previous run are not this run's.
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
             self.metrics_dir.mkdir()
@@ -197,16 +207,20 @@ class Stack:
         if self.options.database_url:
             say("using the Postgres at DATABASE_URL")
             return self.options.database_url
+        cluster = cluster_folder(self.data_dir)
+        bindir = postgres_bindir(self.options.postgres_bin, cluster)
+        self.postgres_binaries = describe(bindir)
         self.postgres = PostgresServer(
-            data_dir=cluster_folder(self.data_dir),
+            data_dir=cluster,
             port=self.options.pg_port,
             password=secrets["postgres_password"],
             log_path=self.logs / "postgres.log",
             options=self.options.postgres_options,
+            bindir=bindir,
         )
         if self.postgres.initialize():
             say(f"created a Postgres cluster in {self.postgres.data_dir}")
-        say(f"starting Postgres on 127.0.0.1:{self.options.pg_port}")
+        say(f"starting {self.postgres_binaries} on 127.0.0.1:{self.options.pg_port}")
         self.postgres.start()
         self.postgres.ensure_database("paystream")
         return self.postgres.url("paystream")

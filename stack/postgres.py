@@ -1,14 +1,13 @@
-"""A real PostgreSQL server from this machine's own binaries, with its data in
-a folder of ours. Postgres refuses to run as root, so as root it runs as the
-`postgres` user through `runuser`, on a folder that user owns."""
+"""A real PostgreSQL server, with its data in a folder of ours, from the
+binaries `stack.postgres_binaries` chooses. Postgres refuses to run as root,
+so as root it runs as a service user (`stack.service_user`) through
+`runuser`, on a folder that user owns."""
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -17,43 +16,20 @@ from urllib.parse import quote
 
 import psycopg
 
+from paystream.settings import settings
 from stack.ports import wait_until
+from stack.postgres_binaries import check_cluster, postgres_bindir
 from stack.processes import ManagedProcess
+from stack.service_user import (
+    OUTSIDE,
+    as_user,
+    reaches,
+    runnable_bindir,
+    running_as_root,
+    service_user,
+)
 
-_SERVICE_USER = "postgres"
 SUPERUSER = "paystream"
-
-
-class PostgresNotFound(RuntimeError):
-    pass
-
-
-def find_bindir() -> Path:
-    """Where initdb and postgres live: `pg_config --bindir`, else the newest
-    Debian-style install under /usr/lib/postgresql."""
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        bindir = subprocess.run(
-            [pg_config, "--bindir"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        if bindir and (Path(bindir) / "initdb").exists():
-            return Path(bindir)
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_major_version)
-    if candidates:
-        return Path(candidates[-1]).parent
-    raise PostgresNotFound(
-        "no PostgreSQL server binaries found (initdb, postgres). Install them "
-        "(Debian: apt-get install postgresql) or point DATABASE_URL at a running server."
-    )
-
-
-def _major_version(path: str) -> int:
-    part = Path(path).parts[-3]
-    return int(part) if part.isdigit() else 0
-
-
-def _running_as_root() -> bool:
-    return os.geteuid() == 0
 
 
 @dataclass
@@ -64,15 +40,31 @@ class PostgresServer:
     log_path: Path
     # Extra `-c name=value` settings (the tests turn durability off for speed).
     options: dict[str, str] = field(default_factory=dict)
-    bindir: Path = field(default_factory=find_bindir)
+    # initdb's and postgres's folder; by default as PAYSTREAM_POSTGRES_BIN says.
+    bindir: Path | None = None
     process: ManagedProcess | None = None
+    # Who runs it, as root; None: whoever we are.
+    user: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        bindir = self.bindir or postgres_bindir(settings().postgres_bin, self.data_dir)
+        check_cluster(bindir, self.data_dir)
+        if running_as_root():
+            self.user = service_user(self.data_dir)
+            bindir = runnable_bindir(bindir, self.user)
+        self.bindir = bindir
+
+    @property
+    def binaries(self) -> Path:
+        assert self.bindir is not None
+        return self.bindir
 
     def url(self, database: str = "paystream") -> str:
         password = quote(self.password, safe="")
         return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def _as_service_user(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", _SERVICE_USER, "--", *argv] if _running_as_root() else argv
+        return as_user(self.user, argv) if self.user else argv
 
     def initialize(self) -> bool:
         """Create the cluster unless it exists; True when it was created."""
@@ -81,8 +73,8 @@ class PostgresServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         password_file = self.data_dir.parent / ".initdb-password"
         password_file.write_text(self.password)
-        if _running_as_root():
-            user = pwd.getpwnam(_SERVICE_USER)
+        if self.user:
+            user = pwd.getpwnam(self.user)
             for path in (self.data_dir, password_file):
                 os.chown(path, user.pw_uid, user.pw_gid)
         os.chmod(self.data_dir, 0o700)
@@ -91,7 +83,7 @@ class PostgresServer:
             result = subprocess.run(
                 self._as_service_user(
                     [
-                        str(self.bindir / "initdb"),
+                        str(self.binaries / "initdb"),
                         "-D",
                         str(self.data_dir),
                         "-U",
@@ -123,7 +115,7 @@ class PostgresServer:
             "max_connections": "200",
             **self.options,
         }
-        argv = [str(self.bindir / "postgres"), "-D", str(self.data_dir)]
+        argv = [str(self.binaries / "postgres"), "-D", str(self.data_dir)]
         for name, value in settings.items():
             argv += ["-c", f"{name}={value}"]
         # Stopped by SIGINT to the postmaster itself (fast shutdown), below.
@@ -170,24 +162,18 @@ class PostgresServer:
 
 def cluster_folder(data_dir: Path) -> Path:
     """Where the cluster of a stack in `data_dir` lives: `data_dir/postgres`,
-    unless, as root, the postgres user cannot reach it (a checkout under
+    unless, as root, the service user cannot reach it (a checkout under
     /root, say). Then the cluster lives under /var/lib/paystream and
     `data_dir/postgres` is a link to it, so it is still found there."""
     inside = data_dir / "postgres"
-    if not _running_as_root() or inside.is_symlink() or _service_user_reaches(data_dir):
-        return inside.resolve() if inside.is_symlink() else inside
+    if inside.is_symlink():
+        return inside.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not running_as_root() or reaches(service_user(inside), data_dir):
+        return inside
     outside = (
-        Path("/var/lib/paystream/clusters")
-        / hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+        OUTSIDE / "clusters" / hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
     )
     outside.mkdir(parents=True, exist_ok=True)
     inside.symlink_to(outside, target_is_directory=True)
     return outside
-
-
-def _service_user_reaches(folder: Path) -> bool:
-    folder.mkdir(parents=True, exist_ok=True)
-    probe = subprocess.run(
-        ["runuser", "-u", _SERVICE_USER, "--", "test", "-x", str(folder)], check=False
-    )
-    return probe.returncode == 0

@@ -205,6 +205,25 @@ def chain_hash(prev: bytes, seq: int, content_hash: bytes | None) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class SealBacklog:
+    """Audit rows not chained yet, and the age in seconds of the oldest."""
+
+    unsealed: int
+    lag_seconds: float
+
+
+@store_function
+def seal_backlog() -> Statement[SealBacklog | None]:
+    """For the metrics: how far the sealer is behind (both primary keys)."""
+    return fetch_one(
+        SealBacklog,
+        "SELECT count(*)::int AS unsealed,"
+        " coalesce(extract(epoch FROM now() - min(occurred_at)), 0)::float8 AS lag_seconds"
+        " FROM audit_log WHERE seq > (SELECT coalesce(max(seq), 0) FROM audit_seals)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class _Seal:
     seq: int
     hash: bytes

@@ -8,6 +8,7 @@ merchant's word)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -211,4 +212,29 @@ def claim_authentication_checks(*, idle: timedelta, limit: int) -> Statement[lis
         RETURNING id
         """,
         {"idle": idle, "limit": limit},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A PSP's payments still waiting: PENDING (how many, and the age of the
+    oldest in seconds), and flagged for reconciliation."""
+
+    psp: str
+    pending: int
+    oldest_pending_seconds: float
+    flagged: int
+
+
+@store_function
+def waiting_by_psp() -> Statement[list[Waiting]]:
+    """For the metrics: one row per PSP that has a payment waiting (the
+    partial indexes `payments_pending` and `payments_flagged` hold them)."""
+    return fetch_all(
+        Waiting,
+        "SELECT psp, count(*) FILTER (WHERE status = 'PENDING')::int AS pending,"
+        " coalesce(extract(epoch FROM now() - min(created_at) FILTER"
+        " (WHERE status = 'PENDING')), 0)::float8 AS oldest_pending_seconds,"
+        " count(*) FILTER (WHERE requires_reconciliation)::int AS flagged"
+        " FROM payments WHERE status = 'PENDING' OR requires_reconciliation GROUP BY psp",
     )

@@ -1,5 +1,6 @@
 """Session-wide fixtures: real servers, a migrated database, merchants and
-operators with keys."""
+operators with keys; and the programs the selected tests need from the
+machine, installed before the session runs (tests/support/system_packages.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,31 @@ from store.merchants import ensure_merchant
 from store.migrate import migrate
 from store.operators import create_operator
 from tests.support.servers import Servers, make_root
+from tests.support.system_packages import install_missing
 
 PEPPER = b"test-pepper"
+_NOT_INSTALLED = pytest.StashKey[dict[str, str]]()
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = {
+        package
+        for item in items
+        for marker in item.iter_markers("system_packages")
+        for package in marker.args
+    }
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter is not None else print
+    config.stash[_NOT_INSTALLED] = install_missing(wanted, say)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    not_installed = item.config.stash.get(_NOT_INSTALLED, {})
+    for marker in item.iter_markers("system_packages"):
+        for package in marker.args:
+            if package in not_installed:
+                pytest.fail(not_installed[package], pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,10 @@ app = typer.Typer(
     help="paystream: a payment gateway that never charges twice and proves its books.",
     no_args_is_help=True,
     add_completion=False,
+    # Help is markdown: a docstring's paragraphs are joined into lines the
+    # terminal wraps, not shown as the source wraps them. The first sentence
+    # is what a command's listing shows.
+    rich_markup_mode="markdown",
 )
 
 

@@ -14,8 +14,10 @@ from rich.table import Table
 
 from payments.reconciliation import FINAL_CLASSES
 from paystream.bootstrap import configure_actors
+from paystream.cli.options import StackDir, talk_to_stack
 from paystream.cli.output import console
 from paystream.connectors import build_connectors, configured_routing
+from paystream.local_stack import DEFAULT_DATA_DIR
 from paystream.settings import settings
 from psp.protocol import Connector, UnknownConnector
 from store.audit import seal
@@ -47,10 +49,13 @@ def reconcile(
     output: Annotated[
         Path | None, typer.Option("--json", help="Also write the result as JSON.")
     ] = None,
+    data_dir: StackDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Reconcile a PSP settlement report against the PSP's payments, and print
-    the breaks. A report file is checked against the PSP's own data for its
-    batches first: only what the PSP bears out is settled or resolved."""
+    """Reconcile a PSP's settlement report against its payments, and print the breaks.
+
+    A report file is checked against the PSP's own data for its batches first:
+    only what the PSP bears out is settled or resolved."""
+    talk_to_stack(data_dir)
     if (report is None) == (psp_batch is None):
         console.print("[red]give a report file, or --psp-batch[/red]")
         raise typer.Exit(2)
@@ -157,9 +162,11 @@ def _print_reconciliation(
 
 
 @ledger_app.command("verify")
-def ledger_verify() -> None:
-    """Audit the books: trial balance, every entry balanced, every capture and
-    refund posted. Exit code 1 on any failure."""
+def ledger_verify(data_dir: StackDir = DEFAULT_DATA_DIR) -> None:
+    """Audit the books: trial balance, every entry balanced, every capture and refund posted.
+
+    Exit code 1 on any failure."""
+    talk_to_stack(data_dir)
     with connect(settings().database_url) as conn:
         findings = verify_ledger(conn)
     table = Table("check", "result", "looked at")
@@ -178,9 +185,12 @@ def ledger_verify() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Seal the audit log, then recompute every row's hash and the whole chain;
-    name each row edited, deleted, reordered or slipped in. Exit code 1 if any."""
+def audit_verify(data_dir: StackDir = DEFAULT_DATA_DIR) -> None:
+    """Seal the audit log, then check every row's hash and the whole chain.
+
+    Names each row edited, deleted, reordered or slipped in. Exit code 1 if
+    any."""
+    talk_to_stack(data_dir)
     with connect(settings().database_url, autocommit=True) as conn:
         sealed_now = seal(conn)
         verdict = verify_audit(conn)

@@ -13,7 +13,9 @@ from psycopg import Connection
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
 from gateway.resources import key_resource
+from paystream.cli.options import StackDir, talk_to_stack
 from paystream.cli.output import console
+from paystream.local_stack import DEFAULT_DATA_DIR
 from paystream.settings import require_secret, settings
 from store.audit import acting_alone, system
 from store.keys import Owner, create_key, get_key, list_keys, revoke_key
@@ -58,9 +60,13 @@ def keys_create(
     ] = "payments:write,payments:read",
     name: Annotated[str | None, typer.Option(help="Merchant name, when creating it.")] = None,
     description: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+    data_dir: StackDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Create a merchant's API key. The key is printed once; only its HMAC is
-    stored. Merchant roles only: operators' keys come from `paystream operators`."""
+    """Create a merchant's API key, printed once.
+
+    Only the key's HMAC is stored. Merchant roles only: operators' keys come
+    from `paystream operators`."""
+    talk_to_stack(data_dir)
     wanted = _roles(roles, "merchant")
     session, pepper = _key_store()
     with session as conn:
@@ -89,8 +95,12 @@ def _roles(listed: str, kind: str) -> list[str]:
 
 
 @keys_app.command("list")
-def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id.")]) -> None:
+def keys_list(
+    merchant: Annotated[str, typer.Option(help="Merchant id.")],
+    data_dir: StackDir = DEFAULT_DATA_DIR,
+) -> None:
     """List a merchant's keys (never the keys themselves)."""
+    talk_to_stack(data_dir)
     session, _ = _key_store()
     with session as conn:
         for row in list_keys(conn, Owner.merchant(merchant)):
@@ -102,8 +112,10 @@ def keys_rotate(
     key_id: Annotated[str, typer.Argument(help="The key to replace.")],
     merchant: Annotated[str, typer.Option(help="Its merchant.")],
     grace_seconds: Annotated[int, typer.Option(help="How long the old key keeps working.")] = 0,
+    data_dir: StackDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Make a new key with the same roles; the old one stops after the grace."""
+    talk_to_stack(data_dir)
     owner = Owner.merchant(merchant)
     session, pepper = _key_store()
     with session as conn:
@@ -120,8 +132,10 @@ def keys_rotate(
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key to revoke.")],
     merchant: Annotated[str, typer.Option(help="Its merchant.")],
+    data_dir: StackDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Revoke a key: it stops working at once."""
+    talk_to_stack(data_dir)
     session, _ = _key_store()
     with session as conn:
         row = revoke_key(conn, Owner.merchant(merchant), key_id)
@@ -137,10 +151,13 @@ def operators_create(
     roles: Annotated[
         str, typer.Option(help="Comma-separated roles of its first key: reconciliation, admin.")
     ] = "reconciliation",
+    data_dir: StackDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Create a platform operator and its first key, printed once. Operators
-    reconcile the PSP's reports (which cover every merchant) and, with
-    `admin`, manage operators over the API."""
+    """Create a platform operator and its first key, printed once.
+
+    Operators reconcile the PSP's reports (which cover every merchant) and,
+    with `admin`, manage operators over the API."""
+    talk_to_stack(data_dir)
     wanted = _roles(roles, "operator")
     session, pepper = _key_store()
     with session as conn:
@@ -149,8 +166,9 @@ def operators_create(
 
 
 @operators_app.command("list")
-def operators_list() -> None:
+def operators_list(data_dir: StackDir = DEFAULT_DATA_DIR) -> None:
     """List operators, one a line, with their keys (never the keys themselves)."""
+    talk_to_stack(data_dir)
     session, _ = _key_store()
     with session as conn:
         operators, keys = list_operators(conn), list_operator_keys(conn)
@@ -160,8 +178,12 @@ def operators_list() -> None:
 
 
 @operators_app.command("revoke")
-def operators_revoke(key_id: Annotated[str, typer.Argument(help="The key to revoke.")]) -> None:
+def operators_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key to revoke.")],
+    data_dir: StackDir = DEFAULT_DATA_DIR,
+) -> None:
     """Revoke an operator's key: it stops working at once."""
+    talk_to_stack(data_dir)
     session, _ = _key_store()
     with session as conn:
         found = get_operator_key(conn, key_id)

@@ -15,9 +15,18 @@ from paystream.bootstrap import (
     run_webhook_delivery,
     simulator_app,
 )
-from paystream.cli.options import GatewayWorkers, Host, Port, Threads, Workers
+from paystream.cli.options import (
+    GatewayWorkers,
+    Host,
+    Port,
+    StackDir,
+    Threads,
+    Workers,
+    talk_to_stack,
+)
 from paystream.cli.output import console
 from paystream.connectors import configured_routing
+from paystream.local_stack import DEFAULT_DATA_DIR
 from paystream.serving import serve
 from paystream.settings import Settings, settings
 from psp.simulator.faults import FaultSettings, outage_windows
@@ -32,8 +41,9 @@ def _logged() -> Settings:
     return settings()
 
 
-def migrate() -> None:
+def migrate(data_dir: StackDir = DEFAULT_DATA_DIR) -> None:
     """Apply the database migrations (DATABASE_URL)."""
+    talk_to_stack(data_dir)
     applied = apply_migrations(settings().database_url)
     console.print(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")

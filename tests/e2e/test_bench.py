@@ -7,9 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import psycopg
+import pytest
 
+from bench.wrk import FALLBACK, run_wrk, wrk_version
+from tests.support.stack import RunningStack
+
+
+@pytest.mark.system_packages("wrk")  # the load generator the figures are measured with
 def test_a_quick_bench_measures_every_phase_next_to_its_ceiling_and_writes_its_results(
     tmp_path: Path,
 ) -> None:
@@ -69,3 +77,27 @@ def test_a_quick_bench_measures_every_phase_next_to_its_ceiling_and_writes_its_r
 
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| target | measured | met |" in (out / "results.md").read_text()
+
+
+def test_without_wrk_the_bench_drives_the_gateway_with_its_own_load_generator_and_says_so(
+    stack: RunningStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no wrk on it
+    assert wrk_version() == FALLBACK and "wrk is not installed" in FALLBACK
+    url = f"{stack.gateway}/payments"
+    key, prefix = stack.info["apiKey"], uuid.uuid4().hex
+    new = run_wrk(url, api_key=key, concurrency=4, seconds=1, prefix=prefix)
+    assert new.requests > 0 and new.status_errors == 0 and new.per_second > 0
+    assert 0 < new.p50_ms <= new.p99_ms <= new.max_ms
+    # The key's first request alone (racers beside it are told 409, in use), then replays.
+    for concurrency in (1, 4):
+        replayed = run_wrk(
+            url, api_key=key, concurrency=concurrency, seconds=1, prefix=prefix, replay=True
+        )
+        assert replayed.requests > 0 and replayed.status_errors == 0
+    with psycopg.connect(stack.info["databaseUrl"]) as conn:
+        made = conn.execute(
+            "SELECT count(*) FROM payments WHERE order_id LIKE %s", (f"{prefix}-%",)
+        ).fetchone()
+    # Every new request made one payment; the replays, one between them.
+    assert made == (new.requests + 1,)

@@ -19,6 +19,8 @@ from drill.receiver import Receiver, serving_receiver
 from stack.ports import wait_until
 from tests.support.stack import RunningStack
 
+pytestmark = pytest.mark.system_packages("chromium")
+
 SIGN_IN = re.compile(r"/console/sign-in")
 
 
@@ -28,7 +30,7 @@ def browser() -> Iterator[Browser]:
     if executable is None:
         pytest.fail(
             "chromium is not installed, and the console's browser test needs it:"
-            " apt-get install chromium (Debian; .ci/run installs it)",
+            " apt-get install chromium (Debian; the suite installs it as root)",
             pytrace=False,
         )
     with sync_playwright() as playwright:

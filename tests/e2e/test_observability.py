@@ -9,10 +9,12 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from drill.receiver import serving_receiver
 from stack.ports import wait_until
+from tests.support.deploy import names_the_dashboard_queries, names_the_rules_query
 from tests.support.stack import RunningStack
 
 FAMILIES = {
@@ -25,6 +27,14 @@ FAMILIES = {
     "paystream_webhook_delivery_failures": "counter",
     "paystream_webhook_dead_letters": "counter",
     "paystream_reconciliation_lines": "counter",
+    "paystream_payment_time_to_authorized_seconds": "histogram",
+    "paystream_psp_circuit_openings": "counter",
+    "paystream_psp_circuit_open": "gauge",
+    "paystream_payments_pending": "gauge",
+    "paystream_payments_pending_oldest_seconds": "gauge",
+    "paystream_payments_flagged": "gauge",
+    "paystream_audit_unsealed": "gauge",
+    "paystream_audit_seal_lag_seconds": "gauge",
     # Dramatiq's own middleware, in the worker processes.
     "dramatiq_messages": "counter",
     "dramatiq_message_duration_milliseconds": "histogram",
@@ -57,9 +67,27 @@ def scraped(text: str) -> tuple[dict[str, str], dict[str, list[tuple[dict[str, s
     return families, found
 
 
-def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
-    short_retries_stack: RunningStack,
-) -> None:
+def open_the_circuit_once(stack: RunningStack) -> None:
+    """The simulator is out (every call fails) until the workers' breaker opens."""
+    faults = f"{stack.simulator}/_admin/faults"
+    httpx.patch(faults, json={"outages": [{"startsIn": 0, "lasts": 120}]}).raise_for_status()
+    try:
+        payment_id = create_payment(stack)
+
+        def openings() -> float:
+            _, found = scraped(httpx.get(f"{stack.gateway}/metrics").text)
+            return sum(v for _, v in found.get("paystream_psp_circuit_openings_total", []))
+
+        wait_until(openings, holds=lambda n: n >= 1, timeout=40, what="the circuit to open")
+    finally:
+        httpx.patch(faults, json={"outages": []}).raise_for_status()
+    assert stack.wait_for_status(payment_id, {"CAPTURED"}, timeout=40)["status"] == "CAPTURED"
+
+
+@pytest.fixture(scope="module")
+def scrape(short_retries_stack: RunningStack) -> str:
+    """One scrape of the gateway after a payment, a dead letter, a
+    reconciliation run and an opened circuit: every family has samples."""
     stack = short_retries_stack
     with serving_receiver() as receiver:
         receiver.fail_first = 1_000_000  # every delivery fails: a dead letter
@@ -100,10 +128,17 @@ def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
         interval=0.2,
     )
 
-    scrape = httpx.get(f"{stack.gateway}/metrics")
-    assert scrape.status_code == 200
-    assert scrape.headers["content-type"].startswith("text/plain")
-    families, found = scraped(scrape.text)
+    open_the_circuit_once(stack)
+    answer = httpx.get(f"{stack.gateway}/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    return answer.text
+
+
+def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
+    scrape: str,
+) -> None:
+    families, found = scraped(scrape)
     for name, kind in FAMILIES.items():
         assert families.get(name) == kind, f"{name} ({kind}) is not in the scrape"
 
@@ -125,11 +160,23 @@ def test_one_scrape_of_the_gateway_carries_every_metric_family_of_every_process(
     assert value("paystream_webhook_dead_letters_total") >= 1
     assert value("paystream_reconciliation_lines_total", result="matched") >= 1
     assert value("dramatiq_messages_total", actor_name="drive_operation") >= 1
+    assert value("paystream_payment_time_to_authorized_seconds_count", psp="simulator") >= 1
+    assert value("paystream_psp_circuit_openings_total", psp="simulator") >= 1
     # Route templates, never raw paths: no series per payment.
     assert not any(
-        payment_id in str(labels)
+        "pay_" in str(labels)
         for labels, _ in found["paystream_http_request_duration_seconds_count"]
     )
+
+
+def test_every_metric_the_alert_rules_and_the_dashboard_query_is_in_the_scrape(
+    scrape: str,
+) -> None:
+    """By sample name, as PromQL selects them: a histogram's _bucket, _count
+    and _sum, a counter's _total."""
+    _, found = scraped(scrape)
+    assert names_the_rules_query() - set(found) == set()
+    assert names_the_dashboard_queries() - set(found) == set()
 
 
 def test_one_payment_can_be_followed_across_processes_by_its_request_id(

@@ -15,7 +15,8 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
-from stack.postgres import find_bindir
+from paystream.settings import settings
+from stack.postgres_binaries import postgres_bindir
 from tests.support.card_numbers import PAN, SHAPES, holds_pan
 from tests.support.stack import RunningStack
 
@@ -221,7 +222,11 @@ def test_a_card_number_anywhere_is_refused_and_then_found_nowhere(stack: Running
         )
         assert not holds_pan(answer.text) and not holds_pan(str(answer.headers))
     dump = subprocess.run(
-        [str(find_bindir() / "pg_dump"), "--data-only", stack.info["databaseUrl"]],
+        [
+            str(postgres_bindir(settings().postgres_bin) / "pg_dump"),
+            "--data-only",
+            stack.info["databaseUrl"],
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import psycopg
 
 from stack.ports import accepts_connections, wait_until
+from stack.postgres_binaries import embedded_bindir, major_version
 from tests.support.servers import Servers, make_root
 from tests.support.stack import remove, start_stack
 
@@ -138,5 +141,44 @@ def test_up_refuses_a_psp_it_cannot_run_before_starting_anything() -> None:
         said = " ".join((refused.stdout + refused.stderr).split())
         assert "--psp adyen: no PSP of that name can run here (these can: simulator)" in said
         assert not (root / "stack.json").exists() and not (root / "logs").exists()
+    finally:
+        remove(root)
+
+
+def path_without_postgres(folder: Path) -> str:
+    """A PATH with every program of the original but PostgreSQL's: a folder
+    of links to them, as on a machine with no Postgres package installed."""
+    postgres_programs = {path.name for path in embedded_bindir().iterdir()}
+    folder.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for program in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            link = folder / program.name
+            if program.name not in postgres_programs and not link.exists():
+                link.symlink_to(program)
+    return str(folder)
+
+
+def test_up_on_a_machine_whose_path_shows_no_postgres_runs_the_embedded_server_and_takes_a_payment() -> (
+    None
+):
+    root = make_root("paystream-up-no-postgres-")
+    try:
+        path = path_without_postgres(root / "bin")
+        assert shutil.which("pg_config", path=path) is None
+        assert shutil.which("initdb", path=path) is None
+        env = {"PATH": path, "PAYSTREAM_POSTGRES_BIN": ""}
+        stack = start_stack(root, env=env)
+        try:
+            with psycopg.connect(stack.info["databaseUrl"]) as conn:
+                version = conn.execute("SHOW server_version_num").fetchone()
+            assert version is not None and int(version[0]) // 10000 == major_version(
+                embedded_bindir()
+            )
+            payment = pay(stack.gateway, stack.info["apiKey"])
+            assert stack.wait_for_status(str(payment["paymentId"]), {"CAPTURED"})
+            banner = (root / "up.out").read_text()
+            assert re.search(r"postgres\s+postgresql://.*\(PostgreSQL 18, embedded\)", banner)
+        finally:
+            assert stack.stop() == 0
     finally:
         remove(root)

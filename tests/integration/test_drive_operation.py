@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
@@ -149,10 +150,14 @@ def test_an_outage_opens_the_circuit_and_nothing_fails_until_the_psp_is_back(
     bank: Bank, database_url: str, merchant: Merchant
 ) -> None:
     created = [create_payment(database_url, merchant) for _ in range(4)]
+    openings = {"psp": "simulator"}
+    opened_before = REGISTRY.get_sample_value("paystream_psp_circuit_openings_total", openings)
     bank.knobs(outages=[{"startsIn": 0, "lasts": 60}])
     for _, operation in created[:3]:
         with pytest.raises(TryAgain):
             drive(operation)
+    opened = REGISTRY.get_sample_value("paystream_psp_circuit_openings_total", openings)
+    assert (opened or 0) == (opened_before or 0) + 1
     attempts_before = bank.operation(created[3][1])[1]
     with pytest.raises(TryAgain, match="circuit open"):
         drive(created[3][1])

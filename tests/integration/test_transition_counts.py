@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 import actors.outcomes
 from actors.outcomes import apply_payment_fact
-from payments.lifecycle import Captured, apply_fact
+from payments.lifecycle import Authorized, Captured, apply_fact
 from payments.status import EventSource
 from store.payment_changes import record_change
 from store.payments import get_payment_unscoped
@@ -58,6 +58,23 @@ def test_a_committed_transition_is_counted_once(
     before = captured_count()
     apply_payment_fact(pool, payment_id, Captured("psp_1", 1000, 1000), source=EventSource.PSP)
     assert captured_count() == before + 1
+
+
+def timed_authorizations() -> float:
+    labels = {"psp": "simulator"}
+    found = REGISTRY.get_sample_value("paystream_payment_time_to_authorized_seconds_count", labels)
+    return found or 0.0
+
+
+def test_the_psps_first_yes_is_timed_from_the_payments_creation_and_a_later_capture_is_not(
+    pool: ConnectionPool[Any], database_url: str, merchant: Merchant
+) -> None:
+    payment_id, _ = create_payment(database_url, merchant, capture_method="manual")
+    before = timed_authorizations()
+    apply_payment_fact(pool, payment_id, Authorized("psp_1", 1000), source=EventSource.PSP)
+    assert timed_authorizations() == before + 1
+    apply_payment_fact(pool, payment_id, Captured("psp_1", 1000, 1000), source=EventSource.PSP)
+    assert timed_authorizations() == before + 1
 
 
 def test_a_transition_whose_transaction_rolls_back_is_not_counted(
