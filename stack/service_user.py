@@ -49,7 +49,7 @@ def ensure_user(name: str) -> pwd.struct_passwd:
         if not _exists(name):
             made = subprocess.run(
                 [
-                    "useradd",
+                    _system_program("useradd"),
                     "--system",
                     "--user-group",
                     "--no-create-home",
@@ -77,7 +77,14 @@ def _exists(name: str) -> bool:
 
 
 def as_user(user: str, argv: list[str]) -> list[str]:
-    return ["runuser", "-u", user, "--", *argv]
+    return [_system_program("runuser"), "-u", user, "--", *argv]
+
+
+def _system_program(name: str) -> str:
+    """A program of the system's administrator, found even where PATH lacks
+    the sbin folders (a root shell reached with `su` or a bare `env -i`)."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which(name, path=path) or name
 
 
 def reaches(user: str, path: Path) -> bool:
