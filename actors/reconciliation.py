@@ -55,6 +55,7 @@ from store.db import connection
 from store.ledger import post_entry
 from store.reconciliation import (
     Resolvable,
+    bulk_settings,
     claim_settlements,
     classify_lines,
     mark_resolved,
@@ -67,6 +68,7 @@ from store.reconciliation_runs import get_run, mark_run
 from store.settlement_reports import (
     BadReport,
     copy_report,
+    has_lines,
     replace_psp_data,
     report_batches,
     report_carries_card_number,
@@ -82,6 +84,10 @@ MAX_UPLOAD_BATCHES = 31
 
 class UncheckableReport(Exception):
     """An uploaded report that cannot be held to the PSP's own data."""
+
+
+class LinesLost(Exception):
+    """A run whose staged lines are gone: it failed, and says so."""
 
 
 @dramatiq.actor(queue_name=PAYMENTS_QUEUE, actor_name=RECONCILE, time_limit=3_600_000)
@@ -125,6 +131,11 @@ def run_reconciliation(pool: ConnectionPool[Any], psp: Connector, run_id: str) -
         assert run is not None
         if run.psp != psp.name:
             raise ValueError(f"run {run_id} reconciles {run.psp}'s report, not {psp.name}'s")
+        if run.line_count and not has_lines(conn, run_id):
+            # Lines are staging (migration 0010): a crash of Postgres empties them.
+            error = "its lines were lost in a database restart; load the report again"
+            mark_run(conn, run_id, "failed", error=error)
+            raise LinesLost(f"reconciliation {run_id}: {error}")
         mark_run(conn, run_id, "running")
     uploaded = run.source == "upload"
     try:
@@ -177,6 +188,7 @@ def _reconcile(
             mark_resolved(conn, run_id, resolved)
             mark_unconfirmed(conn, run_id, denied)
     with acting(pool, ACTOR) as conn:
+        bulk_settings(conn)
         record_missing_at_psp(conn, run_id)
         for settlement in claim_settlements(conn, run_id):
             entry = settlement_entry(

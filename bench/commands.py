@@ -16,7 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench.harness import BenchOptions
+from bench.harness import SECTIONS, BenchOptions
 from bench.report import print_results, write
 from bench.run import planned_steps, run_bench
 from bench.wrk import FALLBACK, wrk_version
@@ -37,6 +37,10 @@ def bench(
     profile: Annotated[
         bool, typer.Option(help="Record py-spy profiles of the gateway and the workers.")
     ] = False,
+    only: Annotated[
+        str,
+        typer.Option(help="Run only these sections, comma-separated: " + ", ".join(SECTIONS) + "."),
+    ] = ",".join(SECTIONS),
 ) -> None:
     """Measure paystream on a stack of its own, each figure next to a ceiling or a peer.
 
@@ -50,6 +54,7 @@ def bench(
         workers=workers,
         threads=threads,
         profile=profile,
+        sections=_sections(only),
     )
     with Progress(
         SpinnerColumn(),
@@ -76,3 +81,14 @@ def bench(
     print_results(console, results)
     written = write(results, out)
     console.print("written: " + ", ".join(str(path) for path in written))
+
+
+def _sections(only: str) -> tuple[str, ...]:
+    """The sections named, in the run's own order; an unknown name stops here."""
+    named = {name.strip() for name in only.split(",") if name.strip()}
+    if unknown := named - set(SECTIONS):
+        raise typer.BadParameter(
+            f"no such section: {', '.join(sorted(unknown))} (sections: {', '.join(SECTIONS)})",
+            param_hint="--only",
+        )
+    return tuple(section for section in SECTIONS if section in named)

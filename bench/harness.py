@@ -16,6 +16,10 @@ from typing import Any
 
 from stack.launcher import Stack
 
+# The sections of a run, in the order they run, as `paystream bench --only`
+# names them.
+SECTIONS = ("ledger", "reconciliation", "e2e", "idempotency", "ingress")
+
 # The processes that work behind the gateway; paused while a ceiling runs.
 BACKGROUND = ("worker", "janitor", "relay", "webhooks")
 
@@ -42,6 +46,7 @@ class BenchOptions:
     workers: int = 2
     threads: int = 8
     profile: bool = False
+    sections: tuple[str, ...] = SECTIONS
 
     @property
     def sizes(self) -> Sizes:

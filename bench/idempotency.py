@@ -1,5 +1,6 @@
-"""Idempotency: replays of one request with wrk, and a storm of requests
-with one key at one instant, which must leave exactly one payment."""
+"""Idempotency: replays of one request with wrk, next to bare Starlette at the
+same concurrency, and a storm of requests with one key at one instant, which
+must leave exactly one payment."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ from typing import Any
 import psycopg
 
 from bench.harness import Harness
+from bench.ingress import ceiling_server, wrk
 from bench.wrk import run_wrk
+
+CONCURRENCY = 64
 
 
 def measure(h: Harness) -> dict[str, Any]:
-    h.say("idempotency: replays of one request")
+    h.say("idempotency: replays of one request, and bare Starlette")
+    with ceiling_server(h) as ceiling_url:
+        ceiling = wrk(h, ceiling_url, CONCURRENCY, "replay-bare")
     replay = run_wrk(
         f"{h.info.gateway_url}/payments",
         api_key=h.info.api_key,
-        concurrency=64,
+        concurrency=CONCURRENCY,
         seconds=h.sizes.seconds,
         prefix=f"{h.run_id}-replay",
         replay=True,
@@ -28,4 +34,9 @@ def measure(h: Harness) -> dict[str, Any]:
             "SELECT count(*) FROM payments WHERE order_id = %s", (storm["orderId"],)
         ).fetchone()
     storm["payments"] = int(row[0]) if row else 0
-    return {"replay": replay.to_json(), "storm": storm}
+    return {
+        "replay": replay.to_json(),
+        "ceiling": ceiling,
+        "ratio": round(replay.per_second / ceiling["perSecond"], 3),
+        "storm": storm,
+    }

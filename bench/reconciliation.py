@@ -173,6 +173,7 @@ _DUCKDB = """
 import json, sys, duckdb
 report, theirs, ours = sys.argv[1], sys.argv[2], sys.argv[3]
 db = duckdb.connect()
+db.execute('SET enable_progress_bar = false')  # it prints to stdout on a long query
 for name, path in (('lines', report), ('theirs', theirs)):
     db.execute(f'''
 CREATE TABLE {name} AS SELECT row_number() OVER () AS id, * FROM read_csv('{path}', header = true,

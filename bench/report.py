@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def _cpu(per_unit: dict[str, float]) -> str:
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(what, paystream, ceiling or peer, ratio) for every figure of the run."""
     table: list[tuple[str, str, str, str]] = []
-    for row in results["ingress"]:
+    for row in results.get("ingress", []):
         c = row["concurrency"]
         ours, bare, busy = row["paystream"], row["ceiling"], row["paystreamPipelineRunning"]
         table.append(
@@ -48,8 +49,37 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{busy['perSecond'] / bare['perSecond']:.2f}",
             )
         )
-    e2e = results["endToEnd"]
+    if "endToEnd" in results:
+        table += _end_to_end(results["endToEnd"])
+    if "idempotency" in results:
+        table += _idempotency(results["idempotency"])
+    for recon in results.get("reconciliation", []):
+        ours, duck = recon["paystream"], recon["duckdb"]
+        table.append(
+            (
+                f"reconciliation, {recon['rows']:,} rows",
+                f"{ours['rowsPerSecond']:,} rows/s, peak {ours['peakRssMb']:.0f} MB",
+                f"DuckDB {duck['rowsPerSecond']:,} rows/s, peak {duck['peakRssMb']:.0f} MB",
+                f"{recon['ratio']:.2f}",
+            )
+        )
+    if "ledger" in results:
+        ledger = results["ledger"]
+        table.append(
+            (
+                "ledger",
+                f"{ledger['postingsPerSecond']:,} postings/s"
+                f" ({ledger['entriesPerSecond']:,} entries/s)",
+                "",
+                "",
+            )
+        )
+    return table
+
+
+def _end_to_end(e2e: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ours, noop = e2e["paystream"], e2e["ceiling"]
+    table = []
     table.append(
         (
             f"end to end, POST to CAPTURED ({ours['payments']:,} payments)",
@@ -69,38 +99,26 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "",
         )
     )
-    replay, storm = results["idempotency"]["replay"], results["idempotency"]["storm"]
-    table.append(("idempotent replays, c64", f"{_rate(replay)}; {_latency(replay)}", "", ""))
+    return table
+
+
+def _idempotency(idempotency: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    replay, storm, bare = idempotency["replay"], idempotency["storm"], idempotency["ceiling"]
     statuses = ", ".join(f"{status}: {count}" for status, count in storm["statuses"].items())
-    table.append(
+    return [
+        (
+            "idempotent replays, c64",
+            f"{_rate(replay)}; {_latency(replay)}",
+            f"bare Starlette {_rate(bare)}; {_latency(bare)}",
+            f"{idempotency['ratio']:.2f}",
+        ),
         (
             f"storm: {storm['requests']:,} requests, one key",
             f"{storm['payments']} payment; {statuses}; {_latency(storm)}",
             "",
             "",
-        )
-    )
-    for recon in results["reconciliation"]:
-        ours, duck = recon["paystream"], recon["duckdb"]
-        table.append(
-            (
-                f"reconciliation, {recon['rows']:,} rows",
-                f"{ours['rowsPerSecond']:,} rows/s, peak {ours['peakRssMb']:.0f} MB",
-                f"DuckDB {duck['rowsPerSecond']:,} rows/s, peak {duck['peakRssMb']:.0f} MB",
-                f"{recon['ratio']:.2f}",
-            )
-        )
-    ledger = results["ledger"]
-    table.append(
-        (
-            "ledger",
-            f"{ledger['postingsPerSecond']:,} postings/s"
-            f" ({ledger['entriesPerSecond']:,} entries/s)",
-            "",
-            "",
-        )
-    )
-    return table
+        ),
+    ]
 
 
 def print_results(console: Console, results: dict[str, Any]) -> None:
@@ -149,59 +167,19 @@ def draw(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ours_color, ceiling_color = "#1f6feb", "#9aa4ae"
     figure, axes = plt.subplots(2, 2, figsize=(12, 8))
-    ingress = results["ingress"]
-    labels = [f"c{row['concurrency']}" for row in ingress]
-    ax = axes[0][0]
-    _side_by_side(
-        ax,
-        labels,
-        0.27,
-        ("bare Starlette", [r["ceiling"]["perSecond"] for r in ingress], ceiling_color),
-        ("paystream (pipeline paused)", [r["paystream"]["perSecond"] for r in ingress], ours_color),
-        (
-            "paystream (pipeline running)",
-            [r["paystreamPipelineRunning"]["perSecond"] for r in ingress],
-            "#79c0ff",
-        ),
+    panels: tuple[tuple[str, Callable[[Any, Any], None]], ...] = (
+        ("ingress", _draw_ingress_rate),
+        ("ingress", _draw_ingress_latency),
+        ("endToEnd", _draw_end_to_end),
+        ("reconciliation", _draw_reconciliation),
     )
-    ax.set_title("ingress: POST /payments per second")
-
-    ax = axes[0][1]
-    ax.bar(
-        labels, [r["paystream"]["p99Ms"] for r in ingress], color=ours_color, label="paystream p99"
-    )
-    ax.plot(
-        labels,
-        [r["ceiling"]["p99Ms"] for r in ingress],
-        "o-",
-        color=ceiling_color,
-        label="bare Starlette p99",
-    )
-    ax.axhline(25, color="#d1242f", linestyle="--", linewidth=1, label="target 25 ms (c32)")
-    ax.set_title("ingress latency, ms")
-    ax.legend(fontsize=8)
-
-    ax = axes[1][0]
-    e2e = results["endToEnd"]
-    ax.bar(
-        ["Dramatiq no-op", "paystream POST to CAPTURED"],
-        [e2e["ceiling"]["perSecond"], e2e["paystream"]["perSecond"]],
-        color=[ceiling_color, ours_color],
-    )
-    ax.set_title(f"end to end per second (ratio {e2e['ratio']:.2f})")
-
-    ax = axes[1][1]
-    recon = results["reconciliation"]
-    _side_by_side(
-        ax,
-        [f"{r['rows']:,} rows" for r in recon],
-        0.4,
-        ("DuckDB", [r["duckdb"]["rowsPerSecond"] for r in recon], ceiling_color),
-        ("paystream reconcile", [r["paystream"]["rowsPerSecond"] for r in recon], ours_color),
-    )
-    ax.set_title("reconciliation, rows per second")
+    for ax, (section, panel) in zip([a for row in axes for a in row], panels, strict=True):
+        if section in results:
+            panel(ax, results[section])
+        else:
+            ax.axis("off")
+            ax.text(0.5, 0.5, f"{section}: not in this run", ha="center", va="center")
 
     machine = results["machine"]
     figure.suptitle(
@@ -212,6 +190,60 @@ def draw(results: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+_OURS, _CEILING = "#1f6feb", "#9aa4ae"
+
+
+def _draw_ingress_rate(ax: Any, ingress: list[dict[str, Any]]) -> None:
+    _side_by_side(
+        ax,
+        [f"c{row['concurrency']}" for row in ingress],
+        0.27,
+        ("bare Starlette", [r["ceiling"]["perSecond"] for r in ingress], _CEILING),
+        ("paystream (pipeline paused)", [r["paystream"]["perSecond"] for r in ingress], _OURS),
+        (
+            "paystream (pipeline running)",
+            [r["paystreamPipelineRunning"]["perSecond"] for r in ingress],
+            "#79c0ff",
+        ),
+    )
+    ax.set_title("ingress: POST /payments per second")
+
+
+def _draw_ingress_latency(ax: Any, ingress: list[dict[str, Any]]) -> None:
+    labels = [f"c{row['concurrency']}" for row in ingress]
+    ax.bar(labels, [r["paystream"]["p99Ms"] for r in ingress], color=_OURS, label="paystream p99")
+    ax.plot(
+        labels,
+        [r["ceiling"]["p99Ms"] for r in ingress],
+        "o-",
+        color=_CEILING,
+        label="bare Starlette p99",
+    )
+    ax.axhline(25, color="#d1242f", linestyle="--", linewidth=1, label="target 25 ms (c32)")
+    ax.set_title("ingress latency, ms")
+    ax.legend(fontsize=8)
+
+
+def _draw_end_to_end(ax: Any, e2e: dict[str, Any]) -> None:
+    ax.bar(
+        ["Dramatiq no-op", "paystream POST to CAPTURED"],
+        [e2e["ceiling"]["perSecond"], e2e["paystream"]["perSecond"]],
+        color=[_CEILING, _OURS],
+    )
+    ax.set_title(f"end to end per second (ratio {e2e['ratio']:.2f})")
+
+
+def _draw_reconciliation(ax: Any, recon: list[dict[str, Any]]) -> None:
+    _side_by_side(
+        ax,
+        [f"{r['rows']:,} rows" for r in recon],
+        0.4,
+        ("DuckDB", [r["duckdb"]["rowsPerSecond"] for r in recon], _CEILING),
+        ("paystream reconcile", [r["paystream"]["rowsPerSecond"] for r in recon], _OURS),
+    )
+    ax.set_title("reconciliation, rows per second")
 
 
 def _side_by_side(

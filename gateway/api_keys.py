@@ -1,19 +1,20 @@
 """A merchant's API keys (merchant role `admin`): create, list, rotate,
 revoke. Keys are shown once and stored as an HMAC; a revoked key stops working
-at once (keys are looked up on every request, never cached). A merchant key
+at once (the revocation is announced to every gateway process's key cache
+once it is committed: `gateway.principals`). A merchant key
 grants only merchant roles: operators' keys are made elsewhere
 (`gateway.operators`, `paystream operators create`)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
-
-from psycopg import AsyncConnection
 
 from gateway.auth import MERCHANT_ROLES, MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint
 from gateway.http import listing
+from gateway.principals import announce_revocation
 from gateway.problems import Problem, not_found
 from gateway.resources import key_resource
 from gateway.schemas.keys import (
@@ -34,13 +35,15 @@ from store.keys import (
 
 
 async def revoked(
-    conn: AsyncConnection[Any], owner: Owner, key_id: str, grace: timedelta = timedelta(0)
+    call: Call[Any, Any], owner: Owner, key_id: str, grace: timedelta = timedelta(0)
 ) -> ApiKeyRow:
-    """The owner's key, revoked now or once `grace` is over; a key that is
-    revoked already is `invalid_state`."""
-    row = await revoke_key(conn, owner, key_id, grace)
+    """The owner's key, revoked now or once `grace` is over, and announced
+    to every gateway's key cache after the commit; a key that is revoked
+    already is `invalid_state`."""
+    row = await revoke_key(call.conn, owner, key_id, grace)
     if row is None:
         raise Problem("invalid_state", "the key is revoked already")
+    call.after_commit(partial(announce_revocation, call.services.redis))
     return row
 
 
@@ -67,7 +70,7 @@ async def rotate_api_key(call: Call[RotateApiKeyRequest, None]) -> Answer:
     old = await get_key(call.conn, owner, key_id)
     if old is None:
         raise not_found("API key")
-    await revoked(call.conn, owner, key_id, timedelta(seconds=call.body.grace_seconds))
+    await revoked(call, owner, key_id, timedelta(seconds=call.body.grace_seconds))
     row, key = await create_key(
         call.conn,
         owner,
@@ -82,7 +85,7 @@ async def revoke_api_key(call: Call[None, None]) -> Answer:
     key_id, owner = call.path["keyId"], Owner.merchant(call.principal.merchant_id)
     if await get_key(call.conn, owner, key_id) is None:
         raise not_found("API key")
-    return key_resource(await revoked(call.conn, owner, key_id))
+    return key_resource(await revoked(call, owner, key_id))
 
 
 _KEY = "/api-keys/{keyId}"

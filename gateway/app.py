@@ -33,6 +33,7 @@ from gateway.limits import Limits
 from gateway.metrics import metrics
 from gateway.middleware import RequestContext, RequestMetrics
 from gateway.openapi import build_document
+from gateway.principals import Principals
 from gateway.problems import Problem, not_found, refusal
 from gateway.router import build_routes
 from gateway.types import GatewayConfig, PspHealth, Services, WorkQueue
@@ -130,6 +131,9 @@ def create_app(
             claims=Claims(redis),
             limits=Limits(
                 redis, per_second=config.rate_limit_per_second, card_testing=config.card_testing
+            ),
+            principals=Principals(
+                redis, pool, config.key_pepper, per_second=config.rate_limit_per_second
             ),
         )
         try:

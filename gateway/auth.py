@@ -17,8 +17,7 @@ from starlette.requests import Request
 
 from gateway.problems import Problem
 from gateway.types import Services
-from store.db import connection
-from store.keys import Principal, PrincipalKind, find_principal
+from store.keys import Principal, PrincipalKind
 
 
 class MerchantRole(StrEnum):
@@ -74,11 +73,11 @@ async def authenticate(request: Request, services: Services, roles: tuple[Role, 
         raise Problem(
             "authentication_required", "send Authorization: Bearer <api key>", headers=_CHALLENGE
         )
-    async with connection(services.pool) as conn:
-        principal = await find_principal(conn, key, services.config.key_pepper)
+    admitted = await services.principals.admit(key)
+    principal = admitted.principal
     if principal is None:
         raise Problem("invalid_api_key", "the API key is unknown or revoked", headers=_CHALLENGE)
     if not allows(principal, roles):
         raise Problem("insufficient_role", f"this operation needs {needs(roles)}")
-    await services.limits.count_request(principal.key_id)
+    services.limits.check_rate(admitted.count)
     return principal

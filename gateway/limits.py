@@ -12,31 +12,19 @@ from redis.exceptions import RedisError
 from gateway.problems import Problem
 from payments.card_testing import CardTestingPolicy, bucket_keys, looks_like_card_testing
 
-# One round trip: count this request in its one-second window.
-_COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], 2000) end
-return n
-"""
-
 
 class Limits:
     def __init__(self, redis: Redis, *, per_second: int, card_testing: CardTestingPolicy) -> None:
         self._redis = redis
-        self._count = redis.register_script(_COUNT)
         self._per_second = per_second
         self._card_testing = card_testing
 
-    async def count_request(self, key_id: str) -> None:
-        """429 past the key's requests per second (0: no limit)."""
-        if not self._per_second:
-            return
-        now = time.time()
-        try:
-            count = int(await self._count(keys=[f"rate:{key_id}:{int(now)}"]))
-        except RedisError:
-            return
-        if count > self._per_second:
+    def check_rate(self, count: int) -> None:
+        """429 past the key's requests per second (0: no limit), given its
+        count in this second (`gateway.principals` counts, in the request's
+        one Redis round trip before its work)."""
+        if self._per_second and count > self._per_second:
+            now = time.time()
             retry_after = max(1, int(1 - (now % 1) + 0.999))
             raise Problem(
                 "rate_limited",

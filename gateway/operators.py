@@ -41,7 +41,7 @@ async def revoke_operator_key(call: Call[None, None]) -> Answer:
     found = await get_operator_key(call.conn, key_id)
     if found is None or found.operator_id is None:
         raise not_found("operator key")
-    return key_resource(await revoked(call.conn, Owner.operator(found.operator_id), key_id))
+    return key_resource(await revoked(call, Owner.operator(found.operator_id), key_id))
 
 
 ENDPOINTS = (

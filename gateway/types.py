@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from gateway.claims import Claims
 from gateway.limits import Limits
+from gateway.principals import Principals
 from payments.card_testing import CardTestingPolicy
 from payments.routing import RoutingTable
 from psp.protocol import Connectors
@@ -96,3 +97,4 @@ class Services:
     psp_health: PspHealth
     claims: Claims
     limits: Limits
+    principals: Principals

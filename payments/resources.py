@@ -6,6 +6,7 @@ payloads written to the outbox, so both always say the same thing.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,12 @@ def camel_fields(record: object, *names: str) -> dict[str, Any]:
     """The named fields of a record by their JSON names: camelCase by the API
     models' rule (`alias_generator=to_camel`), times as `timestamp`s. Each
     renderer names its fields; a whole row is never rendered (docs/security.md, API3)."""
-    return {to_camel(name): _json_value(getattr(record, name)) for name in names}
+    return {_camel(name): _json_value(getattr(record, name)) for name in names}
+
+
+# Field names are few and fixed: each is converted once per process, not on
+# every response (4.8 % of the gateway's samples while creating payments).
+_camel = functools.cache(to_camel)
 
 
 def _json_value(value: Any) -> Any:

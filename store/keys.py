@@ -94,6 +94,8 @@ class Principal:
     key_id: str
     owner: Owner
     roles: frozenset[str]
+    # When a rotated key stops working; None for a key without an end.
+    ends_at: datetime | None = None
 
     @property
     def kind(self) -> PrincipalKind:
@@ -222,14 +224,16 @@ class _PrincipalRow:
     merchant_id: str | None
     operator_id: str | None
     roles: list[str]
+    revoked_at: datetime | None
 
 
 _PRINCIPAL = columns(_PrincipalRow)
 
 
 @store_function
-def find_principal(key: str, pepper: bytes) -> Steps[Principal | None]:
-    return (yield from _principal("key_hash", hash_key(key, pepper)))
+def find_principal(key_hash: bytes) -> Steps[Principal | None]:
+    """The active key with this hash (`hash_key`), as a principal."""
+    return (yield from _principal("key_hash", key_hash))
 
 
 @store_function
@@ -251,4 +255,4 @@ def _principal(column: Literal["key_hash", "id"], value: str | bytes) -> Steps[P
     owner = (
         Owner.merchant(row.merchant_id) if row.merchant_id else Owner.operator(str(row.operator_id))
     )
-    return Principal(key_id=row.id, owner=owner, roles=frozenset(row.roles))
+    return Principal(key_id=row.id, owner=owner, roles=frozenset(row.roles), ends_at=row.revoked_at)

@@ -152,9 +152,24 @@ ORDER BY m.settlement
 """
 
 
+# A million lines' sorts and hash tables held in memory rather than spilled
+# to disk; JIT compiling costs a second and saves less on these plans
+# (`paystream bench`, reconciliation).
+_BULK = ("SET LOCAL work_mem = '256MB'", "SET LOCAL jit = off")
+
+
+@store_function
+def bulk_settings() -> Steps[None]:
+    """For the rest of the caller's transaction: plans for a million rows."""
+    for setting in _BULK:
+        yield from execute(setting)
+
+
 @store_function
 def classify_lines(run_id: str, *, checked: bool) -> Steps[None]:
-    """`checked`: the report is an upload, held to the PSP's own data."""
+    """`checked`: the report is an upload, held to the PSP's own data. In
+    the caller's transaction."""
+    yield from bulk_settings.steps()
     # Fresh statistics first and after: a report's lines were just copied in,
     # and a plan made on the empty tables' estimates nests loops over them
     # (minutes for 100,000 lines instead of a second).

@@ -53,6 +53,15 @@ def copy_report(run_id: str, chunks: Iterable[bytes] | AsyncIterable[bytes]) -> 
 
 
 @store_function
+def has_lines(run_id: str) -> Statement[bool]:
+    """Whether the run's lines are there (they are staging: a crash of
+    Postgres empties them, migration 0010)."""
+    return fetch_value(
+        "SELECT EXISTS (SELECT 1 FROM settlement_lines WHERE reconciliation_id = %s)", (run_id,)
+    )
+
+
+@store_function
 def report_batches(run_id: str, limit: int) -> Statement[list[str]]:
     """The settlement batches a run's report names, at most `limit` of them."""
     return fetch_values(

@@ -35,7 +35,7 @@ from gateway.console.session import (
 from store.audit import acting, record
 from store.db import connection
 from store.errors import StoreUnavailable
-from store.keys import find_principal
+from store.keys import find_principal, hash_key
 
 logger = logging.getLogger("paystream.console")
 
@@ -75,7 +75,11 @@ async def sign_in(request: Request) -> Response:
     key = form.get("api_key", "").strip()
     try:
         async with connection(services.pool) as conn:
-            principal = await find_principal(conn, key, services.config.key_pepper) if key else None
+            principal = (
+                await find_principal(conn, hash_key(key, services.config.key_pepper))
+                if key
+                else None
+            )
         if principal is None:
             logger.info("console sign-in refused: unknown or revoked key")
             return _form(request, 401, next_page, "This API key is unknown or revoked.")

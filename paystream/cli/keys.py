@@ -8,10 +8,13 @@ from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Annotated, Any
 
+import redis
 import typer
 from psycopg import Connection
+from redis.exceptions import RedisError
 
 from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+from gateway.principals import ENTRY_SECONDS, REVOCATIONS, revocation_token
 from gateway.resources import key_resource
 from paystream.cli.options import StackDir, talk_to_stack
 from paystream.cli.output import console
@@ -39,6 +42,18 @@ def _key_store() -> tuple[AbstractContextManager[Connection[Any]], bytes]:
     (asked for first: without it no key can be made or checked)."""
     pepper = require_secret(settings().key_pepper, "key_pepper").encode()
     return acting_alone(settings().database_url, system("cli")), pepper
+
+
+def _announce_revocation() -> None:
+    """Tell every gateway's key cache, once the revocation is committed."""
+    try:
+        with redis.Redis.from_url(settings().redis_url, socket_timeout=2) as client:
+            client.set(REVOCATIONS, revocation_token())
+    except RedisError as error:
+        console.print(
+            f"[yellow]Redis did not hear the revocation; gateways drop the key within"
+            f" {ENTRY_SECONDS:.0f} s: {error}[/yellow]"
+        )
 
 
 def _print_key(row: Any, key: str | None = None) -> None:
@@ -125,6 +140,7 @@ def keys_rotate(
             raise typer.Exit(1)
         roles = [role for role in old.roles if role in MERCHANT_ROLES]
         row, key = create_key(conn, owner, roles, pepper, old.description)
+    _announce_revocation()
     _print_key(row, key)
 
 
@@ -142,6 +158,7 @@ def keys_revoke(
     if row is None:
         console.print(f"[red]no active key {key_id} for {merchant}[/red]")
         raise typer.Exit(1)
+    _announce_revocation()
     _print_key(row)
 
 
@@ -195,4 +212,5 @@ def operators_revoke(
     if row is None:
         console.print(f"[red]no active operator key {key_id}[/red]")
         raise typer.Exit(1)
+    _announce_revocation()
     _print_key(row)

@@ -63,6 +63,7 @@ def test_a_quick_bench_measures_every_phase_next_to_its_ceiling_and_writes_its_r
     assert set(storm["statuses"]) <= {"201", "409"} and storm["statuses"]["201"] >= 1, storm
     assert sum(storm["statuses"].values()) == storm["requests"] == 1000
     assert results["idempotency"]["replay"]["requests"] > 0
+    assert results["idempotency"]["ceiling"]["requests"] > 0 and results["idempotency"]["ratio"] > 0
 
     [recon] = results["reconciliation"]
     assert recon["sameClasses"] is True, recon
@@ -72,7 +73,7 @@ def test_a_quick_bench_measures_every_phase_next_to_its_ceiling_and_writes_its_r
     assert recon["paystream"]["peakRssMb"] > 0
 
     assert results["ledger"]["postingsPerSecond"] > 0
-    assert len(results["targets"]) == 5
+    assert len(results["targets"]) == 9
     assert all(isinstance(target["met"], bool) for target in results["targets"])
 
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -101,3 +102,34 @@ def test_without_wrk_the_bench_drives_the_gateway_with_its_own_load_generator_an
         ).fetchone()
     # Every new request made one payment; the replays, one between them.
     assert made == (new.requests + 1,)
+
+
+def test_a_bench_run_with_only_some_sections_measures_those_and_their_targets_alone(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bench"
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "paystream", "bench", "--quick"),
+            *("--only", "ledger,reconciliation", "--out", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert {"ledger", "reconciliation"} <= set(results)
+    assert not {"ingress", "endToEnd", "idempotency"} & set(results)
+    assert [t["target"].split(" ")[0] for t in results["targets"]] == ["reconciliation"] * 2
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_bench_run_refuses_a_section_it_does_not_have() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "paystream", "bench", "--quick", "--only", "ledger,speed"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "no such section: speed" in run.stderr

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from gateway.auth import MERCHANT_ROLES
+from gateway.types import GatewayConfig
 from tests.conftest import PEPPER, Merchant, new_merchant
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, running_gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +57,61 @@ async def test_a_revoked_key_stops_working_at_once(gateway: Gateway, merchant: M
     )
     assert revoked.status_code == 200 and revoked.json()["revokedAt"]
     assert await works(gateway, created["apiKey"]) == 401
+
+
+async def test_a_key_revoked_through_one_gateway_is_refused_at_once_by_another_that_had_it_cached(
+    gateway: Gateway, gateway_config: GatewayConfig, merchant: Merchant
+) -> None:
+    created = (await create_key(gateway, merchant, ["payments:read"])).json()
+    async with running_gateway(gateway_config) as other:
+        assert await works(other, created["apiKey"]) == 200
+        assert await works(other, created["apiKey"]) == 200
+        assert other.services.principals.holds(created["apiKey"])
+
+        revoked = await gateway.client.delete(
+            f"/api-keys/{created['keyId']}", headers=gateway.headers(merchant.api_key)
+        )
+        assert revoked.status_code == 200
+
+        assert await works(other, created["apiKey"]) == 401
+        assert not other.services.principals.holds(created["apiKey"])
+
+
+async def test_a_key_revoked_from_the_command_line_is_refused_at_once_by_a_gateway_that_had_it_cached(
+    gateway: Gateway, merchant: Merchant, database_url: str, redis_url: str
+) -> None:
+    created = (await create_key(gateway, merchant, ["payments:read"])).json()
+    assert await works(gateway, created["apiKey"]) == 200
+    assert gateway.services.principals.holds(created["apiKey"])
+
+    cli(
+        database_url,
+        "keys",
+        "revoke",
+        created["keyId"],
+        "--merchant",
+        merchant.id,
+        env={"REDIS_URL": redis_url},
+    )
+
+    assert await works(gateway, created["apiKey"]) == 401
+
+
+async def test_the_key_cache_answers_only_for_the_key_it_found_and_its_merchant(
+    gateway: Gateway, database_url: str
+) -> None:
+    first, second = new_merchant(database_url), new_merchant(database_url)
+    paid = await gateway.create_payment(first.api_key)
+    assert paid.status_code == 201
+    path = f"/payments/{paid.json()['paymentId']}"
+    for merchant in (first, second):  # both keys cached
+        assert await works(gateway, merchant.api_key) == 200
+        assert gateway.services.principals.holds(merchant.api_key)
+
+    theirs = await gateway.client.get(path, headers=gateway.headers(second.api_key))
+    ours = await gateway.client.get(path, headers=gateway.headers(first.api_key))
+    assert (theirs.status_code, ours.status_code) == (404, 200)
+    assert await works(gateway, first.api_key[:-1]) == 401
 
 
 async def test_a_rotation_gives_a_new_key_and_ends_the_old_one_after_its_grace(
@@ -165,11 +221,17 @@ def test_the_database_refuses_a_merchant_key_with_an_operators_role(
     assert len(keys_of(db, merchant)) == 1
 
 
-def cli(database_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "PAYSTREAM_KEY_PEPPER": PEPPER.decode()}
+def cli(
+    database_url: str, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "paystream", *args],
-        env=env,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PAYSTREAM_KEY_PEPPER": PEPPER.decode(),
+            **(env or {}),
+        },
         capture_output=True,
         text=True,
         check=check,

@@ -22,8 +22,8 @@ import redis
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
+from actors.reconciliation import LinesLost, run_reconciliation
 from actors.reconciliation import reconcile as reconcile_actor
-from actors.reconciliation import run_reconciliation
 from actors.runtime import runtime
 from payments.operations import OperationKind
 from psp.protocol import (
@@ -269,6 +269,32 @@ def test_each_discrepancy_is_reported_under_its_own_class_and_nothing_else(
     expected = sorted((found, d["reference"]) for d in discrepancies(bank))
     assert [d["kind"] for d in discrepancies(bank)] == [injected, injected]
     assert breaks(bank.db, run_id) == expected
+
+
+def test_a_run_whose_staged_lines_a_database_restart_emptied_fails_saying_so_and_moves_nothing(
+    bank: Bank, own_database: str, shop: Merchant
+) -> None:
+    settle(own_database, shop)
+    config = SimulatorClientConfig(base_url=bank.url, api_key=API_KEY)
+    psp, pool = SimulatorConnector(config), open_pool(own_database, max_size=2)
+    try:
+        with pool.connection() as conn, conn.transaction():
+            run_id = create_run(conn, None, "psp", TODAY, psp=psp.name)
+            copy_report(conn, run_id, psp.settlement_report(TODAY))
+        before = books(bank.db)
+        # What crash recovery does to an unlogged table, for this run's lines.
+        bank.db.execute("DELETE FROM settlement_lines WHERE reconciliation_id = %s", (run_id,))
+
+        with pytest.raises(LinesLost):
+            run_reconciliation(pool, psp, run_id)
+    finally:
+        pool.close()
+        psp.close()
+    status, error = bank.db.execute(
+        "SELECT status, error FROM reconciliations WHERE id = %s", (run_id,)
+    ).fetchone()  # type: ignore[misc]
+    assert status == "failed" and "load the report again" in error
+    assert books(bank.db) == before
 
 
 def test_a_capture_we_never_heard_of_is_resolved_by_the_report(

@@ -13,7 +13,7 @@ import httpx
 from redis.asyncio import Redis
 
 from gateway.app import create_app
-from gateway.types import GatewayConfig
+from gateway.types import GatewayConfig, Services
 from psp.breaker import breaker_states
 from psp.protocol import Connectors
 from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
@@ -48,6 +48,7 @@ class Gateway:
     client: httpx.AsyncClient
     work: RecordingWorkQueue
     config: GatewayConfig
+    services: Services
 
     def headers(self, api_key: str, idempotency_key: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {api_key}"}
@@ -91,4 +92,4 @@ async def running_gateway(config: GatewayConfig, **overrides: Any) -> AsyncItera
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield Gateway(client, work, config)
+            yield Gateway(client, work, config, app.state.services)
