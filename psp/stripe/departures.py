@@ -34,7 +34,7 @@ read the same way:
 - It ignores `Idempotency-Key`. Nothing here can make up for that: a retry
   of a write whose answer was lost charges again. The tests put a proxy in
   front of it that replays answers by key as Stripe documents
-  (tests/support/stripe_proxy.py).
+  (stack/stripe_proxy.py).
 """
 
 from __future__ import annotations
