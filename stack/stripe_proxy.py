@@ -12,9 +12,13 @@ request the proxy failed on its own (500, 429, an outage) never reached
 localstripe and is not kept. `paystream up --psp stripe` puts it between
 paystream and localstripe; the tests put it between a connector and theirs.
 
-Each request to the API meets a fault, planned (`plan`, the tests) or drawn
-at the configured rates (`PATCH /_proxy/faults`, the drill), else plain
-forwarding:
+Each request to the API meets a fault, planned (`plan`, the tests), the
+outage under way, or, for a write (POST), one drawn at the configured rates
+(`PATCH /_proxy/faults`, the drill), else plain forwarding. Reads are not
+drawn for: an inquiry that has no Stripe id reads the recent intents page by
+page, and localstripe lists them oldest first with no search, so one
+inquiry is many reads here where at Stripe it is one; faulting each would
+fault inquiries many times over Stripe's rate.
 
     FORWARD      pass it on, pass the answer back
     HANG         pass it on (it takes effect), hold the answer past the
@@ -147,14 +151,16 @@ class StripeProxy:
                 "replayed": self.replayed,
             }
 
-    def next_fault(self) -> Fault:
+    def next_fault(self, method: str = "POST") -> Fault:
         with self._lock:
             if self._plan:
                 fault = self._plan.popleft()
             elif time.monotonic() < self._outage_until:
                 fault = Fault.OUTAGE
-            else:
+            elif method == "POST":
                 fault = self._roll()
+            else:
+                fault = Fault.FORWARD
             self.drawn[fault.value] += 1
             return fault
 
@@ -264,7 +270,7 @@ def _handler(proxy: StripeProxy) -> type[BaseHTTPRequestHandler]:
                 self._send(self._own(body))
                 return
             headers = {name.lower(): value for name, value in self.headers.items()}
-            fault = proxy.next_fault()
+            fault = proxy.next_fault(self.command)
             if fault is Fault.SERVER_ERROR:
                 self._send(stripe_error(500, "api_error", "injected by the proxy"))
                 return
