@@ -33,8 +33,9 @@ from stack.localstripe import LOCALSTRIPE_API_KEY
 if TYPE_CHECKING:
     from drill.runner import DrillOptions
 
-# The simulator hangs a "timed out" call past the drill's 1 s read timeout.
-HANG_MS = 1500
+# A "timed out" call hangs past the drill's read timeouts (drill.runner):
+# the simulator's 1 s, Stripe's 5 s.
+SIMULATOR_HANG_MS, STRIPE_HANG_MS = 1500, 6000
 
 
 class PspUnderTest(Protocol):
@@ -61,14 +62,14 @@ class PspUnderTest(Protocol):
     def settlement_report(self, batch: str) -> str: ...
 
 
-def _answer_faults(options: DrillOptions) -> dict[str, Any]:
+def _answer_faults(options: DrillOptions, hang_ms: int) -> dict[str, Any]:
     """The faults of the PSP's answers, as both PSPs' knobs name them."""
     return {
         "seed": options.seed,
         "timeoutRate": options.timeout_rate,
         "lostResponseRate": options.lost_response_rate,
         "errorRate": options.error_rate,
-        "hangMs": HANG_MS,
+        "hangMs": hang_ms,
     }
 
 
@@ -88,7 +89,7 @@ class Simulator:
     def set_faults(self, options: DrillOptions) -> None:
         self._knobs(
             {
-                **_answer_faults(options),
+                **_answer_faults(options, SIMULATOR_HANG_MS),
                 "webhookOnlyRate": options.webhook_only_rate,
                 "latencyMs": options.latency_ms,
                 "jitterMs": options.jitter_ms,
@@ -146,7 +147,7 @@ class LocalStripe:
         httpx.patch(f"{self.url}/_proxy/faults", json=values).raise_for_status()
 
     def set_faults(self, options: DrillOptions) -> None:
-        self._knobs(_answer_faults(options))
+        self._knobs(_answer_faults(options, STRIPE_HANG_MS))
 
     def outage(self, seconds: float) -> None:
         self._knobs({"outages": [{"startsIn": 0, "lasts": seconds}]})

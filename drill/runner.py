@@ -25,7 +25,9 @@ from store.outbox import queued_events
 # resolve in minutes.
 DRILL_SETTINGS = {
     "PAYSTREAM_PSP_READ_TIMEOUT": "1.0",
-    "PAYSTREAM_STRIPE_READ_TIMEOUT": "1.0",
+    # localstripe (one Python process) takes seconds to list a page of
+    # intents under a drill's load, which an inquiry without Stripe's id does.
+    "PAYSTREAM_STRIPE_READ_TIMEOUT": "5.0",
     "PAYSTREAM_RETRY_MIN_BACKOFF_MS": "100",
     "PAYSTREAM_RETRY_MAX_BACKOFF_MS": "2000",
     "PAYSTREAM_RETRY_MAX_ATTEMPTS": "12",
