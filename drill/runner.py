@@ -28,6 +28,9 @@ DRILL_SETTINGS = {
     # localstripe (one Python process) takes seconds to list a page of
     # intents under a drill's load, which an inquiry without Stripe's id does.
     "PAYSTREAM_STRIPE_READ_TIMEOUT": "5.0",
+    # ... and lists oldest first, so an inquiry would read every intent of
+    # the drill: it asks search alone, which the Stripe proxy answers.
+    "PAYSTREAM_STRIPE_INQUIRY_SCAN_LIMIT": "0",
     "PAYSTREAM_RETRY_MIN_BACKOFF_MS": "100",
     "PAYSTREAM_RETRY_MAX_BACKOFF_MS": "2000",
     "PAYSTREAM_RETRY_MAX_ATTEMPTS": "12",

@@ -72,6 +72,7 @@ def stripe_config(settings: Settings) -> StripeConfig:
         connect_timeout=settings.stripe_connect_timeout,
         read_timeout=settings.stripe_read_timeout,
         localstripe=settings.stripe_localstripe,
+        inquiry_scan_limit=settings.stripe_inquiry_scan_limit,
     )
 
 

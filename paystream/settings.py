@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     stripe_connect_timeout: float = 2.0
     stripe_read_timeout: float = 30.0
     stripe_localstripe: bool = False
+    # How many recent PaymentIntents an inquiry without Stripe's id reads
+    # before it asks Stripe's search (`StripeConfig.inquiry_scan_limit`).
+    stripe_inquiry_scan_limit: int = 1_000
 
     # Merchant webhooks out. Retry delays in seconds after each failed try:
     # the Standard Webhooks example schedule, about three days in all.

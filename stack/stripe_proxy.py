@@ -29,6 +29,12 @@ fault inquiries many times over Stripe's rate.
     RATE_LIMITED answer 429 without passing it on
     OUTAGE       inside an outage window: 503 without passing it on
 
+localstripe has no search either: the proxy answers Stripe's
+`GET /v1/payment_intents/search` for queries of the form
+`metadata['KEY']:'VALUE'` from the metadata of every PaymentIntent whose
+creation it passed on (retrieving each from localstripe, `expand` kept).
+Stripe's search trails writes by up to a minute; this one does not.
+
 Its own routes: `GET|PATCH /_proxy/faults` (the knobs, and how many requests
 met each fault) and `GET /_proxy/healthz` (200 once localstripe answers).
 Run it as a process: `python -m stack.stripe_proxy --port P --upstream URL`.
@@ -42,6 +48,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +56,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -113,6 +121,8 @@ class StripeProxy:
     _plan: collections.deque[Fault] = field(default_factory=collections.deque)
     _kept: dict[str, tuple[str, Answer]] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
+    # (metadata key, value) -> the PaymentIntents created with it: the search.
+    _intents_by_metadata: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
@@ -179,6 +189,8 @@ class StripeProxy:
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         """What localstripe answers, with Stripe's idempotency rules kept."""
+        if method == "GET" and urlsplit(path).path == "/v1/payment_intents/search":
+            return self._search(path, headers)
         key = headers.get("idempotency-key") if method == "POST" else None
         if key is None:
             return self._forward(method, path, headers, body)
@@ -221,11 +233,49 @@ class StripeProxy:
         with self._lock:
             self.forwarded.append(f"{method} {path.split('?')[0]}")
         response = self._client.request(method, self.upstream + path, headers=passed, content=body)
+        if method == "POST" and path == "/v1/payment_intents" and response.status_code == 200:
+            self._index(response.json())
         return Answer(
             response.status_code,
             response.headers.get("content-type", "application/json"),
             response.content,
         )
+
+    def _index(self, intent: dict[str, Any]) -> None:
+        with self._lock:
+            for pair in (intent.get("metadata") or {}).items():
+                self._intents_by_metadata.setdefault(pair, []).append(intent["id"])
+
+    def _search(self, path: str, headers: dict[str, str]) -> Answer:
+        """Stripe's search result for `metadata['KEY']:'VALUE'`, the intents
+        retrieved from localstripe with the search's `expand` (of `data.X`)."""
+        query = parse_qs(urlsplit(path).query)
+        matched = _METADATA_QUERY.fullmatch(query.get("query", [""])[0])
+        if matched is None:
+            return stripe_error(400, "invalid_request_error", "only metadata['KEY']:'VALUE'")
+        with self._lock:
+            ids = list(self._intents_by_metadata.get((matched["key"], matched["value"]), []))
+        expand = httpx.QueryParams(
+            [
+                ("expand[]", name.removeprefix("data."))
+                for field_name, names in query.items()
+                if field_name.startswith("expand")
+                for name in names
+            ]
+        )
+        passed = {"authorization": headers.get("authorization", "")}
+        found = []
+        for intent_id in ids:
+            response = self._client.get(
+                f"{self.upstream}/v1/payment_intents/{intent_id}",
+                params=expand,
+                headers=passed,
+            )
+            if response.status_code != 200:
+                return Answer(response.status_code, "application/json", response.content)
+            found.append(response.json())
+        result = {"object": "search_result", "url": "/v1/payment_intents/search", "data": found}
+        return _json(200, {**result, "has_more": False, "next_page": None})
 
     def upstream_answers(self) -> bool:
         try:
@@ -236,6 +286,10 @@ class StripeProxy:
 
     def close(self) -> None:
         self._client.close()
+
+
+# The one shape of Stripe's search language the proxy answers.
+_METADATA_QUERY = re.compile(r"metadata\['(?P<key>[^']+)'\]:'(?P<value>[^']*)'")
 
 
 def stripe_error(status: int, kind: str, message: str) -> Answer:

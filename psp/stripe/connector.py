@@ -233,6 +233,8 @@ class StripeConnector:
         return observed(self.name, "find_refund", ask)
 
     def _recent_intents(self) -> Iterable[stripe.PaymentIntent]:
+        if not self.config.inquiry_scan_limit:
+            return []  # search alone
         params: PaymentIntentListParams = {"limit": _PAGE, "expand": ["data.latest_charge"]}
         page = self._client.v1.payment_intents.list(params)
         return itertools.islice(page.auto_paging_iter(), self.config.inquiry_scan_limit)

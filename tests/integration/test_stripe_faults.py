@@ -243,3 +243,32 @@ def test_faults_drawn_at_the_rates_set_over_http_and_an_outage_reach_nothing(
     assert fakes.forwarded == ["POST /v1/payment_intents"]
     assert len(intents_at_localstripe(localstripe, payment_id)) == 1
     assert httpx.get(f"{url}/_proxy/healthz").json() == {"upstream": "up"}
+
+
+def test_an_inquiry_by_search_alone_finds_through_the_proxy_what_localstripe_cannot_search(
+    localstripe: LocalStripe,
+) -> None:
+    # localstripe has no search (a departure); the proxy answers Stripe's
+    # search from the metadata of the intents it passed on.
+    payment_id = new_payment_id()
+    with serving_proxy(localstripe.url, hang_seconds=READ_TIMEOUT + 1) as (fakes, url):
+        searching = connector_for(url, inquiry_scan_limit=0)
+        direct = connector_for(localstripe.url, inquiry_scan_limit=0)
+        try:
+            fakes.plan(Fault.DROP)
+            lost = searching.authorize(
+                request(payment_id), idempotency_key=authorize_key(payment_id)
+            )
+            found = searching.find_payment(payment_id)
+            unsearchable = direct.find_payment(payment_id)
+            nothing = searching.find_payment(new_payment_id())
+        finally:
+            searching.close()
+            direct.close()
+
+    assert isinstance(lost, Unknown)
+    assert isinstance(found, Answered)
+    assert (found.value.status, found.value.captured_amount) == (PspPaymentStatus.CAPTURED, 1000)
+    assert [found.value.psp_reference] == intents_at_localstripe(localstripe, payment_id)
+    assert isinstance(unsearchable, NotFound) and isinstance(nothing, NotFound)
+    assert "GET /v1/payment_intents" not in fakes.forwarded
