@@ -33,9 +33,10 @@ from drill.chaos_plan import (
     fault_schedule,
 )
 from drill.checks import Check, Verdict, every_event_reached_the_merchant
-from drill.quiescence import calm, wait_for_quiescence
+from drill.psps import PspUnderTest
+from drill.quiescence import wait_for_quiescence
 from drill.receiver import serving_receiver
-from drill.runner import check_payments, events_of, prepare, psp_faults, run_payments
+from drill.runner import check_payments, events_of, prepare, run_payments
 from drill.saboteur import Saboteur
 from stack.launcher import Stack
 
@@ -58,7 +59,10 @@ class ChaosReport(Verdict):
 
 
 def run_chaos(
-    stack: Stack, options: ChaosOptions, on_payment_done: Callable[[], None] = lambda: None
+    stack: Stack,
+    psp: PspUnderTest,
+    options: ChaosOptions,
+    on_payment_done: Callable[[], None] = lambda: None,
 ) -> ChaosReport:
     info = stack.info
     assert info is not None
@@ -67,8 +71,8 @@ def run_chaos(
     report = ChaosReport(options, schedule)
     drill = drill_options(options)
     with serving_receiver() as receiver:
-        endpoint_id = prepare(info, receiver, drill)
-        saboteur = Saboteur(stack, receiver, schedule, options.payments, report.injected)
+        endpoint_id = prepare(info, psp, receiver, drill)
+        saboteur = Saboteur(stack, psp, receiver, schedule, options.payments, report.injected)
 
         def done() -> None:
             saboteur.payment_done()
@@ -76,39 +80,39 @@ def run_chaos(
 
         saboteur.start()
         try:
-            runs = run_payments(info, drill, done)
+            runs = run_payments(info, psp, drill, done)
         finally:
             saboteur.finish()
-        report.psp_faults = psp_faults(info.simulator_url, callbacks="callbacks")
-        calm(info)
+        report.psp_faults = psp.faults(callbacks="callbacks")
+        psp.calm()
         receiver.down_until = 0.0
         quiet = wait_for_quiescence(info, options.quiescence_timeout)
-        checks, payment_ids, book = check_payments(info, runs)
+        checks, payment_ids, book = check_payments(info, psp, runs)
         report.checks = [quiet, *checks]
         events = events_of(info.database_url, payment_ids)
         report.checks.append(
             every_event_reached_the_merchant(events, receiver, endpoint_id, info.database_url)
         )
         report.checks.append(proofs.event_log_has_no_gaps(info))
-        report.checks.extend(proofs.books(stack, info, payment_ids, book))
+        report.checks.extend(proofs.books(stack, info, psp, payment_ids, book))
         report.checks.append(proofs.audit_chain_verifies(stack))
-        report.checks.append(_every_fault_injected(report))
+        report.checks.append(_every_fault_injected(report, psp))
     report.seconds = time.monotonic() - started
     return report
 
 
-def _every_fault_injected(report: ChaosReport) -> Check:
+def _every_fault_injected(report: ChaosReport, psp: PspUnderTest) -> Check:
     check = Check("every fault kind was injected at least once")
     check.counts = dict(sorted(report.injected.items()))
     for kind in FAULT_KINDS:
         if not report.injected[kind]:
             check.fail(f"{kind} never fired")
-    for fate in ("timeout", "lost_response", "error", "webhook_only"):
+    for fate in psp.fates:
         if not report.psp_faults.get(fate):
             check.fail(f"the PSP never met a {fate}")
-    for fate in ("callbacks duplicated", "callbacks reordered"):
-        if not report.psp_faults.get(fate):
-            check.fail(f"no PSP callback was {fate.split()[1]}")
+    for done in psp.callbacks:
+        if not report.psp_faults.get(f"callbacks {done}"):
+            check.fail(f"no PSP callback was {done}")
     return check
 
 

@@ -36,6 +36,8 @@ class ChaosOptions:
     concurrency: int = 32
     # How long the system may take to settle once the faults stop.
     quiescence_timeout: float = 300.0
+    # The PSP it runs on (`drill.psps`).
+    psp: str = "simulator"
 
 
 def fault_schedule(options: ChaosOptions) -> list[ScheduledFault]:
@@ -64,4 +66,5 @@ def drill_options(options: ChaosOptions) -> DrillOptions:
         webhook_reorder_rate=0.2,
         endpoint_failures=1,
         settle_timeout=600,
+        psp=options.psp,
     )

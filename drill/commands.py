@@ -5,6 +5,7 @@ to the `paystream` command line (entry points `paystream.commands`)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -13,11 +14,35 @@ from rich.progress import Progress
 
 from drill.chaos import dump_json, run_chaos
 from drill.chaos_plan import ChaosOptions, fault_schedule
+from drill.psps import PspUnderTest, psp_under_test
 from drill.report import print_checks, print_report
 from drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
 from paystream.cli.options import Concurrency, Payments, Report, Workers
 from paystream.cli.output import console
+from stack.launcher import Stack
 from stack.scratch import scratch_stack
+
+Psp = Annotated[
+    str,
+    typer.Option(
+        "--psp",
+        help="The PSP to prove it on: simulator, or stripe (localstripe behind the Stripe proxy).",
+    ),
+]
+
+
+def _local_only(psp: str) -> None:
+    """A drill turns its PSP's faults: never Stripe itself."""
+    if psp == "stripe" and os.environ.get("STRIPE_API_KEY"):
+        raise typer.BadParameter(
+            "a drill on Stripe runs on localstripe: unset STRIPE_API_KEY", param_hint="--psp"
+        )
+
+
+def _psp_of(stack: Stack, psp: str) -> PspUnderTest:
+    info = stack.info
+    assert info is not None
+    return psp_under_test(info, psp, stack.env.get("PAYSTREAM_PSP_API_KEY", ""))
 
 
 def drill(
@@ -43,11 +68,13 @@ def drill(
     concurrency: Concurrency = 32,
     report: Report = Path("drill-report.json"),
     workers: Workers = 2,
+    psp: Psp = "simulator",
 ) -> None:
     """Run payments through a faulty PSP, then check every money invariant.
 
     The payments run on a stack of its own, and the invariants are checked
     against the PSP's book. Exit code 1 on any violation."""
+    _local_only(psp)
     options = DrillOptions(
         payments=payments,
         seed=seed,
@@ -59,13 +86,16 @@ def drill(
         webhook_duplicate_rate=webhook_duplicate_rate,
         webhook_reorder_rate=webhook_reorder_rate,
         endpoint_failures=endpoint_failures,
+        psp=psp,
     )
-    with scratch_stack("paystream-drill-", workers=workers, env=DRILL_SETTINGS) as stack:
-        with console.status("starting a stack for the drill"):
+    with scratch_stack(
+        "paystream-drill-", workers=workers, env=DRILL_SETTINGS, psps=[psp]
+    ) as stack:
+        with console.status(f"starting a stack on {psp} for the drill"):
             info = stack.start()
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"drill, seed {seed}", total=payments)
-            result = run_drill(info, options, lambda: progress.advance(task))
+            task = progress.add_task(f"drill on {psp}, seed {seed}", total=payments)
+            result = run_drill(info, options, lambda: progress.advance(task), _psp_of(stack, psp))
     report.write_text(json.dumps(result.to_json(), indent=2))
     print_report(console, result)
     console.print(f"report written to {report}")
@@ -77,6 +107,7 @@ def chaos(
     seed: Annotated[int, typer.Option(help="Seed of the workload and the fault schedule.")] = 1,
     concurrency: Concurrency = 32,
     report: Report = Path("chaos-report.json"),
+    psp: Psp = "simulator",
 ) -> None:
     """Run payments on a stack of its own under chaos, then check every money invariant.
 
@@ -84,17 +115,18 @@ def chaos(
     flushes Redis, cuts Postgres connections and fails the PSP and the
     merchant's endpoint, on a schedule drawn from the seed. Exit code 1 on any
     violation."""
-    options = ChaosOptions(payments=payments, seed=seed, concurrency=concurrency)
+    _local_only(psp)
+    options = ChaosOptions(payments=payments, seed=seed, concurrency=concurrency, psp=psp)
     schedule = fault_schedule(options)
-    console.print(f"chaos: {payments} payments, seed {seed}; replay with --seed {seed}")
+    console.print(f"chaos on {psp}: {payments} payments, seed {seed}; replay with --seed {seed}")
     console.print("fault schedule (share of payments done: fault, seconds):")
     console.print("  " + "; ".join(f"{f.at:.0%} {f.kind} {f.seconds}s" for f in schedule))
-    with scratch_stack("paystream-chaos-", env=DRILL_SETTINGS) as stack:
-        with console.status("starting a stack for the chaos run"):
+    with scratch_stack("paystream-chaos-", env=DRILL_SETTINGS, psps=[psp]) as stack:
+        with console.status(f"starting a stack on {psp} for the chaos run"):
             stack.start()
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"chaos, seed {seed}", total=payments)
-            result = run_chaos(stack, options, lambda: progress.advance(task))
+            task = progress.add_task(f"chaos on {psp}, seed {seed}", total=payments)
+            result = run_chaos(stack, _psp_of(stack, psp), options, lambda: progress.advance(task))
     report.write_text(dump_json(result))
     console.print("PSP faults: " + ", ".join(f"{k} {v}" for k, v in result.psp_faults.items()))
     print_checks(console, result.checks, title=f"chaos, seed {seed}: {result.seconds:.0f} s")

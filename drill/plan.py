@@ -23,9 +23,9 @@ class PaymentPlan:
     resend: bool = False
 
 
-# The share of each token: mostly approvals, some declines of each kind, and
-# cards whose issuer refuses refunds.
-_TOKENS = (
+# The simulator's tokens, by share: mostly approvals, some declines of each
+# kind, and cards whose issuer refuses refunds.
+SIMULATOR_TOKENS = (
     ("tok_visa", 0.70),
     ("tok_mastercard", 0.10),
     ("tok_decline", 0.06),
@@ -34,10 +34,13 @@ _TOKENS = (
 )
 
 
-def make_plans(count: int, seed: int) -> list[PaymentPlan]:
+def make_plans(
+    count: int, seed: int, shares: tuple[tuple[str, float], ...] = SIMULATOR_TOKENS
+) -> list[PaymentPlan]:
+    """`shares`: the PSP's payment method tokens, each with its share."""
     draw = random.Random(seed)
-    tokens = [token for token, _ in _TOKENS]
-    weights = [weight for _, weight in _TOKENS]
+    tokens = [token for token, _ in shares]
+    weights = [weight for _, weight in shares]
     plans = []
     for index in range(count):
         amount = draw.randrange(100, 100_000)

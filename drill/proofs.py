@@ -13,10 +13,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import psycopg
 
 from drill.checks import Check
+from drill.psps import PspUnderTest
 from stack.launcher import Stack, StackInfo
 from store.outbox import outbox_tally, timeline_events_not_queued
 
@@ -42,14 +42,14 @@ def event_log_has_no_gaps(info: StackInfo) -> Check:
 
 
 def books(
-    stack: Stack, info: StackInfo, payment_ids: set[str], book: dict[str, Any]
+    stack: Stack, info: StackInfo, psp: PspUnderTest, payment_ids: set[str], book: dict[str, Any]
 ) -> list[Check]:
-    """Reconcile today's settlement report, then hold the ledger to the PSP's book."""
+    """Reconcile the PSP's report of today, then hold the ledger to the PSP's book."""
     today = datetime.now(UTC).date().isoformat()
     reconciled = Check("reconciliation of the PSP's report: every line matched, no break")
     with psycopg.connect(info.database_url) as conn:
         before = conn.execute("SELECT count(*) FROM reconciliations").fetchone()
-    out = _cli(stack, "reconcile", "--psp-batch", today, "--json", "/dev/stdout")
+    out = _cli(stack, "reconcile", "--psp", psp.name, "--psp-batch", today, "--json", "/dev/stdout")
     if out.returncode != 0:
         reconciled.fail(f"paystream reconcile failed: {out.stderr[-500:]}")
         return [reconciled]
@@ -65,17 +65,22 @@ def books(
     reconciled.counts = {**counts, "runs before": int(before[0]) if before else 0}
     for class_, reference, reason in breaks:
         reconciled.fail(f"{class_} {reference}: {reason}")
-    return [reconciled, _ledger_equals_the_psp(stack, info, today, payment_ids, book)]
+    return [reconciled, _ledger_equals_the_psp(stack, info, psp, today, payment_ids, book)]
 
 
 def _ledger_equals_the_psp(
-    stack: Stack, info: StackInfo, today: str, payment_ids: set[str], book: dict[str, Any]
+    stack: Stack,
+    info: StackInfo,
+    psp: PspUnderTest,
+    today: str,
+    payment_ids: set[str],
+    book: dict[str, Any],
 ) -> Check:
     ledger = Check("the ledger verifies, and its totals equal the PSP's settled totals")
     verified = _cli(stack, "ledger", "verify")
     if verified.returncode != 0:
         ledger.fail("paystream ledger verify failed: " + verified.stdout[-800:])
-    theirs = _psp_totals(stack, info, today, payment_ids, book)
+    theirs = _psp_totals(psp, today, payment_ids, book)
     ours = _ledger_totals(info.database_url)
     ledger.counts = {f"{name} (ours = PSP)": ours[name] for name in ours}
     for name in ours:
@@ -101,14 +106,11 @@ def _ledger_totals(database_url: str) -> dict[str, int]:
 
 
 def _psp_totals(
-    stack: Stack, info: StackInfo, today: str, payment_ids: set[str], book: dict[str, Any]
+    psp: PspUnderTest, today: str, payment_ids: set[str], book: dict[str, Any]
 ) -> dict[str, int]:
     """The PSP's side: its book for what was captured and refunded, its
     settlement report for the fees and the payout."""
-    report = httpx.get(
-        f"{info.simulator_url}/v1/settlements/{today}",
-        headers={"Authorization": f"Bearer {stack.env['PAYSTREAM_PSP_API_KEY']}"},
-    ).text
+    report = psp.settlement_report(today)
     rows = list(csv.DictReader(io.StringIO(report)))
     ours_at_psp = [c for c in book["charges"] if c["reference"] in payment_ids]
     charge_ids = {c["id"] for c in ours_at_psp}

@@ -1,11 +1,10 @@
-"""After a chaos run's faults: the PSP calmed, then a wait until the system
-has nothing left to do, and how long that took."""
+"""After a chaos run's faults (the PSP calmed): a wait until the system has
+nothing left to do, and how long that took."""
 
 from __future__ import annotations
 
 import time
 
-import httpx
 import psycopg
 
 from drill.checks import Check
@@ -13,22 +12,6 @@ from stack.launcher import StackInfo
 from stack.ports import wait_until
 from store.errors import StoreUnavailable
 from store.outbox import outbox_tally
-
-
-def calm(info: StackInfo) -> None:
-    """The PSP well again: no fault, no outage, no delay."""
-    httpx.patch(
-        f"{info.simulator_url}/_admin/faults",
-        json={
-            "timeoutRate": 0,
-            "lostResponseRate": 0,
-            "errorRate": 0,
-            "webhookOnlyRate": 0,
-            "outages": [],
-            "latencyMs": 0,
-            "jitterMs": 0,
-        },
-    ).raise_for_status()
 
 
 def wait_for_quiescence(info: StackInfo, timeout: float) -> Check:

@@ -11,14 +11,23 @@ from drill.runner import DrillReport
 
 def print_report(console: Console, report: DrillReport) -> None:
     options = report.options
+    faults = [
+        f"{options.timeout_rate:.0%} timeouts",
+        f"{options.lost_response_rate:.0%} lost responses",
+        f"{options.error_rate:.0%} errors",
+    ]
+    # Only the simulator tells outcomes by webhook alone and mangles its
+    # webhooks; the Stripe proxy faults the API's answers.
+    if options.psp == "simulator":
+        faults += [
+            f"{options.webhook_only_rate:.0%} told by webhook only",
+            f"webhooks {options.webhook_duplicate_rate:.0%} duplicated"
+            f" and {options.webhook_reorder_rate:.0%} reordered",
+        ]
     console.print(
-        f"drill: {options.payments} payments, seed {options.seed}, "
-        f"PSP faults: {options.timeout_rate:.0%} timeouts, "
-        f"{options.lost_response_rate:.0%} lost responses, {options.error_rate:.0%} errors, "
-        f"{options.webhook_only_rate:.0%} told by webhook only; webhooks "
-        f"{options.webhook_duplicate_rate:.0%} duplicated, {options.webhook_reorder_rate:.0%} "
-        f"reordered; the merchant endpoint fails {options.endpoint_failures} tries per event; "
-        f"{report.seconds:.0f} s"
+        f"drill on {options.psp}: {options.payments} payments, seed {options.seed}, "
+        f"PSP faults: {', '.join(faults)}; the merchant endpoint fails "
+        f"{options.endpoint_failures} tries per event; {report.seconds:.0f} s"
     )
     console.print(
         "faults injected: "

@@ -14,6 +14,7 @@ import psycopg
 
 from drill.checks import Check, Verdict, every_event_reached_the_merchant, run_checks
 from drill.plan import make_plans
+from drill.psps import PspUnderTest, Simulator
 from drill.receiver import Receiver, serving_receiver
 from drill.workload import PaymentRun, collect, run_workload
 from stack.launcher import StackInfo
@@ -24,6 +25,12 @@ from store.outbox import queued_events
 # resolve in minutes.
 DRILL_SETTINGS = {
     "PAYSTREAM_PSP_READ_TIMEOUT": "1.0",
+    # localstripe (one Python process) takes seconds to list a page of
+    # intents under a drill's load, which an inquiry without Stripe's id does.
+    "PAYSTREAM_STRIPE_READ_TIMEOUT": "5.0",
+    # ... and lists oldest first, so an inquiry would read every intent of
+    # the drill: it asks search alone, which the Stripe proxy answers.
+    "PAYSTREAM_STRIPE_INQUIRY_SCAN_LIMIT": "0",
     "PAYSTREAM_RETRY_MIN_BACKOFF_MS": "100",
     "PAYSTREAM_RETRY_MAX_BACKOFF_MS": "2000",
     "PAYSTREAM_RETRY_MAX_ATTEMPTS": "12",
@@ -36,8 +43,6 @@ DRILL_SETTINGS = {
     # per-key request limit, which is not what a drill tests.
     "PAYSTREAM_RATE_LIMIT_PER_SECOND": "0",
 }
-# The simulator hangs a "timed out" call past the 1 s read timeout above.
-HANG_MS = 1500
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class DrillOptions:
     endpoint_failures: int = 1
     # How long a payment may take to settle before the drill gives up on it.
     settle_timeout: float = 600.0
+    # The PSP it runs on (`drill.psps`).
+    psp: str = "simulator"
 
 
 @dataclass
@@ -70,25 +77,6 @@ class DrillReport(Verdict):
 
     def to_json(self) -> dict[str, Any]:
         return self.report_json(faultsInjected=self.injected)
-
-
-def set_faults(simulator_url: str, options: DrillOptions) -> None:
-    httpx.patch(
-        f"{simulator_url}/_admin/faults",
-        json={
-            "seed": options.seed,
-            "timeoutRate": options.timeout_rate,
-            "lostResponseRate": options.lost_response_rate,
-            "errorRate": options.error_rate,
-            "webhookOnlyRate": options.webhook_only_rate,
-            "latencyMs": options.latency_ms,
-            "jitterMs": options.jitter_ms,
-            "hangMs": HANG_MS,
-            "webhookDelayMs": options.webhook_delay_ms,
-            "webhookDuplicateRate": options.webhook_duplicate_rate,
-            "webhookReorderRate": options.webhook_reorder_rate,
-        },
-    ).raise_for_status()
 
 
 def register_endpoint(stack: StackInfo, receiver: Receiver) -> str:
@@ -103,14 +91,19 @@ def register_endpoint(stack: StackInfo, receiver: Receiver) -> str:
 
 
 def run_drill(
-    stack: StackInfo, options: DrillOptions, on_payment_done: Callable[[], None] = lambda: None
+    stack: StackInfo,
+    options: DrillOptions,
+    on_payment_done: Callable[[], None] = lambda: None,
+    psp: PspUnderTest | None = None,
 ) -> DrillReport:
+    """The drill on the stack's PSP `psp` (by default its simulator)."""
+    psp = psp or Simulator(stack.simulator_url)
     started = time.monotonic()
     with serving_receiver() as receiver:
-        endpoint_id = prepare(stack, receiver, options)
-        runs = run_payments(stack, options, on_payment_done)
-        checks, payment_ids, _ = check_payments(stack, runs)
-        injected = psp_faults(stack.simulator_url, callbacks="webhooks")
+        endpoint_id = prepare(stack, psp, receiver, options)
+        runs = run_payments(stack, psp, options, on_payment_done)
+        checks, payment_ids, _ = check_payments(stack, psp, runs)
+        injected = psp.faults(callbacks="webhooks")
         events = events_of(stack.database_url, payment_ids)
         checks.append(
             every_event_reached_the_merchant(events, receiver, endpoint_id, stack.database_url)
@@ -122,24 +115,24 @@ def run_drill(
     return DrillReport(options, checks, injected, time.monotonic() - started)
 
 
-def prepare(stack: StackInfo, receiver: Receiver, options: DrillOptions) -> str:
+def prepare(stack: StackInfo, psp: PspUnderTest, receiver: Receiver, options: DrillOptions) -> str:
     """The merchant's endpoint registered, failing the first tries of each
     event, and the PSP's fault knobs set; the endpoint's id."""
     receiver.fail_first = options.endpoint_failures
     endpoint_id = register_endpoint(stack, receiver)
-    set_faults(stack.simulator_url, options)
+    psp.set_faults(options)
     return endpoint_id
 
 
 def run_payments(
-    stack: StackInfo, options: DrillOptions, on_done: Callable[[], None]
+    stack: StackInfo, psp: PspUnderTest, options: DrillOptions, on_done: Callable[[], None]
 ) -> list[PaymentRun]:
     """The seeded workload through the API, each payment until it settles."""
     return asyncio.run(
         run_workload(
             stack.gateway_url,
             stack.api_key,
-            make_plans(options.payments, options.seed),
+            make_plans(options.payments, options.seed, psp.tokens),
             concurrency=options.concurrency,
             settle_timeout=options.settle_timeout,
             on_done=on_done,
@@ -148,21 +141,13 @@ def run_payments(
 
 
 def check_payments(
-    stack: StackInfo, runs: list[PaymentRun]
+    stack: StackInfo, psp: PspUnderTest, runs: list[PaymentRun]
 ) -> tuple[list[Check], set[str], dict[str, Any]]:
     """Our side, read back through the API, against the PSP's book: the
     checks, the payments' ids and the book."""
     payments, timelines, by_order = asyncio.run(collect(stack.gateway_url, stack.api_key, runs))
-    book = httpx.get(f"{stack.simulator_url}/_book", timeout=60).json()
+    book = psp.book()
     return run_checks(runs, payments, timelines, by_order, book), set(payments), book
-
-
-def psp_faults(simulator_url: str, *, callbacks: str) -> dict[str, int]:
-    """How often the PSP drew each fault, and what it did to its callbacks
-    (each named `callbacks` and what: "webhooks duplicated")."""
-    faults = httpx.get(f"{simulator_url}/_admin/faults").json()
-    sent = {f"{callbacks} {name}": count for name, count in faults["webhooks"].items()}
-    return {**faults["drawn"], **sent}
 
 
 def events_of(database_url: str, payment_ids: set[str]) -> list[str]:

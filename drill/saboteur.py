@@ -7,11 +7,11 @@ import threading
 import time
 from collections import Counter
 
-import httpx
 import psycopg
 import redis
 
 from drill.chaos_plan import ScheduledFault
+from drill.psps import PspUnderTest
 from drill.receiver import Receiver
 from stack.launcher import Stack
 
@@ -23,12 +23,14 @@ class Saboteur:
     def __init__(
         self,
         stack: Stack,
+        psp: PspUnderTest,
         receiver: Receiver,
         schedule: list[ScheduledFault],
         total: int,
         injected: Counter[str],
     ) -> None:
-        self._stack, self._receiver, self._injected = stack, receiver, injected
+        self._stack, self._psp, self._receiver = stack, psp, receiver
+        self._injected = injected
         self._pending = list(schedule)
         self._total = total
         self._done = 0
@@ -87,9 +89,6 @@ class Saboteur:
                     " AND backend_type = 'client backend'"
                 )
         elif fault.kind == "psp_outage":
-            httpx.patch(
-                f"{info.simulator_url}/_admin/faults",
-                json={"outages": [{"startsIn": 0, "lasts": fault.seconds}]},
-            )
+            self._psp.outage(fault.seconds)
         elif fault.kind == "endpoint_down":
             self._receiver.down_until = time.monotonic() + 3 * fault.seconds

@@ -26,6 +26,9 @@ _SECRET_FIELDS = (
     "psp_webhook_secret",
     "psp_webhook_secret_previous",
     "simulator_webhook_secret",
+    "stripe_api_key",
+    "stripe_webhook_secret",
+    "stripe_webhook_secret_previous",
     "metrics_token",
 )
 
@@ -66,6 +69,24 @@ class Settings(BaseSettings):
     psp_webhook_secret: SecretStr = SecretStr("")
     psp_webhook_secret_previous: SecretStr = SecretStr("")
     psp_webhook_secret_previous_until: datetime | None = None
+
+    # The Stripe connector's settings (`psp.stripe.client.StripeConfig`): the
+    # secret key, where the API is (Stripe's, or localstripe's locally), the
+    # endpoint's signing secret (its webhooks arrive at /webhooks/stripe;
+    # rotated as the simulator's is), and its timeouts: past the read timeout
+    # the outcome is unknown and is asked. `stripe_localstripe` says the API
+    # is localstripe, which refuses some of what Stripe takes.
+    stripe_api_key: SecretStr = SecretStr("")
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_webhook_secret_previous: SecretStr = SecretStr("")
+    stripe_webhook_secret_previous_until: datetime | None = None
+    stripe_connect_timeout: float = 2.0
+    stripe_read_timeout: float = 30.0
+    stripe_localstripe: bool = False
+    # How many recent PaymentIntents an inquiry without Stripe's id reads
+    # before it asks Stripe's search (`StripeConfig.inquiry_scan_limit`).
+    stripe_inquiry_scan_limit: int = 1_000
 
     # Merchant webhooks out. Retry delays in seconds after each failed try:
     # the Standard Webhooks example schedule, about three days in all.

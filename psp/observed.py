@@ -4,7 +4,8 @@ outcome, and the headers that let the PSP's side of a call be found from ours.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from opentelemetry.trace import SpanKind
@@ -28,15 +29,23 @@ _OUTCOMES: dict[type, str] = {
 def observed(psp: str, operation: str, call: Callable[[], R]) -> R:
     """Run one call to a PSP (its result a `CallResult` or an `InquiryResult`),
     traced and timed under the PSP's name, the operation and how it ended."""
+    with observing(psp, operation) as labels:
+        result = call()
+        labels["outcome"] = _OUTCOMES[type(result)]
+    return result
+
+
+@contextmanager
+def observing(psp: str, operation: str) -> Iterator[dict[str, str]]:
+    """The span and latency of a PSP call whose outcome is not a result
+    (a report streamed): the block sets `outcome`, "error" if it raises."""
     with (
         tracing.span(
             f"psp {operation}", SpanKind.CLIENT, **{"psp.name": psp, "psp.operation": operation}
         ),
-        timed(psp_call_seconds, psp=psp, operation=operation) as labels,
+        timed(psp_call_seconds, psp=psp, operation=operation, outcome="error") as labels,
     ):
-        result = call()
-        labels["outcome"] = _OUTCOMES[type(result)]
-    return result
+        yield labels
 
 
 def correlation_headers() -> dict[str, str]:

@@ -25,6 +25,9 @@ def up(
     data_dir: DataDir = Path(".paystream"),
     port: Annotated[int, typer.Option(help="Gateway port.")] = 8000,
     simulator_port: Annotated[int, typer.Option(help="PSP simulator port.")] = 8001,
+    stripe_port: Annotated[
+        int, typer.Option(help="The local Stripe's port (--psp stripe, without STRIPE_API_KEY).")
+    ] = 8002,
     pg_port: Annotated[int, typer.Option(help="Port of the Postgres it starts.")] = 54320,
     redis_port: Annotated[int, typer.Option(help="Port of the Redis it starts.")] = 63790,
     workers: Workers = 2,
@@ -67,6 +70,7 @@ def up(
             data_dir=data_dir,
             port=port,
             simulator_port=simulator_port,
+            stripe_port=stripe_port,
             pg_port=pg_port,
             redis_port=redis_port,
             workers=workers,
@@ -151,7 +155,8 @@ def _print_stack(info: dict[str, Any], stack: Stack) -> None:
     if info.get("caFile"):
         rows.append(("ca", f"{info['caFile']}  (the local CA: curl --cacert, httpx verify=)"))
         cacert = f" --cacert {info['caFile']}"
-    body = '{"orderId":"order-1","amount":1999,"currency":"EUR","methodToken":"tok_visa"}'
+    method = stack.psps[stack.routing.default].approved_method
+    body = f'{{"orderId":"order-1","amount":1999,"currency":"EUR","methodToken":"{method}"}}'
     lines = [f"  {name:<14}{value}" for name, value in rows]
     print(
         "paystream is up\n" + "\n".join(lines) + "\n\nCreate a payment:\n"

@@ -49,6 +49,8 @@ class StackOptions:
     data_dir: Path
     port: int = 8000
     simulator_port: int = 8001
+    # The local Stripe's (`--psp stripe`): what paystream calls.
+    stripe_port: int = 8002
     pg_port: int = 54320
     redis_port: int = 63790
     workers: int = 2
@@ -84,6 +86,8 @@ class StackInfo:
     data_dir: str
     # The CA that signed the local certificate, with --tls.
     ca_file: str | None = None
+    # What each PSP adds to stack.json (Stripe: `stripeUrl`, the Stripe in use).
+    psp_info: dict[str, str] = field(default_factory=dict)
 
     @property
     def simulator_url(self) -> str:
@@ -107,6 +111,7 @@ class StackInfo:
             "redisUrl": self.redis_url,
             "dataDir": self.data_dir,
             "caFile": self.ca_file,
+            **self.psp_info,
         }
 
 
@@ -170,6 +175,7 @@ class Stack:
             redis_url=redis_url,
             data_dir=str(self.data_dir),
             ca_file=str(self.tls.ca) if self.tls else None,
+            psp_info={key: value for psp in self.psps.values() for key, value in psp.info.items()},
         )
         path = self.data_dir / "stack.json"
         fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -185,7 +191,10 @@ class Stack:
             gateway_url=self.gateway_url,
             secrets=secrets,
             tls=self.tls,
-            ports={"--simulator-port": self.options.simulator_port},
+            ports={
+                "--simulator-port": self.options.simulator_port,
+                "--stripe-port": self.options.stripe_port,
+            },
         )
 
     def _check_ports(self) -> None:
@@ -318,7 +327,9 @@ class Stack:
 
         return [
             *(
-                ManagedProcess(name, argv, self.logs / f"{name}.log", env=env)
+                ManagedProcess(
+                    name, argv, self.logs / f"{name}.log", env={**env, **psp.process_env}
+                )
                 for psp in self.psps.values()
                 for name, argv in psp.processes
             ),
@@ -338,6 +349,8 @@ class Stack:
         for name, psp in self.psps.items():
             if psp.health_url:
                 self._wait_http(psp.health_url, name)
+            if psp.ready:
+                psp.ready()
         self._wait_http(f"{self.gateway_url}/readyz", "gateway")
         self._wait_workers(env["REDIS_URL"], started_at)
 

@@ -4,17 +4,20 @@ paystream's connector (and the PSP itself) at it.
 
 `paystream up --psp NAME[,NAME…]` runs the PSPs named. A PSP plugs in with one
 entry in `LOCAL_PSPS`: a function from the stack's surroundings to its
-`LocalPsp`. Stripe's will run a local Stripe emulator in the same way.
+`LocalPsp`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from payments.routing import RoutingTable, routing_table_from_json
+from stack import localstripe
+from stack.ports import free_port
 from stack.tls import TlsFiles
 
 
@@ -48,6 +51,14 @@ class LocalPsp:
     ports: dict[str, int] = field(default_factory=dict)
     # A line for the start-up banner: how to look at it.
     note: str = ""
+    # A payment method token it approves: the banner's example payment.
+    approved_method: str = "tok_visa"
+    # Settings for its own processes only, beside the stack's.
+    process_env: dict[str, str] = field(default_factory=dict)
+    # Run once its health URL answers: what it needs told before paystream starts.
+    ready: Callable[[], None] | None = None
+    # What stack.json says of it, beside its URL under `psps`.
+    info: dict[str, str] = field(default_factory=dict)
 
 
 def local_simulator(around: Surroundings) -> LocalPsp:
@@ -77,11 +88,65 @@ def local_simulator(around: Surroundings) -> LocalPsp:
     )
 
 
-# Every PSP `paystream up` can run here. Stripe's joins once its emulator
-# launcher is in: `"stripe": local_stripe`, which starts the emulator on a
-# port of the stack and gives the Stripe connector its URL and keys.
+def local_stripe(around: Surroundings, environ: Mapping[str, str] = os.environ) -> LocalPsp:
+    """Stripe itself when STRIPE_API_KEY is set (at STRIPE_API_BASE if set,
+    its webhooks signed with STRIPE_WEBHOOK_SECRET: nothing runs here).
+    Otherwise the local Stripe: localstripe on a free port behind the Stripe
+    proxy (`stack.stripe_proxy`, Stripe's idempotency rules and the drill's
+    faults) on `--stripe-port`, its webhooks sent to the gateway's
+    `/webhooks/stripe`, signed with a secret of the stack."""
+    if api_key := environ.get("STRIPE_API_KEY", ""):
+        api_base = environ.get("STRIPE_API_BASE") or "https://api.stripe.com"
+        webhook_secret = environ.get("STRIPE_WEBHOOK_SECRET", "")
+        return LocalPsp(
+            url=api_base,
+            env=_stripe_settings(api_key, api_base, webhook_secret, local=False),
+            note="Stripe itself: STRIPE_API_KEY is set",
+            approved_method="pm_card_visa",
+            info={"stripeUrl": api_base},
+        )
+    if not localstripe.localstripe_installed():
+        raise localstripe.LocalStripeMissing(localstripe.MISSING)
+    port, emulator_port = around.ports["--stripe-port"], free_port()
+    url, emulator = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
+    secret = around.secrets["stripe_webhook_secret"]
+    proxy = [sys.executable, "-m", "stack.stripe_proxy", "--port", str(port)]
+    return LocalPsp(
+        url=url,
+        env=_stripe_settings(localstripe.LOCALSTRIPE_API_KEY, url, secret, local=True),
+        processes=(
+            ("localstripe", localstripe.localstripe_argv(emulator_port)),
+            ("stripe-proxy", [*proxy, "--upstream", emulator]),
+        ),
+        health_url=f"{url}/_proxy/healthz",
+        ports={"--stripe-port": port},
+        note=f"localstripe at {emulator}, behind a proxy keeping Stripe's idempotency keys",
+        approved_method="pm_card_visa",
+        # Its webhook client (aiohttp) trusts what OpenSSL's SSL_CERT_FILE names.
+        process_env={"SSL_CERT_FILE": str(around.tls.ca)} if around.tls else {},
+        ready=lambda: localstripe.register_webhook(
+            emulator, "paystream", f"{around.gateway_url}/webhooks/stripe", secret
+        ),
+        info={"stripeUrl": url, "localstripeUrl": emulator},
+    )
+
+
+def _stripe_settings(
+    api_key: str, api_base: str, webhook_secret: str, *, local: bool
+) -> dict[str, str]:
+    """The settings paystream's processes build their StripeConfig from."""
+    return {
+        "PAYSTREAM_STRIPE_API_KEY": api_key,
+        "PAYSTREAM_STRIPE_API_BASE": api_base,
+        "PAYSTREAM_STRIPE_WEBHOOK_SECRET": webhook_secret,
+        "PAYSTREAM_STRIPE_LOCALSTRIPE": "true" if local else "false",
+    }
+
+
+# Every PSP `paystream up` can run here.
 LOCAL_PSPS: dict[str, Callable[[Surroundings], LocalPsp]] = {
     "simulator": local_simulator,
+    "stripe": local_stripe,
 }
 
 

@@ -22,6 +22,7 @@ def scratch_stack(
     threads: int = 16,
     gateway_workers: int = 1,
     env: dict[str, str] | None = None,
+    psps: list[str] | None = None,
 ) -> Iterator[Stack]:
     """A stack, not yet started (so the caller can say so while it starts)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
@@ -32,6 +33,7 @@ def scratch_stack(
             threads=threads,
             gateway_workers=gateway_workers,
             env=env or {},
+            psps=psps or ["simulator"],
         )
         stack = Stack(on_free_ports(options))
         try:
@@ -42,7 +44,12 @@ def scratch_stack(
 
 def on_free_ports(options: StackOptions) -> StackOptions:
     """The same stack on free loopback ports, so it runs beside any other."""
-    port, simulator_port, pg_port, redis_port = free_ports(4)
+    port, simulator_port, stripe_port, pg_port, redis_port = free_ports(5)
     return replace(
-        options, port=port, simulator_port=simulator_port, pg_port=pg_port, redis_port=redis_port
+        options,
+        port=port,
+        simulator_port=simulator_port,
+        stripe_port=stripe_port,
+        pg_port=pg_port,
+        redis_port=redis_port,
     )

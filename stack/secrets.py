@@ -10,11 +10,12 @@ from pathlib import Path
 
 from payments.webhooks import new_webhook_secret
 
-_NAMES = ("key_pepper", "psp_api_key", "postgres_password", "redis_password", "psp_webhook_secret")
+_WEBHOOK_SECRETS = ("psp_webhook_secret", "stripe_webhook_secret")
+_NAMES = ("key_pepper", "psp_api_key", "postgres_password", "redis_password", *_WEBHOOK_SECRETS)
 
 
 def _generate(name: str) -> str:
-    return new_webhook_secret() if name == "psp_webhook_secret" else secrets.token_hex(24)
+    return new_webhook_secret() if name in _WEBHOOK_SECRETS else secrets.token_hex(24)
 
 
 def load_or_create(data_dir: Path) -> dict[str, str]:

@@ -31,7 +31,8 @@ class StripeConfig:
     # included; Kill Bill gives its plugins 30 s. Past this we ask instead.
     read_timeout: float = 30.0
     # How many of the most recent objects an inquiry without Stripe's id
-    # reads before it turns to search: ten pages.
+    # reads before it turns to search: ten pages. 0: search alone (the
+    # drill's local Stripe, whose lists come oldest first: see departures).
     inquiry_scan_limit: int = 1_000
     # The API at api_base is localstripe (the local Stripe of the tests and
     # `paystream up --psp stripe`), which refuses parameters Stripe takes:

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import stripe
-from opentelemetry.trace import SpanKind
 from stripe.params import (
     PaymentIntentCaptureParams,
     PaymentIntentCreateParams,
@@ -39,6 +37,7 @@ from stripe.params import (
     RefundListParams,
 )
 
+from psp.observed import observed, observing
 from psp.protocol import (
     Answered,
     AuthorizeRequest,
@@ -67,8 +66,6 @@ from psp.stripe.mapping import (
     payment_from_intent,
     refund_from_stripe,
 )
-from telemetry import tracing
-from telemetry.metrics import psp_call_seconds, timed
 
 T = TypeVar("T")
 
@@ -78,13 +75,6 @@ IDEMPOTENCY_KEY_PREFIX = "paystream:"
 # and refunded (Stripe gives only the charge's id unless asked).
 _WITH_CHARGE = ["latest_charge"]
 _PAGE = 100  # Stripe's largest page
-_OUTCOMES: dict[type, str] = {
-    Answered: "answered",
-    Rejected: "rejected",
-    Retryable: "retryable",
-    Unknown: "unknown",
-    NotFound: "not_found",
-}
 
 
 class StripeConnector:
@@ -185,14 +175,15 @@ class StripeConnector:
         *,
         on_card_error: Callable[[stripe.CardError], T] | None = None,
     ) -> CallResult[T]:
-        with _observed(operation) as labels:
-            result = _answer_of(
+        return observed(
+            self.name,
+            operation,
+            lambda: _answer_of(
                 lambda: send({"idempotency_key": IDEMPOTENCY_KEY_PREFIX + idempotency_key}),
                 read,
                 on_card_error,
-            )
-            labels["outcome"] = _OUTCOMES[type(result)]
-        return result
+            ),
+        )
 
     # --- inquiries --------------------------------------------------------------------
 
@@ -200,51 +191,50 @@ class StripeConnector:
         self, reference: str, psp_reference: str | None = None
     ) -> InquiryResult[PspPayment]:
         intents = self._client.v1.payment_intents
-        with _observed("find_payment") as labels:
+
+        def ask() -> InquiryResult[PspPayment]:
             if psp_reference is not None:
-                result = _inquiry(
+                return _inquiry(
                     lambda: [intents.retrieve(psp_reference, {"expand": _WITH_CHARGE})],
                     PAYMENT_ID_KEY,
                     reference,
                     payment_from_intent,
                     by_id=True,
                 )
-            else:
+            result = _inquiry(self._recent_intents, PAYMENT_ID_KEY, reference, payment_from_intent)
+            if isinstance(result, NotFound) and _searchable(reference):
                 result = _inquiry(
-                    self._recent_intents, PAYMENT_ID_KEY, reference, payment_from_intent
+                    lambda: self._searched_intents(reference),
+                    PAYMENT_ID_KEY,
+                    reference,
+                    payment_from_intent,
                 )
-                if isinstance(result, NotFound) and _searchable(reference):
-                    result = _inquiry(
-                        lambda: self._searched_intents(reference),
-                        PAYMENT_ID_KEY,
-                        reference,
-                        payment_from_intent,
-                    )
-            labels["outcome"] = _OUTCOMES[type(result)]
-        return result
+            return result
+
+        return observed(self.name, "find_payment", ask)
 
     def find_refund(
         self, reference: str, psp_reference: str | None = None
     ) -> InquiryResult[PspRefund]:
         refunds = self._client.v1.refunds
-        with _observed("find_refund") as labels:
+
+        def ask() -> InquiryResult[PspRefund]:
             if psp_reference is not None:
-                result = _inquiry(
+                return _inquiry(
                     lambda: [refunds.retrieve(psp_reference)],
                     REFUND_ID_KEY,
                     reference,
                     refund_from_stripe,
                     by_id=True,
                 )
-            else:
-                # Stripe has no search for refunds: the recent ones are all there is.
-                result = _inquiry(
-                    self._recent_refunds, REFUND_ID_KEY, reference, refund_from_stripe
-                )
-            labels["outcome"] = _OUTCOMES[type(result)]
-        return result
+            # Stripe has no search for refunds: the recent ones are all there is.
+            return _inquiry(self._recent_refunds, REFUND_ID_KEY, reference, refund_from_stripe)
+
+        return observed(self.name, "find_refund", ask)
 
     def _recent_intents(self) -> Iterable[stripe.PaymentIntent]:
+        if not self.config.inquiry_scan_limit:
+            return []  # search alone
         params: PaymentIntentListParams = {"limit": _PAGE, "expand": ["data.latest_charge"]}
         page = self._client.v1.payment_intents.list(params)
         return itertools.islice(page.auto_paging_iter(), self.config.inquiry_scan_limit)
@@ -273,7 +263,7 @@ class StripeConnector:
         return webhooks.parse(payload)
 
     def settlement_report(self, batch: str) -> Iterator[bytes]:
-        with _observed("settlement_report") as labels:
+        with observing(self.name, "settlement_report") as labels:
             try:
                 yield from settlement.report(
                     self._client, batch, filters=not self.config.localstripe
@@ -345,20 +335,6 @@ def _searchable(reference: str) -> bool:
     """Our ids never need quoting in Stripe's search language; anything that
     would is not one of ours."""
     return reference.replace("_", "").replace("-", "").isalnum()
-
-
-def _span_attributes(operation: str) -> dict[str, str]:
-    return {"psp.name": "stripe", "psp.operation": operation}
-
-
-@contextmanager
-def _observed(operation: str) -> Iterator[dict[str, str]]:
-    """A Stripe call's span and its latency histogram; the caller sets `outcome`."""
-    with (
-        tracing.span(f"psp {operation}", SpanKind.CLIENT, **_span_attributes(operation)),
-        timed(psp_call_seconds, psp="stripe", operation=operation, outcome="error") as labels,
-    ):
-        yield labels
 
 
 def _is_a_connector(connector: StripeConnector) -> Connector:

@@ -18,9 +18,11 @@ Handled where they arise, with no switch, because Stripe's own answers are
 read the same way:
 
 - No search endpoint: `GET /v1/payment_intents/search` is a 404, which an
-  inquiry reads as "not found" after the recent intents were listed.
+  inquiry reads as "not found" after the recent intents were listed. The
+  Stripe proxy of the local stack answers it (stack/stripe_proxy.py).
 - Lists of PaymentIntents come oldest first (Stripe's are newest first): an
-  inquiry reads up to `inquiry_scan_limit` of them either way.
+  inquiry reads up to `inquiry_scan_limit` of them either way (the drill
+  sets it to 0 and asks the proxy's search alone).
 - No `amount_capturable`, `amount_received`, `amount_captured`: amounts are
   read from the charge (`mapping.payment_from_intent`).
 - A partial capture is booked as a charge of the full amount and a refund of
@@ -34,7 +36,7 @@ read the same way:
 - It ignores `Idempotency-Key`. Nothing here can make up for that: a retry
   of a write whose answer was lost charges again. The tests put a proxy in
   front of it that replays answers by key as Stripe documents
-  (tests/support/stripe_proxy.py).
+  (stack/stripe_proxy.py).
 """
 
 from __future__ import annotations

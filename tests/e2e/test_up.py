@@ -139,7 +139,9 @@ def test_up_refuses_a_psp_it_cannot_run_before_starting_anything() -> None:
         )
         assert refused.returncode == 1
         said = " ".join((refused.stdout + refused.stderr).split())
-        assert "--psp adyen: no PSP of that name can run here (these can: simulator)" in said
+        assert (
+            "--psp adyen: no PSP of that name can run here (these can: simulator, stripe)" in said
+        )
         assert not (root / "stack.json").exists() and not (root / "logs").exists()
     finally:
         remove(root)

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import pytest
 import stripe
+from prometheus_client import REGISTRY
 
 from payments.operations import OperationKind, psp_key
 from psp.protocol import (
@@ -249,3 +250,21 @@ def test_an_inquiry_for_what_never_reached_stripe_finds_nothing(
     assert isinstance(connector.find_payment(new_payment_id()), NotFound)
     assert isinstance(connector.find_payment(new_payment_id(), "pi_doesnotexist"), NotFound)
     assert isinstance(connector.find_refund(f"ref_{secrets.token_hex(6)}"), NotFound)
+
+
+def test_every_stripe_call_is_timed_under_the_psp_operation_and_outcome(
+    connector: StripeConnector,
+) -> None:
+    def count(operation: str, outcome: str) -> float:
+        labels = {"psp": "stripe", "operation": operation, "outcome": outcome}
+        value = REGISTRY.get_sample_value("paystream_psp_call_duration_seconds_count", labels)
+        return value or 0.0
+
+    before = (count("authorize", "answered"), count("find_payment", "not_found"))
+    authorize(connector, capture=True)
+    connector.find_payment(new_payment_id())
+
+    assert (count("authorize", "answered"), count("find_payment", "not_found")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )

@@ -1,5 +1,5 @@
 """Unknown outcomes with Stripe: the connector talks to localstripe through a
-fault-injecting proxy (tests/support/stripe_proxy.py) that hangs past the read
+fault-injecting proxy (stack/stripe_proxy.py) that hangs past the read
 timeout, drops the connection after the request took effect, or answers 500
 or 429 itself.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from payments.operations import OperationKind, psp_key
@@ -29,8 +30,8 @@ from psp.protocol import (
 from psp.stripe.connector import StripeConnector
 from stack.localstripe import LocalStripe
 from stack.ports import free_port
+from stack.stripe_proxy import Fault, StripeProxy, serving_proxy
 from tests.support.localstripe import READ_TIMEOUT, connector_for, stripe_sdk
-from tests.support.stripe_proxy import Fault, StripeProxy, serving_proxy
 
 
 @pytest.fixture
@@ -216,3 +217,58 @@ def test_an_inquiry_that_gets_no_answer_says_so_and_decides_nothing(
     fakes.plan(fault)
 
     assert isinstance(connector.find_payment(new_payment_id(), "pi_whatever"), outcome)
+
+
+def test_faults_drawn_at_the_rates_set_over_http_and_an_outage_reach_nothing(
+    proxy: tuple[StripeProxy, StripeConnector], localstripe: LocalStripe
+) -> None:
+    fakes, connector = proxy
+    url = connector.config.api_base
+    every_one_fails = {"errorRate": 1.0, "seed": 3}
+    httpx.patch(f"{url}/_proxy/faults", json=every_one_fails).raise_for_status()
+    payment_id = new_payment_id()
+
+    failed = connector.authorize(request(payment_id), idempotency_key=authorize_key(payment_id))
+    httpx.patch(
+        f"{url}/_proxy/faults", json={"errorRate": 0, "outages": [{"lasts": 30}]}
+    ).raise_for_status()
+    down = connector.authorize(request(payment_id), idempotency_key=authorize_key(payment_id))
+    httpx.patch(f"{url}/_proxy/faults", json={"outages": []}).raise_for_status()
+    paid = connector.authorize(request(payment_id), idempotency_key=authorize_key(payment_id))
+    knobs = httpx.get(f"{url}/_proxy/faults").json()
+
+    assert isinstance(failed, Retryable) and isinstance(down, Retryable)
+    assert isinstance(paid, Answered)
+    assert knobs["drawn"] == {"error": 1, "outage": 1, "normal": 1}
+    assert fakes.forwarded == ["POST /v1/payment_intents"]
+    assert len(intents_at_localstripe(localstripe, payment_id)) == 1
+    assert httpx.get(f"{url}/_proxy/healthz").json() == {"upstream": "up"}
+
+
+def test_an_inquiry_by_search_alone_finds_through_the_proxy_what_localstripe_cannot_search(
+    localstripe: LocalStripe,
+) -> None:
+    # localstripe has no search (a departure); the proxy answers Stripe's
+    # search from the metadata of the intents it passed on.
+    payment_id = new_payment_id()
+    with serving_proxy(localstripe.url, hang_seconds=READ_TIMEOUT + 1) as (fakes, url):
+        searching = connector_for(url, inquiry_scan_limit=0)
+        direct = connector_for(localstripe.url, inquiry_scan_limit=0)
+        try:
+            fakes.plan(Fault.DROP)
+            lost = searching.authorize(
+                request(payment_id), idempotency_key=authorize_key(payment_id)
+            )
+            found = searching.find_payment(payment_id)
+            unsearchable = direct.find_payment(payment_id)
+            nothing = searching.find_payment(new_payment_id())
+        finally:
+            searching.close()
+            direct.close()
+
+    assert isinstance(lost, Unknown)
+    assert isinstance(found, Answered)
+    assert (found.value.status, found.value.captured_amount) == (PspPaymentStatus.CAPTURED, 1000)
+    assert [found.value.psp_reference] == intents_at_localstripe(localstripe, payment_id)
+    assert isinstance(unsearchable, NotFound) and isinstance(nothing, NotFound)
+    assert "GET /v1/payment_intents" not in fakes.forwarded

@@ -123,7 +123,7 @@ def test_the_report_is_read_by_the_same_copy_and_rules_as_every_report(
 
     with psycopg.connect(database, autocommit=True) as conn:
         with conn.transaction():
-            run_id = create_run(conn, None, "psp", TODAY)
+            run_id = create_run(conn, None, "psp", TODAY, psp="stripe")
             copy_report(conn, run_id, connector.settlement_report(TODAY))
             classify_lines(conn, run_id, checked=False)
         rows = conn.execute(

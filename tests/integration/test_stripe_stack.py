@@ -1,86 +1,73 @@
-"""The Stripe side of `paystream up --psp stripe` (stack.localstripe): without
-STRIPE_API_KEY a localstripe of its own, its webhooks signed for and sent to
-the gateway; with it, Stripe itself and no process."""
+"""The Stripe side of `paystream up --psp stripe` (stack.psps.local_stripe):
+with STRIPE_API_KEY, Stripe itself and nothing run here; without it,
+localstripe behind the Stripe proxy, its webhooks signed for the gateway.
+tests/e2e/test_stripe_up.py runs the whole stack on it."""
 
 from __future__ import annotations
 
-import json
-import secrets
 from pathlib import Path
 
-from payments.operations import OperationKind, psp_key
-from psp.protocol import Answered, AuthorizeRequest, PspPaymentStatus
+import pytest
+
+from paystream.connectors import stripe_config
+from paystream.settings import Settings
 from psp.stripe.client import StripeConfig
-from psp.stripe.connector import StripeConnector
-from stack.localstripe import run_stripe_for_stack
-from stack.ports import free_port, wait_until
-from tests.support.localstripe import receiving_webhooks
+from stack.psps import LocalPsp, Surroundings, local_stripe
+
+SECRETS = {"stripe_webhook_secret": "whsec_local"}
 
 
-def config_from(env: dict[str, str]) -> StripeConfig:
-    """As a paystream process would build it from its settings."""
-    return StripeConfig(
-        api_key=env["PAYSTREAM_STRIPE_API_KEY"],
-        api_base=env["PAYSTREAM_STRIPE_API_BASE"],
-        webhook_secret=env["PAYSTREAM_STRIPE_WEBHOOK_SECRET"],
-        localstripe=env["PAYSTREAM_STRIPE_LOCALSTRIPE"] == "true",
+def around(tmp_path: Path) -> Surroundings:
+    return Surroundings(
+        data_dir=tmp_path,
+        scheme="http",
+        gateway_url="http://127.0.0.1:8000",
+        secrets=SECRETS,
+        tls=None,
+        ports={"--simulator-port": 8001, "--stripe-port": 8002},
     )
 
 
-def test_without_a_stripe_key_the_stack_runs_localstripe_whose_webhooks_reach_the_gateway(
-    tmp_path: Path,
+def config_of(psp: LocalPsp, monkeypatch: pytest.MonkeyPatch) -> StripeConfig:
+    """As a paystream process builds it from the settings the stack gives it."""
+    with monkeypatch.context() as environment:
+        for name, value in psp.env.items():
+            environment.setenv(name, value)
+        return stripe_config(Settings())
+
+
+def test_with_a_stripe_key_the_stack_talks_to_stripe_and_runs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with receiving_webhooks("/webhooks/stripe") as (url, received):
-        local = run_stripe_for_stack(
-            port=free_port(),
-            gateway_url=url.removesuffix("/webhooks/stripe"),
-            logs=tmp_path,
-            environ={},
-        )
-        connector = StripeConnector(config_from(local.env))
-        try:
-            payment_id = f"pay_{secrets.token_hex(8)}"
-            paid = connector.authorize(
-                AuthorizeRequest(payment_id, 1500, "EUR", "pm_card_visa", capture=True),
-                idempotency_key=psp_key(OperationKind.AUTHORIZE, payment_id),
-            )
-
-            def ours() -> tuple[bytes, dict[str, str]] | None:
-                for body, headers in list(received):
-                    metadata = json.loads(body)["data"]["object"].get("metadata") or {}
-                    if metadata.get("paystream_payment_id") == payment_id:
-                        return body, headers
-                return None
-
-            body, headers = wait_until(ours, timeout=10, what="the stack's Stripe webhook")
-            verified = connector.verify_webhook(body, headers)
-        finally:
-            connector.close()
-            local.stop()
-
-    assert local.server is not None
-    assert local.info == {"stripeUrl": local.server.url}
-    assert isinstance(paid, Answered) and paid.value.status is PspPaymentStatus.CAPTURED
-    assert verified.event_type == "payment_intent.succeeded"
-    assert local.server.process is not None and not local.server.process.running()
-
-
-def test_with_a_stripe_key_the_stack_talks_to_stripe_and_starts_nothing(tmp_path: Path) -> None:
     stripe_env = {"STRIPE_API_KEY": "sk_test_abc", "STRIPE_WEBHOOK_SECRET": "whsec_abc"}
 
-    default = run_stripe_for_stack(
-        port=free_port(), gateway_url="http://gw", logs=tmp_path, environ=stripe_env
-    )
-    elsewhere = run_stripe_for_stack(
-        port=free_port(),
-        gateway_url="http://gw",
-        logs=tmp_path,
-        environ={**stripe_env, "STRIPE_API_BASE": "https://stripe.internal"},
+    default = local_stripe(around(tmp_path), stripe_env)
+    elsewhere = local_stripe(
+        around(tmp_path), {**stripe_env, "STRIPE_API_BASE": "https://stripe.internal"}
     )
 
-    assert default.server is None and elsewhere.server is None
+    assert default.processes == () and elsewhere.processes == ()
     assert default.info == {"stripeUrl": "https://api.stripe.com"}
     assert elsewhere.info == {"stripeUrl": "https://stripe.internal"}
-    assert config_from(default.env) == StripeConfig(
+    assert config_of(default, monkeypatch) == StripeConfig(
         api_key="sk_test_abc", webhook_secret="whsec_abc", localstripe=False
+    )
+    assert config_of(elsewhere, monkeypatch).api_base == "https://stripe.internal"
+
+
+def test_without_a_stripe_key_the_stack_runs_localstripe_behind_the_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = local_stripe(around(tmp_path), {})
+
+    assert [name for name, _ in local.processes] == ["localstripe", "stripe-proxy"]
+    assert local.url == local.info["stripeUrl"] == "http://127.0.0.1:8002"
+    assert local.info["localstripeUrl"] != local.url
+    assert local.health_url == "http://127.0.0.1:8002/_proxy/healthz"
+    assert local.ready is not None
+    config = config_of(local, monkeypatch)
+    assert (config.api_base, config.webhook_secret, config.localstripe) == (
+        "http://127.0.0.1:8002",
+        "whsec_local",
+        True,
     )

@@ -114,7 +114,7 @@ def start_stack(
     options: tuple[str, ...] = (),
 ) -> RunningStack:
     """`paystream up` on free ports; `options` are more of its flags (`--psp`, …)."""
-    names = ("port", "simulator-port", "pg-port", "redis-port")
+    names = ("port", "simulator-port", "stripe-port", "pg-port", "redis-port")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     argv = [
         sys.executable,

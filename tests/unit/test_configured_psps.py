@@ -14,9 +14,12 @@ from pydantic import SecretStr
 
 from payments.routing import Route, RoutingTable
 from payments.webhooks import new_webhook_secret
+from paystream.bootstrap import configure_actors
 from paystream.connectors import build_connectors, configured_routing
 from paystream.settings import Settings
 from psp.protocol import WebhookRejected
+from psp.stripe.client import StripeConfig
+from psp.stripe.connector import StripeConnector
 from tests.support.callbacks import signed
 
 TABLE = {"default": "simulator", "routes": [{"psp": "simulator", "currency": "EUR"}]}
@@ -86,3 +89,61 @@ def test_the_simulators_connector_verifies_its_callbacks_with_both_secrets_durin
     without_secrets = build_connectors(settings())["simulator"]
     with pytest.raises(WebhookRejected):
         without_secrets.verify_webhook(*signed(CAPTURED, secret=current))
+
+
+def test_stripe_runs_beside_the_simulator_with_its_connector_built_from_its_own_settings() -> None:
+    until = datetime(2026, 12, 1, 12, 0)
+    both = settings(
+        psps="simulator,stripe",
+        stripe_api_key=SecretStr("sk_test_123"),
+        stripe_api_base="http://127.0.0.1:8420",
+        stripe_webhook_secret=SecretStr("whsec_new"),
+        stripe_webhook_secret_previous=SecretStr("whsec_old"),
+        stripe_webhook_secret_previous_until=until,
+        stripe_read_timeout=5.0,
+        stripe_localstripe=True,
+    )
+
+    connectors = build_connectors(both)
+    stripe = connectors["stripe"]
+
+    assert connectors.names() == ["simulator", "stripe"]
+    assert isinstance(stripe, StripeConnector)
+    assert stripe.config == StripeConfig(
+        api_key="sk_test_123",
+        api_base="http://127.0.0.1:8420",
+        webhook_secret="whsec_new",
+        previous_webhook_secret="whsec_old",
+        previous_webhook_secret_until=until.replace(tzinfo=UTC),
+        read_timeout=5.0,
+        localstripe=True,
+    )
+    stripe.close()
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        (
+            {"psps": "stripe"},
+            "PAYSTREAM_PSPS names stripe: PAYSTREAM_STRIPE_API_KEY .* must be set",
+        ),
+        (
+            {
+                "psps": "stripe",
+                "stripe_api_key": SecretStr("sk_test_123"),
+                "stripe_webhook_secret_previous": SecretStr("whsec_old"),
+            },
+            "PAYSTREAM_STRIPE_WEBHOOK_SECRET_PREVIOUS needs _PREVIOUS_UNTIL",
+        ),
+    ],
+)
+def test_every_process_refuses_a_psp_without_its_settings_at_start_up(
+    values: dict[str, Any], complaint: str
+) -> None:
+    # The gateway, the workers, the janitor, the relay and the webhook
+    # sender all configure the actors first: none of them starts.
+    with pytest.raises(SystemExit, match=complaint):
+        configure_actors(settings(**values))
+    with pytest.raises(SystemExit, match=complaint):
+        configured_routing(settings(**values))
