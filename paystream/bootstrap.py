@@ -31,6 +31,9 @@ from telemetry.message_context import MessageContext
 from telemetry.metrics import MULTIPROCESS_DIR, serve_metrics
 from telemetry.tracing import configure_tracing
 
+# The processes that enqueue actors but never call a PSP themselves.
+_NO_PSP_CALLS = frozenset({"relay", "webhooks"})
+
 
 def configure_actors(settings: Settings, role: str = "worker") -> None:
     """Set the broker, then register the actors on it, then tell them how to
@@ -50,8 +53,11 @@ def configure_actors(settings: Settings, role: str = "worker") -> None:
     configure_tracing(f"paystream-{role}", enabled=settings.tracing)
     if os.environ.get(MULTIPROCESS_DIR):
         middleware.append(_prometheus_middleware())
-    # A PSP named that paystream has no connector for stops the start, not a message.
-    configured_psps(settings)
+    # A PSP named that paystream has no connector for, or without its
+    # settings, stops the start, not a message; the relay and the webhook
+    # deliverer never call a PSP and need none of its settings.
+    if role not in _NO_PSP_CALLS:
+        configured_psps(settings)
     dramatiq.set_broker(RedisBroker(url=settings.redis_url, middleware=middleware))
     import actors  # noqa: F401  (registers every actor with the broker above)
     from actors.card_testing import CardTestingCounter
