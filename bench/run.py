@@ -89,7 +89,7 @@ def run(h: Harness) -> dict[str, Any]:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The targets of issue #16 for the sections this run measured, each with
+    """The performance targets for the sections this run measured, each with
     what the run measured and whether it meets it."""
     rows: list[dict[str, Any]] = []
 
