@@ -92,9 +92,9 @@ def local_stripe(around: Surroundings, environ: Mapping[str, str] = os.environ) 
     """Stripe itself when STRIPE_API_KEY is set (at STRIPE_API_BASE if set,
     its webhooks signed with STRIPE_WEBHOOK_SECRET: nothing runs here).
     Otherwise the local Stripe: localstripe on a free port behind the Stripe
-    proxy (`stack.stripe_proxy`, Stripe's idempotency rules and the drill's
-    faults) on `--stripe-port`, its webhooks sent to the gateway's
-    `/webhooks/stripe`, signed with a secret of the stack."""
+    proxy (`stack.stripe_proxy`, served by `stack.stripe_proxy_server`:
+    Stripe's idempotency rules and the drill's faults) on `--stripe-port`,
+    its webhooks sent to the gateway's `/webhooks/stripe`, signed with a secret of the stack."""
     if api_key := environ.get("STRIPE_API_KEY", ""):
         api_base = environ.get("STRIPE_API_BASE") or "https://api.stripe.com"
         webhook_secret = environ.get("STRIPE_WEBHOOK_SECRET", "")
@@ -110,7 +110,7 @@ def local_stripe(around: Surroundings, environ: Mapping[str, str] = os.environ) 
     port, emulator_port = around.ports["--stripe-port"], free_port()
     url, emulator = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
     secret = around.secrets["stripe_webhook_secret"]
-    proxy = [sys.executable, "-m", "stack.stripe_proxy", "--port", str(port)]
+    proxy = [sys.executable, "-m", "stack.stripe_proxy_server", "--port", str(port)]
     return LocalPsp(
         url=url,
         env=_stripe_settings(localstripe.LOCALSTRIPE_API_KEY, url, secret, local=True),

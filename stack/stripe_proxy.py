@@ -37,24 +37,20 @@ Stripe's search trails writes by up to a minute; this one does not.
 
 Its own routes: `GET|PATCH /_proxy/faults` (the knobs, and how many requests
 met each fault) and `GET /_proxy/healthz` (200 once localstripe answers).
-Run it as a process: `python -m stack.stripe_proxy --port P --upstream URL`.
+Its HTTP server, and how to run it as a process: `stack.stripe_proxy_server`.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
-import contextlib
 import hashlib
 import json
 import random
 import re
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -275,7 +271,7 @@ class StripeProxy:
                 return Answer(response.status_code, "application/json", response.content)
             found.append(response.json())
         result = {"object": "search_result", "url": "/v1/payment_intents/search", "data": found}
-        return _json(200, {**result, "has_more": False, "next_page": None})
+        return json_answer(200, {**result, "has_more": False, "next_page": None})
 
     def upstream_answers(self) -> bool:
         try:
@@ -297,118 +293,5 @@ def stripe_error(status: int, kind: str, message: str) -> Answer:
     return Answer(status, "application/json", body)
 
 
-def _json(status: int, value: Any) -> Answer:
+def json_answer(status: int, value: Any) -> Answer:
     return Answer(status, "application/json", json.dumps(value).encode())
-
-
-def _handler(proxy: StripeProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def do_DELETE(self) -> None:
-            self._serve()
-
-        def do_PATCH(self) -> None:
-            self._serve()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # quiet: localstripe logs every request already
-
-        def _serve(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path.startswith("/_proxy/"):
-                self._send(self._own(body))
-                return
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            fault = proxy.next_fault(self.command)
-            if fault is Fault.SERVER_ERROR:
-                self._send(stripe_error(500, "api_error", "injected by the proxy"))
-                return
-            if fault is Fault.RATE_LIMITED:
-                self._send(stripe_error(429, "rate_limit_error", "injected by the proxy"))
-                return
-            if fault is Fault.OUTAGE:
-                self._send(stripe_error(503, "api_error", "an outage, injected by the proxy"))
-                return
-            answer = proxy.answer(self.command, self.path, headers, body)
-            if fault is Fault.DROP:
-                self.close_connection = True
-                return  # nothing written: the client sees the connection close
-            if fault is Fault.HANG:
-                time.sleep(proxy.hang_seconds)
-            with contextlib.suppress(OSError):  # the client may have given up
-                self._send(answer)
-
-        def _own(self, body: bytes) -> Answer:
-            if self.path == "/_proxy/healthz" and self.command == "GET":
-                up = proxy.upstream_answers()
-                return _json(200 if up else 503, {"upstream": "up" if up else "down"})
-            if self.path == "/_proxy/faults" and self.command in ("GET", "PATCH"):
-                if self.command == "PATCH":
-                    try:
-                        proxy.set_faults(json.loads(body or b"{}"))
-                    except (ValueError, TypeError, KeyError) as error:
-                        return _json(400, {"error": str(error)})
-                return _json(200, proxy.describe())
-            return _json(404, {"error": "no such route"})
-
-        def _send(self, answer: Answer) -> None:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            if answer.replayed:
-                self.send_header("Idempotent-Replayed", "true")
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(answer.body)
-            self.close_connection = True
-
-    return Handler
-
-
-def proxy_server(proxy: StripeProxy, port: int = 0) -> ThreadingHTTPServer:
-    """The proxy's HTTP server on a loopback port (0: a free one)."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(proxy))
-    server.daemon_threads = True
-    return server
-
-
-@contextlib.contextmanager
-def serving_proxy(upstream: str, *, hang_seconds: float = 2.0) -> Iterator[tuple[StripeProxy, str]]:
-    """The proxy on a free loopback port, in a thread, while the block runs:
-    it and its URL."""
-    proxy = StripeProxy(upstream, hang_seconds=hang_seconds)
-    server = proxy_server(proxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield proxy, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-        proxy.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stack.stripe_proxy", description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True, help="localstripe's URL")
-    args = parser.parse_args(argv)
-    proxy = StripeProxy(args.upstream.rstrip("/"))
-    server = proxy_server(proxy, args.port)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        proxy.close()
-
-
-if __name__ == "__main__":
-    main()

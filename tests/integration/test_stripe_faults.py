@@ -30,7 +30,8 @@ from psp.protocol import (
 from psp.stripe.connector import StripeConnector
 from stack.localstripe import LocalStripe
 from stack.ports import free_port
-from stack.stripe_proxy import Fault, StripeProxy, serving_proxy
+from stack.stripe_proxy import Fault, StripeProxy
+from stack.stripe_proxy_server import serving_proxy
 from tests.support.localstripe import READ_TIMEOUT, connector_for, stripe_sdk
 
 
