@@ -24,7 +24,7 @@ from bench import end_to_end, idempotency, ingress, ledger, reconciliation
 from bench.harness import BenchOptions, Harness, Say
 from bench.machine import describe
 from bench.wrk import wrk_version
-from stack.launcher import StackInfo
+from stack.description import StackInfo
 
 BENCH_SETTINGS = {
     "PAYSTREAM_RATE_LIMIT_PER_SECOND": "0",

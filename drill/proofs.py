@@ -17,7 +17,8 @@ import psycopg
 
 from drill.checks import Check
 from drill.psps import PspUnderTest
-from stack.launcher import Stack, StackInfo
+from stack.description import StackInfo
+from stack.launcher import Stack
 from store.outbox import outbox_tally, timeline_events_not_queued
 
 

@@ -27,7 +27,7 @@ from drill.plan import SIMULATOR_TOKENS
 from psp.stripe.client import HttpxTransport, StripeConfig
 from psp.stripe.connector import StripeConnector
 from psp.stripe.mapping import PAYMENT_ID_KEY, REFUND_ID_KEY, payment_from_intent, refund_status
-from stack.launcher import StackInfo
+from stack.description import StackInfo
 from stack.localstripe import LOCALSTRIPE_API_KEY
 
 if TYPE_CHECKING:

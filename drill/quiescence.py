@@ -8,7 +8,7 @@ import time
 import psycopg
 
 from drill.checks import Check
-from stack.launcher import StackInfo
+from stack.description import StackInfo
 from stack.ports import wait_until
 from store.errors import StoreUnavailable
 from store.outbox import outbox_tally

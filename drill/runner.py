@@ -17,7 +17,7 @@ from drill.plan import make_plans
 from drill.psps import PspUnderTest, Simulator
 from drill.receiver import Receiver, serving_receiver
 from drill.workload import PaymentRun, collect, run_workload
-from stack.launcher import StackInfo
+from stack.description import StackInfo
 from store.outbox import queued_events
 
 # The stack a drill runs on expects trouble: short PSP timeouts, quick

@@ -15,7 +15,8 @@ import typer
 from paystream.cli.options import GatewayWorkers, Threads, Workers
 from paystream.cli.output import console
 from paystream.settings import settings
-from stack.launcher import DEMO_MERCHANT, Stack, StackOptions
+from stack.description import StackOptions
+from stack.launcher import DEMO_MERCHANT, Stack
 from telemetry.logs import configure_logging
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Folder for the stack's data and logs.")]

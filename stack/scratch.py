@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from stack.launcher import Stack, StackOptions
+from stack.description import StackOptions
+from stack.launcher import Stack
 from stack.ports import free_ports
 
 

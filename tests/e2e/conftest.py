@@ -2,7 +2,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from stack.launcher import Stack, StackInfo
+from stack.description import StackInfo
+from stack.launcher import Stack
 from tests.support.faulty import CALM, knobs, start_faulty_stack
 from tests.support.servers import make_root
 from tests.support.stack import RunningStack, remove, start_stack

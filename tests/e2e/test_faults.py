@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from drill.runner import DrillOptions, run_drill
-from stack.launcher import Stack, StackInfo
+from stack.description import StackInfo
+from stack.launcher import Stack
 from stack.ports import wait_until
 from tests.support.faulty import knobs
 

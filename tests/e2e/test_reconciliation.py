@@ -17,7 +17,8 @@ import httpx
 import psycopg
 
 from drill.runner import DrillOptions, run_drill
-from stack.launcher import Stack, StackInfo
+from stack.description import StackInfo
+from stack.launcher import Stack
 from tests.support.faulty import knobs
 
 CLASS_OF = {

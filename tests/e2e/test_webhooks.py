@@ -11,7 +11,7 @@ import httpx
 
 from drill.receiver import serving_receiver
 from drill.runner import DrillOptions, register_endpoint, run_drill
-from stack.launcher import StackInfo
+from stack.description import StackInfo
 from stack.ports import wait_until
 from tests.support.faulty import knobs
 
