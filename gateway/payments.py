@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from psycopg import AsyncConnection
 
 from gateway.auth import MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.endpoint import Answer, Call, Endpoint, Handler
 from gateway.http import listing, page, page_window
 from gateway.problems import not_found
 from gateway.schemas.payments import (
@@ -42,6 +42,7 @@ from telemetry.logs import bind_context
 from telemetry.metrics import count_transitions
 
 logger = logging.getLogger("paystream.gateway.payments")
+B = TypeVar("B")
 
 
 async def not_card_testing(call: Call[CreatePaymentRequest, None]) -> None:
@@ -159,6 +160,31 @@ async def payment_timeline(call: Call[None, None]) -> Answer:
     return listing(timeline_event_resource(event) for event in events)
 
 
+def _payment_action(
+    action: str,
+    handler: Handler[B, None],
+    summary: str,
+    body: type[B],
+    idempotency: Literal["required", "optional"],
+    problems: tuple[str, ...] = ("invalid_state",),
+) -> Endpoint[B, None]:
+    """`POST /payments/{paymentId}/<action>`: what a merchant asks of its
+    payment, answered 202 with the payment as it stands (the PSP decides later)."""
+    return Endpoint(
+        "POST",
+        f"/payments/{{paymentId}}/{action}",
+        handler,
+        summary,
+        "payments",
+        ok_status=202,
+        response=Payment,
+        roles=(MerchantRole.PAYMENTS_WRITE,),
+        body=body,
+        idempotency=idempotency,
+        problems=problems,
+    )
+
+
 ENDPOINTS = (
     Endpoint(
         "POST",
@@ -202,45 +228,16 @@ ENDPOINTS = (
         response=Payment,
         roles=(MerchantRole.PAYMENTS_READ,),
     ),
-    Endpoint(
-        "POST",
-        "/payments/{paymentId}/capture",
+    _payment_action(
+        "capture",
         capture_payment,
         "Capture a payment",
-        "payments",
-        ok_status=202,
-        response=Payment,
-        roles=(MerchantRole.PAYMENTS_WRITE,),
-        body=CaptureRequest,
-        idempotency="required",
+        CaptureRequest,
+        "required",
         problems=("invalid_state", "amount_exceeds_available"),
     ),
-    Endpoint(
-        "POST",
-        "/payments/{paymentId}/cancel",
-        cancel_payment,
-        "Cancel a payment",
-        "payments",
-        ok_status=202,
-        response=Payment,
-        roles=(MerchantRole.PAYMENTS_WRITE,),
-        body=CancelRequest,
-        idempotency="optional",
-        problems=("invalid_state",),
-    ),
-    Endpoint(
-        "POST",
-        "/payments/{paymentId}/confirm",
-        confirm_payment,
-        "Confirm a payment",
-        "payments",
-        ok_status=202,
-        response=Payment,
-        roles=(MerchantRole.PAYMENTS_WRITE,),
-        body=ConfirmRequest,
-        idempotency="optional",
-        problems=("invalid_state",),
-    ),
+    _payment_action("cancel", cancel_payment, "Cancel a payment", CancelRequest, "optional"),
+    _payment_action("confirm", confirm_payment, "Confirm a payment", ConfirmRequest, "optional"),
     Endpoint(
         "GET",
         "/payments/{paymentId}/events",
