@@ -71,15 +71,21 @@ async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
         existing = await find_payment_id_for_order(call.conn, payment.merchant_id, command.order_id)
         raise OrderAlreadyExists(command.order_id, existing)
     bind_context(payment_id=payment.id)
-    call.after_commit(partial(call.services.work.nudge_operation, created.operation_id))
-    call.after_commit(partial(counted, payment, created.event))
+    after_requesting(call, created.operation_id, payment, created.event)
     call.after_commit(partial(_log_created, payment))
     return payment_resource(payment)
 
 
-async def counted(payment: PaymentRecord, event: TimelineEvent) -> None:
-    """Count a transition of a payment for the metrics, once its transaction
-    committed."""
+def after_requesting(
+    call: Call[Any, Any], operation_id: str, payment: PaymentRecord, event: TimelineEvent
+) -> None:
+    """Once the call's transaction has committed: a worker takes up the PSP
+    operation it asked for, and the payment's transition is counted."""
+    call.after_commit(partial(call.services.work.nudge_operation, operation_id))
+    call.after_commit(partial(_counted, payment, event))
+
+
+async def _counted(payment: PaymentRecord, event: TimelineEvent) -> None:
     count_transitions(payment, [event])
 
 
@@ -104,8 +110,7 @@ async def capture_payment(call: Call[CaptureRequest, None]) -> Answer:
     requested = await request_action(
         call.conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
     )
-    call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, payment, requested.event))
+    after_requesting(call, requested.operation_id, payment, requested.event)
     return payment_resource(requested.payment)
 
 
@@ -118,8 +123,7 @@ async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
     requested = await request_action(
         call.conn, payment, OperationKind.VOID, payment.authorized_amount, source=EventSource.API
     )
-    call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, payment, requested.event))
+    after_requesting(call, requested.operation_id, payment, requested.event)
     return payment_resource(requested.payment)
 
 

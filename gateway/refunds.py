@@ -4,12 +4,11 @@ capture, even when requests race), list a payment's refunds, read one."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 
 from gateway.auth import MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint
 from gateway.http import page
-from gateway.payments import counted, locked_payment
+from gateway.payments import after_requesting, locked_payment
 from gateway.problems import not_found
 from gateway.schemas.payments import CreateRefundRequest, Refund, RefundList
 from payments.errors import AmountTooLarge
@@ -28,8 +27,7 @@ async def refund_payment(call: Call[CreateRefundRequest, None]) -> Answer:
     if created is None:
         raise AmountTooLarge("the refundable amount was taken by another refund")
     refund, operation_id, event = created
-    call.after_commit(partial(call.services.work.nudge_operation, operation_id))
-    call.after_commit(partial(counted, payment, event))
+    after_requesting(call, operation_id, payment, event)
     return refund_resource(refund)
 
 
