@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from psycopg import AsyncConnection
-
 from gateway.auth import MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint, Handler
 from gateway.http import listing, page, page_window
@@ -93,19 +91,19 @@ async def _log_created(payment: PaymentRecord) -> None:
     logger.info("payment created: %d %s at %s", payment.amount, payment.currency, payment.psp)
 
 
-async def locked_payment(
-    conn: AsyncConnection[Any], merchant_id: str, payment_id: str
-) -> PaymentRecord:
-    """The merchant's payment, locked until the transaction ends; 404 (not
-    stored) when there is none, whoever else it may belong to."""
-    payment = await get_payment(conn, merchant_id, payment_id, for_update=True)
+async def named_payment(call: Call[Any, Any], *, for_update: bool = False) -> PaymentRecord:
+    """The caller's payment that the path names; 404 (not stored) when there
+    is none, whoever else it may belong to. With for_update, locked until the
+    transaction ends."""
+    merchant_id, payment_id = call.principal.merchant_id, call.path["paymentId"]
+    payment = await get_payment(call.conn, merchant_id, payment_id, for_update=for_update)
     if payment is None:
         raise not_found("payment")
     return payment
 
 
 async def capture_payment(call: Call[CaptureRequest, None]) -> Answer:
-    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    payment = await named_payment(call, for_update=True)
     amount = capture_amount(payment.state(), call.body.amount)
     requested = await request_action(
         call.conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
@@ -115,7 +113,7 @@ async def capture_payment(call: Call[CaptureRequest, None]) -> Answer:
 
 
 async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
-    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    payment = await named_payment(call, for_update=True)
     if payment.pending_action == "cancel":
         # Asked already: cancelling is idempotent by nature.
         return payment_resource(payment)
@@ -131,17 +129,14 @@ async def confirm_payment(call: Call[ConfirmRequest, None]) -> Answer:
     """The customer is back from authenticating: a worker asks the PSP how
     it ended and writes the answer (202; the payment moves once the PSP has
     said). Confirming twice is harmless: the second finds it decided."""
-    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    payment = await named_payment(call, for_update=True)
     check_confirmable(payment.state())
     call.after_commit(partial(call.services.work.nudge_authentication, payment.id))
     return payment_resource(payment)
 
 
 async def read_payment(call: Call[None, None]) -> Answer:
-    payment = await get_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
-    if payment is None:
-        raise not_found("payment")
-    return payment_resource(payment)
+    return payment_resource(await named_payment(call))
 
 
 async def list_payments_page(call: Call[None, ListPaymentsQuery]) -> Answer:
@@ -157,10 +152,8 @@ async def list_payments_page(call: Call[None, ListPaymentsQuery]) -> Answer:
 
 
 async def payment_timeline(call: Call[None, None]) -> Answer:
-    merchant_id, payment_id = call.principal.merchant_id, call.path["paymentId"]
-    if await get_payment(call.conn, merchant_id, payment_id) is None:
-        raise not_found("payment")
-    events = await list_events(call.conn, merchant_id, payment_id)
+    payment = await named_payment(call)
+    events = await list_events(call.conn, payment.merchant_id, payment.id)
     return listing(timeline_event_resource(event) for event in events)
 
 
