@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
-
-from psycopg import AsyncConnection
+from typing import Any, Literal, TypeVar
 
 from gateway.auth import MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.endpoint import Answer, Call, Endpoint, Handler
 from gateway.http import listing, page, page_window
 from gateway.problems import not_found
 from gateway.schemas.payments import (
@@ -42,6 +40,7 @@ from telemetry.logs import bind_context
 from telemetry.metrics import count_transitions
 
 logger = logging.getLogger("paystream.gateway.payments")
+B = TypeVar("B")
 
 
 async def not_card_testing(call: Call[CreatePaymentRequest, None]) -> None:
@@ -70,15 +69,21 @@ async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
         existing = await find_payment_id_for_order(call.conn, payment.merchant_id, command.order_id)
         raise OrderAlreadyExists(command.order_id, existing)
     bind_context(payment_id=payment.id)
-    call.after_commit(partial(call.services.work.nudge_operation, created.operation_id))
-    call.after_commit(partial(counted, payment, created.event))
+    after_requesting(call, created.operation_id, payment, created.event)
     call.after_commit(partial(_log_created, payment))
     return payment_resource(payment)
 
 
-async def counted(payment: PaymentRecord, event: TimelineEvent) -> None:
-    """Count a transition of a payment for the metrics, once its transaction
-    committed."""
+def after_requesting(
+    call: Call[Any, Any], operation_id: str, payment: PaymentRecord, event: TimelineEvent
+) -> None:
+    """Once the call's transaction has committed: a worker takes up the PSP
+    operation it asked for, and the payment's transition is counted."""
+    call.after_commit(partial(call.services.work.nudge_operation, operation_id))
+    call.after_commit(partial(_counted, payment, event))
+
+
+async def _counted(payment: PaymentRecord, event: TimelineEvent) -> None:
     count_transitions(payment, [event])
 
 
@@ -86,30 +91,29 @@ async def _log_created(payment: PaymentRecord) -> None:
     logger.info("payment created: %d %s at %s", payment.amount, payment.currency, payment.psp)
 
 
-async def locked_payment(
-    conn: AsyncConnection[Any], merchant_id: str, payment_id: str
-) -> PaymentRecord:
-    """The merchant's payment, locked until the transaction ends; 404 (not
-    stored) when there is none, whoever else it may belong to."""
-    payment = await get_payment(conn, merchant_id, payment_id, for_update=True)
+async def named_payment(call: Call[Any, Any], *, for_update: bool = False) -> PaymentRecord:
+    """The caller's payment that the path names; 404 (not stored) when there
+    is none, whoever else it may belong to. With for_update, locked until the
+    transaction ends."""
+    merchant_id, payment_id = call.principal.merchant_id, call.path["paymentId"]
+    payment = await get_payment(call.conn, merchant_id, payment_id, for_update=for_update)
     if payment is None:
         raise not_found("payment")
     return payment
 
 
 async def capture_payment(call: Call[CaptureRequest, None]) -> Answer:
-    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    payment = await named_payment(call, for_update=True)
     amount = capture_amount(payment.state(), call.body.amount)
     requested = await request_action(
         call.conn, payment, OperationKind.CAPTURE, amount, source=EventSource.API
     )
-    call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, payment, requested.event))
+    after_requesting(call, requested.operation_id, payment, requested.event)
     return payment_resource(requested.payment)
 
 
 async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
-    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    payment = await named_payment(call, for_update=True)
     if payment.pending_action == "cancel":
         # Asked already: cancelling is idempotent by nature.
         return payment_resource(payment)
@@ -117,8 +121,7 @@ async def cancel_payment(call: Call[CancelRequest, None]) -> Answer:
     requested = await request_action(
         call.conn, payment, OperationKind.VOID, payment.authorized_amount, source=EventSource.API
     )
-    call.after_commit(partial(call.services.work.nudge_operation, requested.operation_id))
-    call.after_commit(partial(counted, payment, requested.event))
+    after_requesting(call, requested.operation_id, payment, requested.event)
     return payment_resource(requested.payment)
 
 
@@ -126,17 +129,14 @@ async def confirm_payment(call: Call[ConfirmRequest, None]) -> Answer:
     """The customer is back from authenticating: a worker asks the PSP how
     it ended and writes the answer (202; the payment moves once the PSP has
     said). Confirming twice is harmless: the second finds it decided."""
-    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    payment = await named_payment(call, for_update=True)
     check_confirmable(payment.state())
     call.after_commit(partial(call.services.work.nudge_authentication, payment.id))
     return payment_resource(payment)
 
 
 async def read_payment(call: Call[None, None]) -> Answer:
-    payment = await get_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
-    if payment is None:
-        raise not_found("payment")
-    return payment_resource(payment)
+    return payment_resource(await named_payment(call))
 
 
 async def list_payments_page(call: Call[None, ListPaymentsQuery]) -> Answer:
@@ -152,11 +152,34 @@ async def list_payments_page(call: Call[None, ListPaymentsQuery]) -> Answer:
 
 
 async def payment_timeline(call: Call[None, None]) -> Answer:
-    merchant_id, payment_id = call.principal.merchant_id, call.path["paymentId"]
-    if await get_payment(call.conn, merchant_id, payment_id) is None:
-        raise not_found("payment")
-    events = await list_events(call.conn, merchant_id, payment_id)
+    payment = await named_payment(call)
+    events = await list_events(call.conn, payment.merchant_id, payment.id)
     return listing(timeline_event_resource(event) for event in events)
+
+
+def _payment_action(
+    action: str,
+    handler: Handler[B, None],
+    summary: str,
+    body: type[B],
+    idempotency: Literal["required", "optional"],
+    problems: tuple[str, ...] = ("invalid_state",),
+) -> Endpoint[B, None]:
+    """`POST /payments/{paymentId}/<action>`: what a merchant asks of its
+    payment, answered 202 with the payment as it stands (the PSP decides later)."""
+    return Endpoint(
+        "POST",
+        f"/payments/{{paymentId}}/{action}",
+        handler,
+        summary,
+        "payments",
+        ok_status=202,
+        response=Payment,
+        roles=(MerchantRole.PAYMENTS_WRITE,),
+        body=body,
+        idempotency=idempotency,
+        problems=problems,
+    )
 
 
 ENDPOINTS = (
@@ -202,45 +225,16 @@ ENDPOINTS = (
         response=Payment,
         roles=(MerchantRole.PAYMENTS_READ,),
     ),
-    Endpoint(
-        "POST",
-        "/payments/{paymentId}/capture",
+    _payment_action(
+        "capture",
         capture_payment,
         "Capture a payment",
-        "payments",
-        ok_status=202,
-        response=Payment,
-        roles=(MerchantRole.PAYMENTS_WRITE,),
-        body=CaptureRequest,
-        idempotency="required",
+        CaptureRequest,
+        "required",
         problems=("invalid_state", "amount_exceeds_available"),
     ),
-    Endpoint(
-        "POST",
-        "/payments/{paymentId}/cancel",
-        cancel_payment,
-        "Cancel a payment",
-        "payments",
-        ok_status=202,
-        response=Payment,
-        roles=(MerchantRole.PAYMENTS_WRITE,),
-        body=CancelRequest,
-        idempotency="optional",
-        problems=("invalid_state",),
-    ),
-    Endpoint(
-        "POST",
-        "/payments/{paymentId}/confirm",
-        confirm_payment,
-        "Confirm a payment",
-        "payments",
-        ok_status=202,
-        response=Payment,
-        roles=(MerchantRole.PAYMENTS_WRITE,),
-        body=ConfirmRequest,
-        idempotency="optional",
-        problems=("invalid_state",),
-    ),
+    _payment_action("cancel", cancel_payment, "Cancel a payment", CancelRequest, "optional"),
+    _payment_action("confirm", confirm_payment, "Confirm a payment", ConfirmRequest, "optional"),
     Endpoint(
         "GET",
         "/payments/{paymentId}/events",

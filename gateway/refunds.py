@@ -4,40 +4,35 @@ capture, even when requests race), list a payment's refunds, read one."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 
 from gateway.auth import MerchantRole
 from gateway.endpoint import Answer, Call, Endpoint
 from gateway.http import page
-from gateway.payments import counted, locked_payment
+from gateway.payments import after_requesting, named_payment
 from gateway.problems import not_found
 from gateway.schemas.payments import CreateRefundRequest, Refund, RefundList
 from payments.errors import AmountTooLarge
 from payments.lifecycle import refund_amount
 from payments.resources import refund_resource
-from store.payments import get_payment
 from store.refunds import create_refund, get_refund, list_refunds
 
 
 async def refund_payment(call: Call[CreateRefundRequest, None]) -> Answer:
     # The payment row lock makes racing refunds take turns; the
     # reservation's CHECK in Postgres would stop them even without it.
-    payment = await locked_payment(call.conn, call.principal.merchant_id, call.path["paymentId"])
+    payment = await named_payment(call, for_update=True)
     amount = refund_amount(payment.state(), call.body.amount)
     created = await create_refund(call.conn, payment, amount, call.body.reason, datetime.now(UTC))
     if created is None:
         raise AmountTooLarge("the refundable amount was taken by another refund")
     refund, operation_id, event = created
-    call.after_commit(partial(call.services.work.nudge_operation, operation_id))
-    call.after_commit(partial(counted, payment, event))
+    after_requesting(call, operation_id, payment, event)
     return refund_resource(refund)
 
 
 async def payment_refunds(call: Call[None, None]) -> Answer:
-    merchant_id, payment_id = call.principal.merchant_id, call.path["paymentId"]
-    if await get_payment(call.conn, merchant_id, payment_id) is None:
-        raise not_found("payment")
-    refunds = await list_refunds(call.conn, merchant_id, payment_id)
+    payment = await named_payment(call)
+    refunds = await list_refunds(call.conn, payment.merchant_id, payment.id)
     # A payment has few refunds (each at least one minor unit of its capture):
     # one page holds them all.
     return page(refunds, len(refunds), refund_resource, lambda refund: refund.id)

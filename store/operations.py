@@ -16,6 +16,7 @@ from store.statements import (
     columns,
     execute,
     fetch_all,
+    fetch_by_id,
     fetch_one,
     fetch_value,
     store_function,
@@ -79,15 +80,14 @@ def insert_operation(
     return str(params["operation_id"])
 
 
-def _select(where: str, *, for_update: bool = False, limit: int | None = None) -> str:
-    lock = " FOR UPDATE" if for_update else ""
+def _select(where: str, *, limit: int | None = None) -> str:
     page = f" LIMIT {limit}" if limit is not None else ""
-    return f"SELECT {_OPERATION} FROM payment_operations WHERE {where}{page}{lock}"
+    return f"SELECT {_OPERATION} FROM payment_operations WHERE {where}{page}"
 
 
 @store_function
 def get_operation(operation_id: str, *, for_update: bool = False) -> Statement[OperationRow | None]:
-    return fetch_one(OperationRow, _select("id = %s", for_update=for_update), (operation_id,))
+    return fetch_by_id(OperationRow, "payment_operations", operation_id, for_update=for_update)
 
 
 @store_function

@@ -10,7 +10,7 @@ from datetime import datetime
 from payments.ids import new_id
 from store.audit import record
 from store.keys import KEY_COLUMNS, ApiKeyRow, Owner, create_key
-from store.statements import Statement, Steps, fetch_all, fetch_one, store_function
+from store.statements import Statement, Steps, fetch_all, fetch_by_id, fetch_one, store_function
 
 # `op_` names the PSP operations already.
 ID_PREFIX = "opr"
@@ -61,8 +61,4 @@ def list_operator_keys() -> Statement[list[ApiKeyRow]]:
 
 @store_function
 def get_operator_key(key_id: str) -> Statement[ApiKeyRow | None]:
-    return fetch_one(
-        ApiKeyRow,
-        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = %s AND operator_id IS NOT NULL",
-        (key_id,),
-    )
+    return fetch_by_id(ApiKeyRow, "api_keys", key_id, where="operator_id IS NOT NULL")

@@ -23,7 +23,7 @@ from store.statements import (
     Steps,
     columns,
     fetch_all,
-    fetch_one,
+    fetch_by_id,
     fetch_value,
     fetch_values,
     parameters,
@@ -120,11 +120,6 @@ def find_payment_id_for_order(merchant_id: str, order_id: str) -> Steps[str | No
     return None if payment_id is None else str(payment_id)
 
 
-def _select(where: str, for_update: bool) -> str:
-    lock = " FOR UPDATE" if for_update else ""
-    return f"SELECT {_PAYMENT} FROM payments WHERE {where}{lock}"
-
-
 @store_function
 def get_payment(
     merchant_id: str, payment_id: str, *, for_update: bool = False
@@ -132,10 +127,8 @@ def get_payment(
     """A merchant's payment; another merchant's is None, exactly as a missing
     one. With for_update, locked until the transaction ends, so the API, the
     actors and the webhooks take turns on it."""
-    return fetch_one(
-        PaymentRecord,
-        _select("id = %s AND merchant_id = %s", for_update),
-        (payment_id, merchant_id),
+    return fetch_by_id(
+        PaymentRecord, "payments", payment_id, merchant_id=merchant_id, for_update=for_update
     )
 
 
@@ -145,7 +138,7 @@ def get_payment_unscoped(
 ) -> Statement[PaymentRecord | None]:
     """Any merchant's payment, for the actors, which act on ids read from
     Postgres (never on a merchant's word). With for_update, as `get_payment`."""
-    return fetch_one(PaymentRecord, _select("id = %s", for_update), (payment_id,))
+    return fetch_by_id(PaymentRecord, "payments", payment_id, for_update=for_update)
 
 
 @store_function

@@ -6,14 +6,25 @@ Postgres restart costs no request that could have succeeded.
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 # How paystream's connections show in pg_stat_activity.
 APPLICATION_NAME = "paystream"
-# Every pool's connections, async or not: in autocommit (writes open their
-# transactions explicitly, `store.db`), named as above.
-_CONNECTION = {"autocommit": True, "application_name": APPLICATION_NAME}
+
+
+def _pool_options(min_size: int, max_size: int) -> dict[str, Any]:
+    """What every pool is, async or not: opened by its caller, not on creation;
+    its connections in autocommit (writes open their transactions explicitly,
+    `store.db`), named as above."""
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        "open": False,
+        "kwargs": {"autocommit": True, "application_name": APPLICATION_NAME},
+    }
 
 
 async def open_async_pool(
@@ -21,10 +32,7 @@ async def open_async_pool(
 ) -> AsyncConnectionPool:
     pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
         url,
-        min_size=min_size,
-        max_size=max_size,
-        open=False,
-        kwargs=_CONNECTION,
+        **_pool_options(min_size, max_size),
         # A request waiting longer than this for a connection is better answered 503.
         timeout=5.0,
     )
@@ -34,12 +42,7 @@ async def open_async_pool(
 
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
     pool: ConnectionPool[Connection] = ConnectionPool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
-        open=False,
-        kwargs=_CONNECTION,
-        timeout=30.0,
+        url, **_pool_options(min_size, max_size), timeout=30.0
     )
     pool.open(wait=True, timeout=30.0)
     return pool

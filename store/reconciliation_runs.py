@@ -16,7 +16,7 @@ from store.statements import (
     columns,
     execute,
     fetch_all,
-    fetch_one,
+    fetch_by_id,
     store_function,
 )
 
@@ -88,9 +88,7 @@ def create_run(
 
 @store_function
 def get_run(run_id: str) -> Statement[ReconciliationRow | None]:
-    return fetch_one(
-        ReconciliationRow, f"SELECT {_RUN} FROM reconciliations WHERE id = %s", (run_id,)
-    )
+    return fetch_by_id(ReconciliationRow, "reconciliations", run_id)
 
 
 @store_function

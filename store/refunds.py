@@ -22,6 +22,7 @@ from store.statements import (
     columns,
     execute,
     fetch_all,
+    fetch_by_id,
     fetch_one,
     parameters,
     placeholders,
@@ -88,11 +89,7 @@ def create_refund(
 @store_function
 def get_refund(merchant_id: str, refund_id: str) -> Statement[RefundRecord | None]:
     """A merchant's refund; another merchant's is None, exactly as a missing one."""
-    return fetch_one(
-        RefundRecord,
-        f"SELECT {_REFUND} FROM refunds WHERE id = %s AND merchant_id = %s",
-        (refund_id, merchant_id),
-    )
+    return fetch_by_id(RefundRecord, "refunds", refund_id, merchant_id=merchant_id)
 
 
 @store_function
@@ -101,10 +98,7 @@ def get_refund_unscoped(
 ) -> Statement[RefundRecord | None]:
     """Any merchant's refund, for the actors; with for_update, locked until
     the transaction ends (lock its payment first)."""
-    lock = " FOR UPDATE" if for_update else ""
-    return fetch_one(
-        RefundRecord, f"SELECT {_REFUND} FROM refunds WHERE id = %s{lock}", (refund_id,)
-    )
+    return fetch_by_id(RefundRecord, "refunds", refund_id, for_update=for_update)
 
 
 @store_function

@@ -107,6 +107,30 @@ def fetch_all(record: type[R], sql: Query, params: Any = None) -> Statement[list
     return Statement(sql, params, Read.ALL, class_row(record))
 
 
+def fetch_by_id(
+    record: type[R],
+    table: str,
+    row_id: str,
+    *,
+    merchant_id: str | None = None,
+    where: str | None = None,
+    for_update: bool = False,
+) -> Statement[R | None]:
+    """The row of `table` with this id, loaded into `record`, or None. Given a
+    `merchant_id`, that merchant's only: another merchant's row is None,
+    exactly as a missing one. `where` is a condition it must also meet (not
+    deleted); `for_update` locks it until the transaction ends."""
+    conditions, params = ["id = %s"], [row_id]
+    if merchant_id is not None:
+        conditions.append("merchant_id = %s")
+        params.append(merchant_id)
+    if where is not None:
+        conditions.append(where)
+    lock = " FOR UPDATE" if for_update else ""
+    sql = f"SELECT {columns(record)} FROM {table} WHERE {' AND '.join(conditions)}{lock}"
+    return fetch_one(record, sql, tuple(params))
+
+
 def fetch_value(sql: Query, params: Any = None) -> Statement[Any]:
     """The first column of the first row; None without a row."""
     return Statement(sql, params, Read.ONE, scalar_row)

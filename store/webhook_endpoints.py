@@ -13,6 +13,7 @@ from store.statements import (
     columns,
     execute,
     fetch_all,
+    fetch_by_id,
     fetch_one,
     store_function,
 )
@@ -70,10 +71,8 @@ def list_endpoints(merchant_id: str) -> Statement[list[EndpointRow]]:
 
 @store_function
 def get_endpoint(merchant_id: str, endpoint_id: str) -> Statement[EndpointRow | None]:
-    return fetch_one(
-        EndpointRow,
-        f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = %s AND merchant_id = %s AND {_LIVE}",
-        (endpoint_id, merchant_id),
+    return fetch_by_id(
+        EndpointRow, "webhook_endpoints", endpoint_id, merchant_id=merchant_id, where=_LIVE
     )
 
 

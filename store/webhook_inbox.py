@@ -14,9 +14,8 @@ from store.audit import record
 from store.statements import (
     Statement,
     Steps,
-    columns,
     execute,
-    fetch_one,
+    fetch_by_id,
     fetch_value,
     fetch_values,
     store_function,
@@ -36,9 +35,6 @@ class InboxRow:
     last_error: str | None
     received_at: datetime
     updated_at: datetime
-
-
-_INBOX = columns(InboxRow)
 
 
 @store_function
@@ -71,7 +67,7 @@ def insert_inbox(
 
 @store_function
 def get_inbox(inbox_id: str) -> Statement[InboxRow | None]:
-    return fetch_one(InboxRow, f"SELECT {_INBOX} FROM webhook_inbox WHERE id = %s", (inbox_id,))
+    return fetch_by_id(InboxRow, "webhook_inbox", inbox_id)
 
 
 @store_function

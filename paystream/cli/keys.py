@@ -4,7 +4,8 @@ with theirs. A key is printed once, as JSON; only its HMAC is stored."""
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -37,11 +38,13 @@ operators_app = typer.Typer(
 )
 
 
-def _key_store() -> tuple[AbstractContextManager[Connection[Any]], bytes]:
+@contextmanager
+def _key_store() -> Iterator[tuple[Connection[Any], bytes]]:
     """A transaction audited as the command line, and the keys' pepper
     (asked for first: without it no key can be made or checked)."""
     pepper = require_secret(settings().key_pepper, "key_pepper").encode()
-    return acting_alone(settings().database_url, system("cli")), pepper
+    with acting_alone(settings().database_url, system("cli")) as conn:
+        yield conn, pepper
 
 
 def _announce_revocation() -> None:
@@ -83,8 +86,7 @@ def keys_create(
     from `paystream operators`."""
     talk_to_stack(data_dir)
     wanted = _roles(roles, "merchant")
-    session, pepper = _key_store()
-    with session as conn:
+    with _key_store() as (conn, pepper):
         ensure_merchant(conn, merchant, name or merchant)
         row, key = create_key(conn, Owner.merchant(merchant), wanted, pepper, description)
     _print_key(row, key)
@@ -116,8 +118,7 @@ def keys_list(
 ) -> None:
     """List a merchant's keys (never the keys themselves)."""
     talk_to_stack(data_dir)
-    session, _ = _key_store()
-    with session as conn:
+    with _key_store() as (conn, _):
         for row in list_keys(conn, Owner.merchant(merchant)):
             _print_key(row)
 
@@ -132,8 +133,7 @@ def keys_rotate(
     """Make a new key with the same roles; the old one stops after the grace."""
     talk_to_stack(data_dir)
     owner = Owner.merchant(merchant)
-    session, pepper = _key_store()
-    with session as conn:
+    with _key_store() as (conn, pepper):
         old = get_key(conn, owner, key_id)
         if old is None or revoke_key(conn, owner, key_id, timedelta(seconds=grace_seconds)) is None:
             console.print(f"[red]no active key {key_id} for {merchant}[/red]")
@@ -152,8 +152,7 @@ def keys_revoke(
 ) -> None:
     """Revoke a key: it stops working at once."""
     talk_to_stack(data_dir)
-    session, _ = _key_store()
-    with session as conn:
+    with _key_store() as (conn, _):
         row = revoke_key(conn, Owner.merchant(merchant), key_id)
     if row is None:
         console.print(f"[red]no active key {key_id} for {merchant}[/red]")
@@ -176,8 +175,7 @@ def operators_create(
     with `admin`, manage operators over the API."""
     talk_to_stack(data_dir)
     wanted = _roles(roles, "operator")
-    session, pepper = _key_store()
-    with session as conn:
+    with _key_store() as (conn, pepper):
         operator, row, key = create_operator(conn, name, wanted, pepper)
     print(json.dumps({**_operator(operator), **key_resource(row, key)}))
 
@@ -186,8 +184,7 @@ def operators_create(
 def operators_list(data_dir: StackDir = DEFAULT_DATA_DIR) -> None:
     """List operators, one a line, with their keys (never the keys themselves)."""
     talk_to_stack(data_dir)
-    session, _ = _key_store()
-    with session as conn:
+    with _key_store() as (conn, _):
         operators, keys = list_operators(conn), list_operator_keys(conn)
     for operator in operators:
         owned = [key_resource(row) for row in keys if row.operator_id == operator.id]
@@ -201,8 +198,7 @@ def operators_revoke(
 ) -> None:
     """Revoke an operator's key: it stops working at once."""
     talk_to_stack(data_dir)
-    session, _ = _key_store()
-    with session as conn:
+    with _key_store() as (conn, _):
         found = get_operator_key(conn, key_id)
         row = (
             revoke_key(conn, Owner.operator(found.operator_id), key_id)
