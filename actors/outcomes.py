@@ -112,21 +112,24 @@ def _apply_payment_fact(
     if payment is None:
         return applied
     applied.payment = payment
+    answers_call = operation_id is not None
     if operation_id is None:
         # A webhook or the settlement report: it answers the pending call of
         # its kind, if any.
         kind = answered_kind(fact, PaymentStatus(payment.status))
         pending = pending_operation(conn, payment_id, kind)
         operation_id = pending.id if pending else None
-    elif not _still_pending(conn, operation_id):
-        return applied
     try:
         change = apply_fact(payment.state(), fact)
     except InconsistentPspAnswer as error:
         applied.events += _flag(conn, payment, operation_id, str(error), source)
         return applied
     if operation_id is not None:
-        finish_operation(conn, operation_id, operation_status)
+        closed = finish_operation(conn, operation_id, operation_status)
+        # For the answer to a call, closing it is also the test that it was
+        # still open: whoever closed it first wrote this fact already.
+        if answers_call and not closed:
+            return applied
     if change is not None:
         if _authorization_ended(payment, change) and payment.api_key_id:
             applied.authorization = (payment.api_key_id, change.status == PaymentStatus.FAILED)
