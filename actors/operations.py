@@ -46,8 +46,12 @@ from psp.protocol import (
     UnknownConnector,
 )
 from store.db import connection
-from store.operations import OperationRow, get_operation, record_attempt, record_no_answer
-from store.payments import get_payment_unscoped
+from store.operations import (
+    OperationRow,
+    get_operation_with_payment,
+    record_attempt,
+    record_no_answer,
+)
 from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.operations")
@@ -88,11 +92,10 @@ def drive_operation(operation_id: str, nudged_by: str = "api") -> None:
     what it then learns is written with the janitor as its source."""
     services = runtime()
     with connection(services.pool) as conn:
-        operation = get_operation(conn, operation_id)
-        if operation is None or operation.status != OperationStatus.PENDING:
-            return
-        payment = get_payment_unscoped(conn, operation.payment_id)
-    assert payment is not None
+        found = get_operation_with_payment(conn, operation_id)
+    if found is None or found[0].status != OperationStatus.PENDING:
+        return
+    operation, payment = found
     source = EventSource.JANITOR if nudged_by == "janitor" else EventSource.PSP
     bind_context(payment_id=payment.id, operation_id=operation_id)
     try:

@@ -45,6 +45,7 @@ from store.payment_changes import (
 )
 from store.payments import get_payment_unscoped
 from store.refunds import get_refund_unscoped, settle_refund
+from store.webhook_inbox import settle_inbox
 from telemetry.metrics import count_transitions
 
 Detail = dict[str, Any]
@@ -83,15 +84,20 @@ def apply_payment_fact(
     operation_status: OperationStatus = OperationStatus.SUCCEEDED,
     detail: Detail | None = None,
     on_authorization: Callable[[str, bool], object] | None = None,
+    from_inbox: str | None = None,
 ) -> list[str]:
     """Write a PSP fact about a payment and close the operation it answers.
     Returns operations to nudge once committed (the capture of an automatic
     payment the PSP only authorized). `on_authorization(key id, declined)`
-    hears, after commit, of the authorization outcome this fact settled."""
+    hears, after commit, of the authorization outcome this fact settled.
+    A fact read from a PSP callback settles its inbox row in the same
+    transaction (`from_inbox`)."""
     with acting(pool, actor_of(source)) as conn:
         applied = _apply_payment_fact(
             conn, payment_id, fact, source, operation_id, operation_status, detail
         )
+        if from_inbox is not None:
+            settle_inbox(conn, from_inbox, "applied")
     applied.count()
     if applied.authorization is not None and on_authorization is not None:
         on_authorization(*applied.authorization)
@@ -112,21 +118,24 @@ def _apply_payment_fact(
     if payment is None:
         return applied
     applied.payment = payment
+    answers_call = operation_id is not None
     if operation_id is None:
         # A webhook or the settlement report: it answers the pending call of
         # its kind, if any.
         kind = answered_kind(fact, PaymentStatus(payment.status))
         pending = pending_operation(conn, payment_id, kind)
         operation_id = pending.id if pending else None
-    elif not _still_pending(conn, operation_id):
-        return applied
     try:
         change = apply_fact(payment.state(), fact)
     except InconsistentPspAnswer as error:
         applied.events += _flag(conn, payment, operation_id, str(error), source)
         return applied
     if operation_id is not None:
-        finish_operation(conn, operation_id, operation_status)
+        closed = finish_operation(conn, operation_id, operation_status)
+        # For the answer to a call, closing it is also the test that it was
+        # still open: whoever closed it first wrote this fact already.
+        if answers_call and not closed:
+            return applied
     if change is not None:
         if _authorization_ended(payment, change) and payment.api_key_id:
             applied.authorization = (payment.api_key_id, change.status == PaymentStatus.FAILED)
@@ -189,7 +198,10 @@ def apply_refund_outcome(
     failure_code: str | None = None,
     failure_message: str | None = None,
     detail: Detail | None = None,
+    from_inbox: str | None = None,
 ) -> None:
+    """Write how a refund ended and close the operation it answers; as
+    `apply_payment_fact`, a callback's inbox row is settled with it."""
     with acting(pool, actor_of(source)) as conn:
         applied = _apply_refund_outcome(
             conn,
@@ -202,6 +214,8 @@ def apply_refund_outcome(
             failure_message,
             detail,
         )
+        if from_inbox is not None:
+            settle_inbox(conn, from_inbox, "applied")
     applied.count()
 
 

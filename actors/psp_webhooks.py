@@ -94,8 +94,8 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
         operation_status=status,
         detail={"webhookId": inbox.webhook_id},
         on_authorization=services.card_testing.record,
+        from_inbox=inbox.id,
     )
-    _settle(services, inbox, "applied")
     for operation_id in follow_ups:
         drive_operation.send(operation_id)
 
@@ -123,8 +123,8 @@ def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) 
         psp_reference=event.refund.psp_reference,
         failure_code=None if succeeded else (event.refund.failure_code or "refund_failed"),
         detail={"webhookId": inbox.webhook_id},
+        from_inbox=inbox.id,
     )
-    _settle(services, inbox, "applied")
 
 
 def _known(

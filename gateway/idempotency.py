@@ -36,6 +36,7 @@ from payments.card_data import contains_pan
 from payments.errors import DomainError
 from store.db import connection
 from store.idempotency import find_record, save_record
+from store.transactions import transaction_as
 
 _MAX_KEY_LENGTH = 255
 _HASH_SIZE = 32
@@ -55,7 +56,15 @@ class Outcome:
         return encoded_response(self.status, self.body, headers)
 
 
-Work = Callable[[AsyncConnection[Any]], Awaitable[Outcome]]
+@dataclass(frozen=True, slots=True)
+class Work:
+    """A write's part in its transaction, and who does it: the transaction is
+    begun with its actor (`store.transactions.transaction_as`), so that the
+    audit rows it writes name them."""
+
+    actor: str
+    request_id: str | None
+    run: Callable[[AsyncConnection[Any]], Awaitable[Outcome]]
 
 
 def idempotency_key(header: str | None, *, required: bool) -> str | None:
@@ -164,8 +173,8 @@ class Idempotency:
         async with connection(self._pool) as conn:
             try:
                 try:
-                    async with conn.transaction():
-                        outcome = await work(conn)
+                    async with transaction_as(conn, work.actor, work.request_id):
+                        outcome = await work.run(conn)
                         await self._save(conn, merchant_id, key, fingerprint, outcome)
                 except DomainError as error:
                     # A business rule said no: what the work did rolls back,

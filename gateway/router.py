@@ -51,8 +51,8 @@ from gateway.idempotency import (
 )
 from gateway.problems import Problem
 from gateway.types import GatewayConfig, Services
-from store.audit import as_actor
 from store.db import connection
+from store.transactions import transaction_as
 from telemetry.logs import bind_context
 
 
@@ -143,7 +143,6 @@ class _Dispatch:
         """The handler's part of a write, in the transaction it is given."""
 
         async def work(conn: AsyncConnection[Any]) -> Outcome:
-            await as_actor(conn, call.principal.key_id, call.request_id)
             after_commit: list[AfterCommit] = []
             answer = await self.endpoint.handler(
                 replace(call, connection=conn, _after_commit=after_commit)
@@ -152,7 +151,7 @@ class _Dispatch:
             body = b"" if answer is None else orjson.dumps(answer)
             return Outcome(self.endpoint.ok_status, body, tuple(after_commit))
 
-        return work
+        return Work(call.principal.key_id, call.request_id, work)
 
     def _response(self, answer: Answer) -> Response:
         if isinstance(answer, Response):
@@ -170,8 +169,11 @@ def _all_optional(model: type[Any]) -> bool:
 async def _in_transaction(services: Services, work: Work) -> Response:
     """A write without an Idempotency-Key: its work in one transaction, then
     what it asked to do after the commit."""
-    async with connection(services.pool) as conn, conn.transaction():
-        outcome = await work(conn)
+    async with (
+        connection(services.pool) as conn,
+        transaction_as(conn, work.actor, work.request_id),
+    ):
+        outcome = await work.run(conn)
     for action in outcome.after_commit:
         await action()
     return outcome.response()

@@ -42,6 +42,7 @@ from store.statements import (
     in_transaction,
     store_function,
 )
+from store.transactions import transaction_as
 
 _GENESIS = bytes(32)
 # Sealing waits for in-flight writers; never long enough to hold payments up.
@@ -83,8 +84,9 @@ def acting(
 def acting(
     pool: ConnectionPool[Any] | AsyncConnectionPool[Any], actor: str, request_id: str | None = None
 ) -> AbstractContextManager[Connection[Any]] | AbstractAsyncContextManager[AsyncConnection[Any]]:
-    """A transaction whose changes are audited as `actor`: `with` on the
-    actors' pool, `async with` on the gateway's."""
+    """A pooled connection in a transaction whose changes are audited as
+    `actor` (`transaction_as`): `with` on the actors' pool, `async with` on
+    the gateway's."""
     if isinstance(pool, AsyncConnectionPool):
         return _acting_async(pool, actor, request_id)
     return _acting(pool, actor, request_id)
@@ -94,8 +96,7 @@ def acting(
 def _acting(
     pool: ConnectionPool[Any], actor: str, request_id: str | None
 ) -> Iterator[Connection[Any]]:
-    with connection(pool) as conn, conn.transaction():
-        as_actor(conn, actor, request_id)
+    with connection(pool) as conn, transaction_as(conn, actor, request_id):
         yield conn
 
 
@@ -103,8 +104,7 @@ def _acting(
 async def _acting_async(
     pool: AsyncConnectionPool[Any], actor: str, request_id: str | None
 ) -> AsyncIterator[AsyncConnection[Any]]:
-    async with connection(pool) as conn, conn.transaction():
-        await as_actor(conn, actor, request_id)
+    async with connection(pool) as conn, transaction_as(conn, actor, request_id):
         yield conn
 
 

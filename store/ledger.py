@@ -15,6 +15,7 @@ from store.statements import (
     Steps,
     execute,
     fetch_all,
+    fetch_row,
     fetch_tuples,
     fetch_value,
     store_function,
@@ -25,12 +26,29 @@ _ENSURE_ACCOUNTS = (
     " SELECT %s, currency, kind FROM unnest(%s::text[], %s::text[]) AS wanted(currency, kind)"
     " ON CONFLICT (merchant_id, currency, kind) DO NOTHING"
 )
-_INSERT_ENTRY = (
-    "INSERT INTO journal_entries"
-    " (id, merchant_id, psp, source_type, source_id, payment_id, description)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (source_type, source_id) DO NOTHING RETURNING id"
-)
+# The entry and every posting whose account exists, in one statement: the
+# entry's id if it is new (nothing at all if its source was posted before),
+# and which postings (by their place, from 1) found their account.
+_POST_ENTRY = """
+    WITH entry AS (
+        INSERT INTO journal_entries
+            (id, merchant_id, psp, source_type, source_id, payment_id, description)
+        VALUES (%(entry_id)s, %(merchant_id)s, %(psp)s, %(source_type)s, %(source_id)s,
+                %(payment_id)s, %(description)s)
+        ON CONFLICT (source_type, source_id) DO NOTHING
+        RETURNING id
+    ), matched AS (
+        SELECT p.n, a.id AS account_id, p.amount, p.currency
+        FROM unnest(%(kinds)s::text[], %(currencies)s::text[], %(amounts)s::bigint[])
+            WITH ORDINALITY AS p(kind, currency, amount, n)
+        JOIN ledger_accounts a
+            ON a.merchant_id = %(merchant_id)s AND a.currency = p.currency AND a.kind = p.kind
+    ), posted AS (
+        INSERT INTO postings (entry_id, account_id, amount, currency)
+        SELECT entry.id, m.account_id, m.amount, m.currency FROM entry, matched m
+    )
+    SELECT (SELECT id FROM entry), (SELECT array_agg(n) FROM matched)
+"""
 _INSERT_POSTINGS = (
     "INSERT INTO postings (entry_id, account_id, amount, currency)"
     " SELECT %s, a.id, p.amount, p.currency"
@@ -42,31 +60,42 @@ _INSERT_POSTINGS = (
 @store_function
 def post_entry(merchant_id: str, entry: Entry, *, psp: str) -> Steps[bool]:
     """Write an entry of money a PSP took or paid out, in the caller's
-    transaction; False if its source was posted before (nothing is posted twice)."""
-    kinds = [p.account.value for p in entry.postings]
-    currencies = [p.currency for p in entry.postings]
-    yield from execute(_ENSURE_ACCOUNTS, (merchant_id, currencies, kinds))
-    entry_id = new_id("je")
-    inserted = yield from fetch_value(
-        _INSERT_ENTRY,
-        (
-            entry_id,
-            merchant_id,
-            psp,
-            entry.source_type,
-            entry.source_id,
-            entry.payment_id,
-            entry.description,
-        ),
+    transaction; False if its source was posted before (nothing is posted twice).
+
+    One round trip once the merchant's accounts in that currency exist; the
+    first entry that needs an account opens it and posts what is left (the
+    entry's balance is checked at commit, so its postings may come in two)."""
+    postings = entry.postings
+    row = yield from fetch_row(
+        _POST_ENTRY,
+        {
+            "entry_id": new_id("je"),
+            "merchant_id": merchant_id,
+            "psp": psp,
+            "source_type": entry.source_type,
+            "source_id": entry.source_id,
+            "payment_id": entry.payment_id,
+            "description": entry.description,
+            "kinds": [p.account.value for p in postings],
+            "currencies": [p.currency for p in postings],
+            "amounts": [p.amount for p in postings],
+        },
     )
-    if inserted is None:
+    assert row is not None
+    entry_id, matched = row
+    if entry_id is None:
         return False
-    posted = yield from execute(
-        _INSERT_POSTINGS,
-        (entry_id, kinds, currencies, [p.amount for p in entry.postings], merchant_id),
-    )
-    if posted != len(entry.postings):
-        raise RuntimeError(f"entry {entry_id}: {posted} of {len(entry.postings)} postings")
+    missing = [p for n, p in enumerate(postings, 1) if n not in (matched or ())]
+    if missing:
+        kinds = [p.account.value for p in missing]
+        currencies = [p.currency for p in missing]
+        yield from execute(_ENSURE_ACCOUNTS, (merchant_id, currencies, kinds))
+        posted = yield from execute(
+            _INSERT_POSTINGS,
+            (entry_id, kinds, currencies, [p.amount for p in missing], merchant_id),
+        )
+        if posted != len(missing):
+            raise RuntimeError(f"entry {entry_id}: {posted} of {len(missing)} postings")
     return True
 
 

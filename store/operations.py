@@ -3,6 +3,7 @@ attempts and the janitor's schedule for it."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from store.statements import (
     fetch_all,
     fetch_by_id,
     fetch_one,
+    fetch_row,
     fetch_value,
     store_function,
 )
@@ -88,6 +90,29 @@ def _select(where: str, *, limit: int | None = None) -> str:
 @store_function
 def get_operation(operation_id: str, *, for_update: bool = False) -> Statement[OperationRow | None]:
     return fetch_by_id(OperationRow, "payment_operations", operation_id, for_update=for_update)
+
+
+_OPERATION_WITH_PAYMENT = (
+    f"SELECT {columns(OperationRow, 'o')}, {columns(PaymentRecord, 'p')}"
+    " FROM payment_operations o JOIN payments p ON p.id = o.payment_id WHERE o.id = %s"
+)
+_OPERATION_FIELDS = [field.name for field in dataclasses.fields(OperationRow)]
+_PAYMENT_FIELDS = [field.name for field in dataclasses.fields(PaymentRecord)]
+
+
+@store_function
+def get_operation_with_payment(
+    operation_id: str,
+) -> Steps[tuple[OperationRow, PaymentRecord] | None]:
+    """An operation and its payment, read together (what a worker driving it
+    needs first), or None if there is no such operation."""
+    row = yield from fetch_row(_OPERATION_WITH_PAYMENT, (operation_id,))
+    if row is None:
+        return None
+    split = len(_OPERATION_FIELDS)
+    operation = OperationRow(**dict(zip(_OPERATION_FIELDS, row[:split], strict=True)))
+    payment = PaymentRecord(**dict(zip(_PAYMENT_FIELDS, row[split:], strict=True)))
+    return operation, payment
 
 
 @store_function

@@ -141,6 +141,11 @@ def fetch_values(sql: Query, params: Any = None) -> Statement[list[Any]]:
     return Statement(sql, params, Read.ALL, scalar_row)
 
 
+def fetch_row(sql: Query, params: Any = None) -> Statement[tuple[Any, ...] | None]:
+    """The first row as a tuple, or None."""
+    return Statement(sql, params, Read.ONE, tuple_row)
+
+
 def fetch_tuples(sql: Query, params: Any = None) -> Statement[list[tuple[Any, ...]]]:
     return Statement(sql, params, Read.ALL, tuple_row)
 

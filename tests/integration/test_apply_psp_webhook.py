@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import actors.outcomes
 from actors.errors import TryAgain
 from actors.operations import drive_operation
 from actors.psp_webhooks import UNMATCHED_AFTER, apply_psp_webhook
@@ -60,6 +61,33 @@ def test_a_capture_callback_settles_a_pending_payment_and_its_operation(
     bank.knobs(lostResponseRate=0.0)
     drive_operation.fn(authorize)  # our own retry finds the work done
     assert [e[0] for e in bank.timeline(payment_id)].count("payment.captured") == 1
+
+
+def test_a_callback_whose_fact_fails_to_write_stays_pending_in_the_inbox_for_its_retry(
+    bank: Bank, database_url: str, merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a payment whose answer was lost, and the PSP's capture callback in the inbox
+    payment_id, authorize = create_payment(database_url, merchant)
+    bank.knobs(lostResponseRate=1.0)
+    with pytest.raises(TryAgain):
+        drive_operation.fn(authorize)
+    inbox_id = store_callback(bank.db, "payment.captured", charge_json(bank, payment_id))
+
+    def ledger_down(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("the ledger refused the entry")
+
+    # When applying it fails inside its transaction
+    monkeypatch.setattr(actors.outcomes, "post_entry", ledger_down)
+    with pytest.raises(RuntimeError):
+        apply_psp_webhook.fn(inbox_id)
+    # Then neither the payment nor the callback moved: the callback is settled
+    # with its fact, in one transaction, so the retry applies it
+    assert bank.payment(payment_id)[0] == "PENDING"
+    assert inbox_status(bank.db, inbox_id) == "pending"
+    monkeypatch.undo()
+    apply_psp_webhook.fn(inbox_id)
+    assert bank.payment(payment_id)[0] == "CAPTURED"
+    assert inbox_status(bank.db, inbox_id) == "applied"
 
 
 def test_duplicated_and_reordered_callbacks_move_a_payment_once_and_never_back(

@@ -25,6 +25,37 @@ def test_an_entry_posts_once_whatever_happens_to_its_source(
     assert count.fetchone() == (1,)
 
 
+def test_an_entry_needing_a_new_account_opens_it_and_posts_beside_the_accounts_that_exist(
+    db: psycopg.Connection, merchant: Merchant
+) -> None:
+    # Given the merchant's EUR receivable and payable accounts (a capture opened them)
+    with db.transaction():
+        post_entry(
+            db, merchant.id, capture_entry(f"pay_{uuid.uuid4().hex}", 500, "EUR"), psp="simulator"
+        )
+    # When an entry posts to them and to an account not opened yet
+    source = uuid.uuid4().hex
+    entry = Entry(
+        "test",
+        source,
+        "three accounts",
+        (
+            Posting(AccountKind.PSP_RECEIVABLE, 1000, "EUR"),
+            Posting(AccountKind.CHARGEBACKS, 200, "EUR"),
+            Posting(AccountKind.MERCHANT_PAYABLE, -1200, "EUR"),
+        ),
+    )
+    with db.transaction():
+        assert post_entry(db, merchant.id, entry, psp="simulator")
+    # Then every posting is written once, each to its own account
+    rows = db.execute(
+        "SELECT a.kind, p.amount FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        " JOIN ledger_accounts a ON a.id = p.account_id WHERE e.source_id = %s ORDER BY a.kind",
+        (source,),
+    ).fetchall()
+    assert rows == [("chargebacks", 200), ("merchant_payable", -1200), ("psp_receivable", 1000)]
+
+
 def test_the_database_refuses_an_entry_that_does_not_balance(
     database_url: str, merchant: Merchant
 ) -> None:
