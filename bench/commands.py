@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
+from bench.compare import compare
 from bench.harness import SECTIONS, BenchOptions
 from bench.report import print_results, write
 from bench.run import planned_steps, run_bench
@@ -92,3 +95,37 @@ def _sections(only: str) -> tuple[str, ...]:
             param_hint="--only",
         )
     return tuple(section for section in SECTIONS if section in named)
+
+
+def bench_compare(
+    revisions: Annotated[
+        list[str], typer.Argument(help="Two or more revisions (commits, branches, HEAD).")
+    ],
+    payments: Annotated[int, typer.Option(help="Payments in each round's burst.")] = 3000,
+    rounds: Annotated[int, typer.Option(help="Rounds of each revision, in turn.")] = 3,
+    out: Annotated[Path, typer.Option(help="Where the rounds are written as JSON.")] = Path(
+        "bench-results/compare.json"
+    ),
+) -> None:
+    """Revisions side by side, end to end, in alternating rounds on this machine.
+
+    Each revision runs from a worktree of its own (its own code and lock
+    file) under its own `paystream up`; each round sends a burst of payments
+    and waits until every accepted one is CAPTURED. Prints each revision's
+    median payments per second and CPU per payment, and writes every round."""
+    if len(revisions) < 2:
+        raise typer.BadParameter("name at least two revisions", param_hint="REVISIONS")
+    results = compare(revisions, payments=payments, rounds=rounds, say=console.log)
+    table = Table("revision", "payments/s (median)", "CPU ms a payment (median)", "rounds")
+    for revision, median in results["medians"].items():
+        shown = [row for row in results["rounds"] if row["revision"] == revision]
+        table.add_row(
+            revision,
+            f"{median['perSecond']:,.1f}",
+            f"{median['cpuMsPerPayment']:.2f}",
+            ", ".join(f"{row['perSecond']}/s {row['cpuMsPerPayment']} ms" for row in shown),
+        )
+    console.print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"written: {out}")

@@ -11,10 +11,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-_TICKS = os.sysconf("SC_CLK_TCK")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _processes() -> dict[int, tuple[int, int]]:
+def process_table() -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, CPU ticks used, user and system)."""
     found: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
@@ -30,7 +30,7 @@ def _processes() -> dict[int, tuple[int, int]]:
 
 
 def _ticks_by_root(roots: Mapping[str, int]) -> dict[str, int]:
-    processes = _processes()
+    processes = process_table()
     children: dict[int, list[int]] = defaultdict(list)
     for pid, (parent, _) in processes.items():
         children[parent].append(pid)
@@ -67,4 +67,4 @@ def cpu_use(roots: Mapping[str, int]) -> Iterator[CpuUse]:
     use = CpuUse()
     yield use
     after = _ticks_by_root(roots)
-    use.seconds = {name: (after[name] - before.get(name, 0)) / _TICKS for name in roots}
+    use.seconds = {name: (after[name] - before.get(name, 0)) / TICKS for name in roots}
