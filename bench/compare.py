@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ def _round(revision: Revision, payments: int, *, base_port: int) -> dict[str, An
 def _burst(info: dict[str, Any], conn: psycopg.Connection[Any], name: str, count: int) -> int:
     """`count` payments over 32 connections; waits until every accepted one
     is CAPTURED and says how many were accepted."""
-    prefix = f"{name}-{time.monotonic_ns()}"
+    # No long run of digits: an order id that could be a card number is refused.
+    prefix = f"{name}-{uuid.uuid4().hex[:8]}"
     spec = {
         "mode": "burst",
         "url": f"{info['gatewayUrl']}/payments",
@@ -153,7 +155,10 @@ def _burst(info: dict[str, Any], conn: psycopg.Connection[Any], name: str, count
         check=True,
         timeout=900,
     )
-    accepted = int(json.loads(out.stdout)["statuses"].get("201", 0))
+    sent = json.loads(out.stdout)
+    accepted = int(sent["statuses"].get("201", 0))
+    if accepted == 0:
+        raise RuntimeError(f"the stack accepted none of {count} payments: {sent['statuses']}")
 
     def captured() -> bool:
         row = conn.execute(
