@@ -126,6 +126,12 @@ def bench_compare(
             ", ".join(f"{row['perSecond']}/s {row['cpuMsPerPayment']} ms" for row in shown),
         )
     console.print(table)
+    for revision, ratio in results["againstFirst"].items():
+        console.print(
+            f"{revision} against {revisions[0]}, round by round: "
+            f"{ratio['perSecond']:.3f} times the payments per second, "
+            f"{ratio['cpuMsPerPayment']:.3f} times the CPU per payment"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     console.print(f"written: {out}")

@@ -67,7 +67,36 @@ def compare(
         }
         for revision in revisions
     }
-    return {"payments": payments, "rounds": measured, "medians": medians}
+    return {
+        "payments": payments,
+        "rounds": measured,
+        "medians": medians,
+        "againstFirst": _paired(measured, revisions),
+    }
+
+
+def _paired(measured: list[dict[str, Any]], revisions: list[str]) -> dict[str, dict[str, float]]:
+    """Each revision against the first, round by round (the machine's speed
+    drifts between rounds more than between two revisions in one round): the
+    geometric mean of the ratios of its figures to the first's in the same round."""
+    first = revisions[0]
+    paired: dict[str, dict[str, float]] = {}
+    for revision in revisions[1:]:
+        ratios: dict[str, list[float]] = {"perSecond": [], "cpuMsPerPayment": []}
+        for row in measured:
+            if row["revision"] != revision:
+                continue
+            base = next(
+                other
+                for other in measured
+                if other["revision"] == first and other["round"] == row["round"]
+            )
+            for key, values in ratios.items():
+                values.append(row[key] / base[key])
+        paired[revision] = {
+            key: round(statistics.geometric_mean(values), 3) for key, values in ratios.items()
+        }
+    return paired
 
 
 @contextmanager

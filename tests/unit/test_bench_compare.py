@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from bench.compare import _role
+from bench.compare import _paired, _role
 from paystream.cli import app
 
 
@@ -21,3 +21,15 @@ def test_comparing_asks_for_two_revisions_at_least() -> None:
     result = CliRunner().invoke(app, ["bench-compare", "HEAD"])
     assert result.exit_code != 0
     assert "at least two revisions" in result.output
+
+
+def test_a_revision_is_held_to_the_first_round_by_round_not_across_the_machines_drift() -> None:
+    # Given a machine twice as fast in round 2, and a revision 10 % faster in each round
+    rounds = [
+        {"revision": "old", "round": 1, "perSecond": 100.0, "cpuMsPerPayment": 20.0},
+        {"revision": "new", "round": 1, "perSecond": 110.0, "cpuMsPerPayment": 18.0},
+        {"revision": "old", "round": 2, "perSecond": 200.0, "cpuMsPerPayment": 10.0},
+        {"revision": "new", "round": 2, "perSecond": 220.0, "cpuMsPerPayment": 9.0},
+    ]
+    # Then the pairing sees the 10 % and not the drift
+    assert _paired(rounds, ["old", "new"]) == {"new": {"perSecond": 1.1, "cpuMsPerPayment": 0.9}}
