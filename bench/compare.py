@@ -20,7 +20,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,6 +32,7 @@ from typing import Any
 import psycopg
 
 from bench.cpu import TICKS, process_table
+from bench.loadgen import run_apart
 from bench.run import BENCH_SETTINGS
 from stack.ports import wait_until
 
@@ -177,14 +177,7 @@ def _burst(info: dict[str, Any], conn: psycopg.Connection[Any], name: str, count
         "count": count,
         "concurrency": 32,
     }
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=900,
-    )
-    sent = json.loads(out.stdout)
+    sent = run_apart(spec)
     accepted = int(sent["statuses"].get("201", 0))
     if accepted == 0:
         raise RuntimeError(f"the stack accepted none of {count} payments: {sent['statuses']}")

@@ -4,9 +4,7 @@ the stack's background processes, CPU accounting, profiles)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.loadgen import run_apart
 from stack.launcher import Stack
 
 # The sections of a run, in the order they run, as `paystream bench --only`
@@ -73,16 +72,7 @@ class Harness:
             "prefix": f"{self.run_id}-{mode}-{uuid.uuid4().hex[:6]}",
             **spec,
         }
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"the load generator failed: {out.stderr[-1500:]}")
-        result: dict[str, Any] = json.loads(out.stdout)
-        return result
+        return run_apart(spec)
 
     def roots(self) -> dict[str, int]:
         """The stack's processes by role, for CPU accounting."""
@@ -113,6 +103,9 @@ class Harness:
         recorder = subprocess.Popen(
             [
                 *("py-spy", "record", "--subprocesses", "--format", "speedscope", "--rate", "200"),
+                # Samples of the threads holding the GIL only: where the CPU
+                # goes, not where threads wait on a socket.
+                "--gil",
                 *("-o", str(output), "--pid", str(self.stack.processes[process].pid)),
             ],
             stdout=subprocess.DEVNULL,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
 import sys
 import time
 import uuid
@@ -248,6 +249,21 @@ async def closed(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 MODES = {"burst": burst, "rate": at_rate, "storm": storm, "closed": closed}
+
+
+def run_apart(spec: dict[str, Any], *, timeout: float = 900) -> dict[str, Any]:
+    """The load generator in a process of its own (so that it does not share
+    an interpreter with what measures), on `spec`; its figures."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"the load generator failed: {out.stderr[-1500:]}")
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
 
 
 def main() -> None:

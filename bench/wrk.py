@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.loadgen import run_apart
 
 # Each wrk thread numbers its own requests; orders and keys are
 # <prefix>-<thread>-<n>, so no two requests of a run share a key.
@@ -170,14 +171,7 @@ def _without_wrk(
         "seconds": max(1, round(seconds)),
         "replay": replay,
     }
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    figures = json.loads(out.stdout)
+    figures = run_apart(spec, timeout=600)
     refused = sum(n for status, n in figures["statuses"].items() if int(status) >= 400)
     return WrkResult(
         requests=figures["requests"],
