@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from bench.cpu import TICKS, process_table
+from bench.cpu import TICKS, children_of, process_table, tree
 from bench.loadgen import run_apart
 from bench.run import BENCH_SETTINGS
 from stack.ports import wait_until
@@ -198,18 +198,9 @@ def _cpu_by_role(data_dir: str, stack_pid: int) -> dict[str, float]:
     `paystream up` process's tree, and a Postgres started apart from it (one
     that detached) found by its data folder."""
     processes = process_table()
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in processes.items():
-        children.setdefault(parent, []).append(pid)
-    members, stack = set(), [stack_pid]
-    stack += [pid for pid in processes if data_dir in _command_line(pid)]
-    while stack:
-        pid = stack.pop()
-        if pid not in members:
-            members.add(pid)
-            stack.extend(children.get(pid, ()))
+    detached = [pid for pid in processes if data_dir in _command_line(pid)]
     seconds: dict[str, float] = {}
-    for pid in members:
+    for pid in tree(children_of(processes), [stack_pid, *detached]):
         role = _role(_command_line(pid))
         seconds[role] = seconds.get(role, 0.0) + processes.get(pid, (0, 0))[1] / TICKS
     return seconds

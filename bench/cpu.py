@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -29,20 +29,33 @@ def process_table() -> dict[int, tuple[int, int]]:
     return found
 
 
-def _ticks_by_root(roots: Mapping[str, int]) -> dict[str, int]:
-    processes = process_table()
+def children_of(processes: Mapping[int, tuple[int, int]]) -> dict[int, list[int]]:
+    """Each pid's children, from a process table."""
     children: dict[int, list[int]] = defaultdict(list)
     for pid, (parent, _) in processes.items():
         children[parent].append(pid)
-    totals: dict[str, int] = {}
-    for name, root in roots.items():
-        total, stack = 0, [root]
-        while stack:
-            pid = stack.pop()
-            total += processes.get(pid, (0, 0))[1]
+    return children
+
+
+def tree(children: Mapping[int, list[int]], roots: Iterable[int]) -> set[int]:
+    """The roots and every process below them."""
+    members: set[int] = set()
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid not in members:
+            members.add(pid)
             stack.extend(children.get(pid, ()))
-        totals[name] = total
-    return totals
+    return members
+
+
+def _ticks_by_root(roots: Mapping[str, int]) -> dict[str, int]:
+    processes = process_table()
+    children = children_of(processes)
+    return {
+        name: sum(processes.get(pid, (0, 0))[1] for pid in tree(children, [root]))
+        for name, root in roots.items()
+    }
 
 
 @dataclass
