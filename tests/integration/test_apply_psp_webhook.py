@@ -45,20 +45,30 @@ def inbox_status(db: psycopg.Connection, inbox_id: str) -> str:
     return db.execute("SELECT status FROM webhook_inbox WHERE id = %s", (inbox_id,)).fetchone()[0]  # type: ignore[index]
 
 
-def test_a_capture_callback_settles_a_pending_payment_and_its_operation(
+def captured_with_its_answer_lost(
     bank: Bank, database_url: str, merchant: Merchant
-) -> None:
+) -> tuple[str, str, str]:
+    """A payment the PSP captured but whose answer never came back (it stays
+    PENDING), and the PSP's capture callback stored in the inbox: the
+    payment's id, its authorize operation's and the callback's."""
     payment_id, authorize = create_payment(database_url, merchant)
     bank.knobs(lostResponseRate=1.0)
     with pytest.raises(TryAgain):
         drive_operation.fn(authorize)
+    bank.knobs(lostResponseRate=0.0)
     inbox_id = store_callback(bank.db, "payment.captured", charge_json(bank, payment_id))
+    return payment_id, authorize, inbox_id
+
+
+def test_a_capture_callback_settles_a_pending_payment_and_its_operation(
+    bank: Bank, database_url: str, merchant: Merchant
+) -> None:
+    payment_id, authorize, inbox_id = captured_with_its_answer_lost(bank, database_url, merchant)
     apply_psp_webhook.fn(inbox_id)
     assert bank.payment(payment_id)[0] == "CAPTURED"
     assert bank.operation(authorize)[0] == "succeeded"
     assert bank.timeline(payment_id)[-1][:2] == ("payment.captured", "webhook")
     assert inbox_status(bank.db, inbox_id) == "applied"
-    bank.knobs(lostResponseRate=0.0)
     drive_operation.fn(authorize)  # our own retry finds the work done
     assert [e[0] for e in bank.timeline(payment_id)].count("payment.captured") == 1
 
@@ -67,11 +77,7 @@ def test_a_callback_whose_fact_fails_to_write_stays_pending_in_the_inbox_for_its
     bank: Bank, database_url: str, merchant: Merchant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a payment whose answer was lost, and the PSP's capture callback in the inbox
-    payment_id, authorize = create_payment(database_url, merchant)
-    bank.knobs(lostResponseRate=1.0)
-    with pytest.raises(TryAgain):
-        drive_operation.fn(authorize)
-    inbox_id = store_callback(bank.db, "payment.captured", charge_json(bank, payment_id))
+    payment_id, _, inbox_id = captured_with_its_answer_lost(bank, database_url, merchant)
 
     def ledger_down(*args: object, **kwargs: object) -> bool:
         raise RuntimeError("the ledger refused the entry")
@@ -154,12 +160,9 @@ def test_a_callback_crossing_our_own_psp_call_makes_one_transition(
     bank: Bank, database_url: str, merchant: Merchant
 ) -> None:
     for _ in range(5):
-        payment_id, authorize = create_payment(database_url, merchant)
-        bank.knobs(lostResponseRate=1.0)
-        with pytest.raises(TryAgain):
-            drive_operation.fn(authorize)
-        bank.knobs(lostResponseRate=0.0)
-        inbox_id = store_callback(bank.db, "payment.captured", charge_json(bank, payment_id))
+        payment_id, authorize, inbox_id = captured_with_its_answer_lost(
+            bank, database_url, merchant
+        )
         race(
             lambda op=authorize: drive_operation.fn(op), lambda i=inbox_id: apply_psp_webhook.fn(i)
         )
