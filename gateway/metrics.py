@@ -27,6 +27,7 @@ from store.db import connection
 from store.errors import StoreUnavailable
 from store.outbox import unpublished_backlog
 from store.payments import waiting_by_psp
+from store.statements import Backlog
 from telemetry.metrics import exposition
 
 logger = logging.getLogger("paystream.gateway.metrics")
@@ -92,29 +93,38 @@ async def _from_postgres(services: Services) -> list[Metric]:
         oldest.add_metric([psp], row.oldest_pending_seconds if row else 0.0)
         flagged.add_metric([psp], row.flagged if row else 0)
     return [
-        GaugeMetricFamily(
-            "paystream_outbox_unpublished",
-            "Outbox events not yet published.",
-            value=outbox.unpublished if outbox else 0,
-        ),
-        GaugeMetricFamily(
-            "paystream_outbox_lag_seconds",
-            "Age of the oldest outbox event not yet published (0 when none waits).",
-            value=outbox.lag_seconds if outbox else 0.0,
+        *_backlog(
+            outbox,
+            ("paystream_outbox_unpublished", "Outbox events not yet published."),
+            (
+                "paystream_outbox_lag_seconds",
+                "Age of the oldest outbox event not yet published (0 when none waits).",
+            ),
         ),
         pending,
         oldest,
         flagged,
-        GaugeMetricFamily(
-            "paystream_audit_unsealed",
-            "Audit log rows not yet chained by the sealer (the janitor).",
-            value=audit.unsealed if audit else 0,
+        *_backlog(
+            audit,
+            (
+                "paystream_audit_unsealed",
+                "Audit log rows not yet chained by the sealer (the janitor).",
+            ),
+            (
+                "paystream_audit_seal_lag_seconds",
+                "Age of the oldest audit log row not yet sealed (0 when all are).",
+            ),
         ),
-        GaugeMetricFamily(
-            "paystream_audit_seal_lag_seconds",
-            "Age of the oldest audit log row not yet sealed (0 when all are).",
-            value=audit.lag_seconds if audit else 0.0,
-        ),
+    ]
+
+
+def _backlog(
+    backlog: Backlog | None, waiting: tuple[str, str], lag: tuple[str, str]
+) -> list[Metric]:
+    """A backlog's two gauges: how many wait, and the age of the oldest."""
+    return [
+        GaugeMetricFamily(*waiting, value=backlog.waiting if backlog else 0),
+        GaugeMetricFamily(*lag, value=backlog.lag_seconds if backlog else 0.0),
     ]
 
 

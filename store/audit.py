@@ -30,12 +30,14 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from store.db import connect, connection
 from store.statements import (
+    Backlog,
     Statement,
     Steps,
     columns,
     copy_rows,
     execute,
     fetch_all,
+    fetch_backlog,
     fetch_one,
     fetch_tuples,
     fetch_value,
@@ -204,22 +206,12 @@ def chain_hash(prev: bytes, seq: int, content_hash: bytes | None) -> bytes:
     return hashlib.sha256(prev + seq.to_bytes(8, "big") + body).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class SealBacklog:
-    """Audit rows not chained yet, and the age in seconds of the oldest."""
-
-    unsealed: int
-    lag_seconds: float
-
-
 @store_function
-def seal_backlog() -> Statement[SealBacklog | None]:
+def seal_backlog() -> Statement[Backlog | None]:
     """For the metrics: how far the sealer is behind (both primary keys)."""
-    return fetch_one(
-        SealBacklog,
-        "SELECT count(*)::int AS unsealed,"
-        " coalesce(extract(epoch FROM now() - min(occurred_at)), 0)::float8 AS lag_seconds"
-        " FROM audit_log WHERE seq > (SELECT coalesce(max(seq), 0) FROM audit_seals)",
+    return fetch_backlog(
+        "audit_log WHERE seq > (SELECT coalesce(max(seq), 0) FROM audit_seals)",
+        since="occurred_at",
     )
 
 

@@ -11,9 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 from store.statements import (
+    Backlog,
     Statement,
     execute,
     fetch_all,
+    fetch_backlog,
     fetch_one,
     fetch_value,
     store_function,
@@ -106,21 +108,9 @@ def mark_fanned_out(event_ids: list[str]) -> Statement[int]:
 # --- what is read about it: metrics, drills ------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    unpublished: int
-    # Age of the oldest event not yet published; 0 when none waits.
-    lag_seconds: float
-
-
 @store_function
 def unpublished_backlog() -> Statement[Backlog | None]:
-    return fetch_one(
-        Backlog,
-        "SELECT count(*)::int AS unpublished,"
-        " coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag_seconds"
-        " FROM outbox WHERE published_at IS NULL",
-    )
+    return fetch_backlog("outbox WHERE published_at IS NULL", since="created_at")
 
 
 @dataclass(frozen=True, slots=True)

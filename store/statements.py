@@ -131,6 +131,26 @@ def fetch_by_id(
     return fetch_one(record, sql, tuple(params))
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Rows a background process has yet to take, and the age in seconds of
+    the oldest (0 when none waits)."""
+
+    waiting: int
+    lag_seconds: float
+
+
+def fetch_backlog(rows: str, since: str) -> Statement[Backlog | None]:
+    """How many `rows` (a table and its condition) wait, and how long the
+    oldest has waited by its timestamp column `since`."""
+    return fetch_one(
+        Backlog,
+        "SELECT count(*)::int AS waiting,"
+        f" coalesce(extract(epoch FROM now() - min({since})), 0)::float8 AS lag_seconds"
+        f" FROM {rows}",
+    )
+
+
 def fetch_value(sql: Query, params: Any = None) -> Statement[Any]:
     """The first column of the first row; None without a row."""
     return Statement(sql, params, Read.ONE, scalar_row)
