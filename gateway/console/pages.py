@@ -14,9 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MerchantRole, OperatorRole
-from gateway.console.render import error_page, page, see_other
+from gateway.console.render import error_page, listing_page, page, see_other
 from gateway.console.session import PATH, SignedIn, console_page, services_of
-from gateway.http import split_page
 from payments.ids import is_id
 from payments.reconciliation import LineClass
 from payments.status import PaymentStatus
@@ -101,13 +100,13 @@ async def payments(request: Request, signed_in: SignedIn) -> Response:
             limit=PAGE_SIZE + 1,
             starting_after=search.starting_after,
         )
-    shown, last = split_page(rows, PAGE_SIZE)
-    return page(
+    return listing_page(
         request,
         "payments.html",
+        "payments",
+        rows,
+        PAGE_SIZE,
         search=search,
-        payments=shown,
-        older=last.id if last else None,
         statuses=list(PaymentStatus),
     )
 
@@ -157,13 +156,13 @@ async def reconciliation_detail(request: Request, signed_in: SignedIn) -> Respon
             limit=BREAKS_PAGE_SIZE + 1,
             starting_after=int(after) if after.isdigit() and len(after) < 19 else None,
         )
-    shown, last = split_page(breaks, BREAKS_PAGE_SIZE)
-    return page(
+    return listing_page(
         request,
         "reconciliation.html",
+        "breaks",
+        breaks,
+        BREAKS_PAGE_SIZE,
         run=run,
-        breaks=shown,
-        more=last.id if last else None,
         class_=class_,
         classes=BREAK_CLASSES,
     )

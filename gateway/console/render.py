@@ -3,6 +3,7 @@ filters they use, and the headers every page carries."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from gateway.http import split_page
 from payments.money import Money
 
 # Scripts, styles, images and requests from the console's own origin only: no
@@ -71,6 +73,22 @@ def page(
     context.setdefault("flash", None)
     html = _templates.get_template(template).render(request=request, **context)
     return HTMLResponse(html, status, headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def listing_page(
+    request: Request,
+    template: str,
+    name: str,
+    rows: Sequence[Any] | None,
+    limit: int,
+    **context: Any,
+) -> HTMLResponse:
+    """A page of a list: the first `limit` of the `limit + 1` rows fetched,
+    as `name` (None stays None: a list the signed-in key may not see), and
+    `next_after`, the id the next page starts after (None on the last page)."""
+    shown, last = split_page(rows or [], limit)
+    context[name] = None if rows is None else shown
+    return page(request, template, next_after=last.id if last else None, **context)
 
 
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:

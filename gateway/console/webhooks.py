@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MerchantRole
-from gateway.console.render import error_page, page, see_other
+from gateway.console.render import error_page, listing_page, see_other
 from gateway.console.session import PATH, SignedIn, console_page, services_of
-from gateway.http import split_page
 from payments.ids import is_id
 from store.audit import acting
 from store.console import merchant_inbox
@@ -43,21 +42,21 @@ async def webhooks(request: Request, signed_in: SignedIn) -> Response:
                 limit=PAGE_SIZE + 1,
                 starting_after=cursor if is_id(cursor, "wd") else None,
             )
-    shown, last = split_page(deliveries or [], PAGE_SIZE)
     flash = (
         f"Delivery {replayed} is queued again: the webhooks process sends it within"
         " moments. Reload to see its status."
         if is_id(replayed, "wd")
         else None
     )
-    return page(
+    return listing_page(
         request,
         "webhooks.html",
+        "deliveries",
+        deliveries,
+        PAGE_SIZE,
         inbox=inbox,
-        deliveries=None if deliveries is None else shown,
         status_filter=status,
         statuses=DELIVERY_STATUSES,
-        older=last.id if last else None,
         flash=flash,
     )
 

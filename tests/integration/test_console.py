@@ -13,6 +13,8 @@ import pytest
 import redis
 
 from gateway.app import openapi_document
+from gateway.console.pages import PAGE_SIZE
+from gateway.console.webhooks import PAGE_SIZE as WEBHOOK_PAGE_SIZE
 from payments.ids import new_id
 from store.keys import Owner, revoke_key
 from tests.conftest import Merchant, Operator, new_merchant
@@ -235,6 +237,29 @@ async def test_payments_are_found_by_creation_day_and_status(
     assert payment["paymentId"] in await search(status="PENDING")
     assert payment["paymentId"] not in await search(status="CAPTURED")
     assert "is not a date" in await search(created_from="yesterday")
+
+
+NEXT_PAGE = re.compile(r'<a rel="next" href="([^"]+)"')
+
+
+async def test_a_list_longer_than_a_page_links_to_the_rest_and_its_last_page_links_nowhere(
+    gateway: Gateway, merchant: Merchant, db: psycopg.Connection
+) -> None:
+    created = [
+        (await gateway.create_payment(merchant.api_key, orderId=f"order-{n}")).json()["paymentId"]
+        for n in range(PAGE_SIZE + 1)
+    ]
+    deliveries = [dead_delivery(db, merchant) for _ in range(WEBHOOK_PAGE_SIZE + 1)]
+    await sign_in(gateway, merchant.api_key)
+
+    for first_path, ids in (("/console/payments", created), ("/console/webhooks", deliveries)):
+        first = await gateway.client.get(first_path)
+        link = NEXT_PAGE.search(first.text)
+        assert link, first.text
+        rest = await gateway.client.get(link.group(1).replace("&amp;", "&"))
+        assert link.group(1).endswith(f"starting_after={sorted(ids)[1]}")
+        assert sorted(ids)[0] in rest.text and sorted(ids)[0] not in first.text
+        assert NEXT_PAGE.search(rest.text) is None
 
 
 async def test_a_replay_without_the_sessions_csrf_token_is_refused(
