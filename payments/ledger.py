@@ -66,34 +66,36 @@ def _entry(
     return Entry(source_type, source_id, description, postings, payment_id)
 
 
-def capture_entry(payment_id: str, amount: int, currency: str) -> Entry:
-    """A capture, whole or partial: the PSP owes it, we owe it to the merchant."""
+# What a capture and a refund move, (into, out of): each a positive amount.
+_TRANSFERS = {
+    # The PSP owes the captured amount, and we owe it to the merchant.
+    "capture": (AccountKind.PSP_RECEIVABLE, AccountKind.MERCHANT_PAYABLE),
+    # A refund the PSP made: it owes that much less.
+    "refund": (AccountKind.REFUNDS, AccountKind.PSP_RECEIVABLE),
+}
+
+
+def _transfer(
+    kind: str, source_id: str, description: str, payment_id: str, amount: int, currency: str
+) -> Entry:
     if amount <= 0:
-        raise ValueError("a capture is a positive amount")
+        raise ValueError(f"a {kind} is a positive amount")
+    into, out_of = _TRANSFERS[kind]
     return _entry(
-        "capture",
-        payment_id,
-        f"capture of {payment_id}",
-        payment_id,
-        currency,
-        (AccountKind.PSP_RECEIVABLE, amount),
-        (AccountKind.MERCHANT_PAYABLE, -amount),
+        kind, source_id, description, payment_id, currency, (into, amount), (out_of, -amount)
+    )
+
+
+def capture_entry(payment_id: str, amount: int, currency: str) -> Entry:
+    """A capture, whole or partial."""
+    return _transfer(
+        "capture", payment_id, f"capture of {payment_id}", payment_id, amount, currency
     )
 
 
 def refund_entry(refund_id: str, payment_id: str, amount: int, currency: str) -> Entry:
-    """A refund the PSP made: it owes that much less."""
-    if amount <= 0:
-        raise ValueError("a refund is a positive amount")
-    return _entry(
-        "refund",
-        refund_id,
-        f"refund {refund_id} of {payment_id}",
-        payment_id,
-        currency,
-        (AccountKind.REFUNDS, amount),
-        (AccountKind.PSP_RECEIVABLE, -amount),
-    )
+    description = f"refund {refund_id} of {payment_id}"
+    return _transfer("refund", refund_id, description, payment_id, amount, currency)
 
 
 def settlement_entry(
