@@ -85,3 +85,11 @@ def test_any_sequence_of_captures_and_refunds_keeps_receivable_equal_to_captured
             balances[posting.account] += posting.amount
     assert balances[A.PSP_RECEIVABLE] == captured - refunded
     assert sum(balances.values()) == 0
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_a_capture_or_a_refund_of_nothing_or_less_is_refused(amount: int) -> None:
+    with pytest.raises(ValueError, match="a capture is a positive amount"):
+        capture_entry("pay_1", amount, "EUR")
+    with pytest.raises(ValueError, match="a refund is a positive amount"):
+        refund_entry("re_1", "pay_1", amount, "EUR")
