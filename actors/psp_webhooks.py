@@ -28,7 +28,7 @@ from payments.operations import OperationStatus
 from payments.records import PaymentRecord, RefundRecord
 from payments.status import EventSource, RefundStatus
 from psp.facts import payment_fact
-from psp.protocol import PaymentEvent, PspRefundStatus, RefundEvent, UnknownConnector
+from psp.protocol import PspPayment, PspRefund, PspRefundStatus, UnknownConnector
 from store.db import connection
 from store.payments import get_payment_unscoped
 from store.refunds import get_refund_unscoped
@@ -63,16 +63,16 @@ def apply_psp_webhook(inbox_id: str) -> None:
     except ValueError as error:
         _settle(services, inbox, "ignored", str(error))
         return
-    if isinstance(event, PaymentEvent):
+    if isinstance(event, PspPayment):
         _apply_payment_event(services, inbox, event)
-    elif isinstance(event, RefundEvent):
+    elif isinstance(event, PspRefund):
         _apply_refund_event(services, inbox, event)
     else:
         _settle(services, inbox, "ignored", f"event type {inbox.event_type} is not acted on")
 
 
-def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent) -> None:
-    payment_id = event.payment.reference
+def _apply_payment_event(services: Runtime, inbox: InboxRow, news: PspPayment) -> None:
+    payment_id = news.reference
     payment = _known(services, inbox, get_payment_unscoped, payment_id)
     if payment is None:
         return
@@ -81,9 +81,9 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
         return
     bind_context(payment_id=payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
-    fact = payment_fact(event.payment, action_expires_in=services.action_expires_in)
+    fact = payment_fact(news, action_expires_in=services.action_expires_in)
     if fact is None:
-        _settle(services, inbox, "ignored", f"PSP status {event.payment.status} is not acted on")
+        _settle(services, inbox, "ignored", f"PSP status {news.status} is not acted on")
         return
     status = OperationStatus.FAILED if isinstance(fact, Declined) else OperationStatus.SUCCEEDED
     follow_ups = apply_payment_fact(
@@ -100,8 +100,8 @@ def _apply_payment_event(services: Runtime, inbox: InboxRow, event: PaymentEvent
         drive_operation.send(operation_id)
 
 
-def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) -> None:
-    refund_id = event.refund.reference
+def _apply_refund_event(services: Runtime, inbox: InboxRow, news: PspRefund) -> None:
+    refund_id = news.reference
     found = _known(services, inbox, _refund_and_payment, refund_id)
     if found is None:
         return
@@ -111,17 +111,17 @@ def _apply_refund_event(services: Runtime, inbox: InboxRow, event: RefundEvent) 
         return
     bind_context(payment_id=refund.payment_id)
     logger.info("applying the PSP's %s (webhook %s)", inbox.event_type, inbox.webhook_id)
-    if event.refund.status is PspRefundStatus.UNKNOWN:
+    if news.status is PspRefundStatus.UNKNOWN:
         _settle(services, inbox, "ignored", "refund status not acted on")
         return
-    succeeded = event.refund.status is PspRefundStatus.SUCCEEDED
+    succeeded = news.status is PspRefundStatus.SUCCEEDED
     apply_refund_outcome(
         services.pool,
         refund_id,
         RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
         source=EventSource.WEBHOOK,
-        psp_reference=event.refund.psp_reference,
-        failure_code=None if succeeded else (event.refund.failure_code or "refund_failed"),
+        psp_reference=news.psp_reference,
+        failure_code=None if succeeded else (news.failure_code or "refund_failed"),
         detail={"webhookId": inbox.webhook_id},
         from_inbox=inbox.id,
     )

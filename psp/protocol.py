@@ -104,19 +104,9 @@ class AuthorizeRequest:
     return_url: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentEvent:
-    """A webhook's news of a payment, read as the PSP's view of it."""
-
-    payment: PspPayment
-
-
-@dataclass(frozen=True, slots=True)
-class RefundEvent:
-    refund: PspRefund
-
-
-PspEvent = PaymentEvent | RefundEvent
+# A webhook's news: the payment or the refund it tells of, read as the PSP's
+# view of it (as a status inquiry would answer).
+PspEvent = PspPayment | PspRefund
 
 
 @dataclass(frozen=True, slots=True)

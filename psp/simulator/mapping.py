@@ -11,13 +11,11 @@ from enum import StrEnum
 from typing import Any, assert_never
 
 from psp.protocol import (
-    PaymentEvent,
     PspEvent,
     PspPayment,
     PspPaymentStatus,
     PspRefund,
     PspRefundStatus,
-    RefundEvent,
 )
 
 
@@ -118,9 +116,9 @@ def event_from_json(payload: dict[str, Any]) -> PspEvent | None:
                 | SimulatorEvent.PAYMENT_VOIDED
                 | SimulatorEvent.PAYMENT_REQUIRES_ACTION
             ):
-                return PaymentEvent(payment_from_json(body))
+                return payment_from_json(body)
             case SimulatorEvent.REFUND_SUCCEEDED | SimulatorEvent.REFUND_FAILED:
-                return RefundEvent(refund_from_json(body))
+                return refund_from_json(body)
             case _:
                 assert_never(event)
     except (KeyError, TypeError, ValueError) as error:

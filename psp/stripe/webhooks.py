@@ -15,9 +15,7 @@ from typing import Any
 import stripe
 
 from psp.protocol import (
-    PaymentEvent,
     PspEvent,
-    RefundEvent,
     VerifiedWebhook,
     WebhookRejected,
 )
@@ -82,11 +80,11 @@ def parse(payload: Mapping[str, Any]) -> PspEvent | None:
         if event_type.startswith("payment_intent."):
             if not isinstance(metadata, Mapping) or PAYMENT_ID_KEY not in metadata:
                 return None
-            return PaymentEvent(payment_from_intent(found))
+            return payment_from_intent(found)
         if event_type in _REFUND_EVENTS:
             if not isinstance(metadata, Mapping) or REFUND_ID_KEY not in metadata:
                 return None
-            return RefundEvent(refund_from_stripe(found))
+            return refund_from_stripe(found)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"malformed {event_type} event: {error!r}") from None
     return None

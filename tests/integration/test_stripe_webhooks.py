@@ -18,7 +18,7 @@ from payments.webhooks import new_webhook_secret
 from psp.protocol import (
     Answered,
     AuthorizeRequest,
-    PaymentEvent,
+    PspPayment,
     PspPaymentStatus,
     VerifiedWebhook,
     WebhookRejected,
@@ -92,12 +92,12 @@ def test_a_real_webhook_verifies_and_reads_as_the_payment_captured(
 
     assert verified.event_id.startswith("evt_")
     assert verified.event_type == "payment_intent.succeeded"
-    assert isinstance(event, PaymentEvent)
-    assert (event.payment.reference, event.payment.status) == (
+    assert isinstance(event, PspPayment)
+    assert (event.reference, event.status) == (
         payment_id,
         PspPaymentStatus.CAPTURED,
     )
-    assert event.payment.captured_amount == 1000
+    assert event.captured_amount == 1000
 
 
 def test_a_declined_payments_webhook_reads_as_declined_with_its_code(
@@ -111,9 +111,9 @@ def test_a_declined_payments_webhook_reads_as_declined_with_its_code(
     event = receiver.parse_webhook(verified.payload)
 
     assert verified.event_type == "payment_intent.payment_failed"
-    assert isinstance(event, PaymentEvent)
-    assert event.payment.status is PspPaymentStatus.DECLINED
-    assert event.payment.decline_code == "card_declined"
+    assert isinstance(event, PspPayment)
+    assert event.status is PspPaymentStatus.DECLINED
+    assert event.decline_code == "card_declined"
 
 
 def test_a_forged_webhook_is_rejected(
@@ -201,5 +201,5 @@ def test_an_answer_and_its_webhook_say_the_same(
     event = receiver.parse_webhook(receiver.verify_webhook(body, headers).payload)
     asked = receiver.find_payment(payment_id)
 
-    assert isinstance(event, PaymentEvent) and isinstance(asked, Answered)
-    assert event.payment == asked.value
+    assert isinstance(event, PspPayment) and isinstance(asked, Answered)
+    assert event == asked.value

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from psp.protocol import (
-    PaymentEvent,
+    PspPayment,
     PspPaymentStatus,
+    PspRefund,
     PspRefundStatus,
-    RefundEvent,
 )
 from psp.simulator.book import Book
 from psp.simulator.mapping import (
@@ -113,12 +113,12 @@ def test_every_callback_the_simulator_sends_is_read_as_its_object(event: Simulat
     status = event.value.partition(".")[2]
     if event.value.startswith("payment."):
         parsed = event_from_json({"type": event.value, "data": {**CHARGE, "status": status}})
-        assert isinstance(parsed, PaymentEvent)
-        assert parsed.payment.status is payment_status(status) is not PspPaymentStatus.UNKNOWN
+        assert isinstance(parsed, PspPayment)
+        assert parsed.status is payment_status(status) is not PspPaymentStatus.UNKNOWN
     else:
         parsed = event_from_json({"type": event.value, "data": {**REFUND, "status": status}})
-        assert isinstance(parsed, RefundEvent)
-        assert parsed.refund.status is refund_status(status) is not PspRefundStatus.UNKNOWN
+        assert isinstance(parsed, PspRefund)
+        assert parsed.status is refund_status(status) is not PspRefundStatus.UNKNOWN
 
 
 def test_a_callback_of_another_type_is_not_acted_on_and_a_malformed_one_is_refused() -> None:

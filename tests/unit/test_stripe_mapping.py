@@ -14,7 +14,7 @@ import pytest
 import stripe
 
 from psp.protocol import (
-    PaymentEvent,
+    PspPayment,
     PspPaymentStatus,
     PspRefundStatus,
     Rejected,
@@ -171,9 +171,9 @@ def test_stripes_requires_action_event_is_news_of_a_customer_to_authenticate() -
             "data": {"object": intent(status="requires_action", next_action=action)},
         }
     )
-    assert isinstance(event, PaymentEvent)
-    assert event.payment.status is PspPaymentStatus.REQUIRES_ACTION
-    assert event.payment.next_action_url == "https://hooks.stripe.com/3ds"
+    assert isinstance(event, PspPayment)
+    assert event.status is PspPaymentStatus.REQUIRES_ACTION
+    assert event.next_action_url == "https://hooks.stripe.com/3ds"
 
 
 @pytest.mark.parametrize(
