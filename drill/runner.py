@@ -54,7 +54,7 @@ class DrillOptions:
     payments: int = option(500, Payments)
     seed: int = option(1, "Seed of the workload and of the faults.")
     concurrency: int = option(32, Concurrency)
-    faults: PspFaults = option_group(PspFaults())  # noqa: RUF009  (frozen: one serves all)
+    faults: PspFaults = option_group(PspFaults())
     endpoint_failures: int = option(
         1, "The merchant endpoint fails this many first tries per event."
     )
