@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -23,23 +24,16 @@ from bench.harness import SECTIONS, BenchOptions
 from bench.report import print_results, write
 from bench.run import planned_steps, run_bench
 from bench.wrk import FALLBACK, wrk_version
-from paystream.cli.options import GatewayWorkers, Threads, Workers
+from paystream.cli.options import taking_options
 from paystream.cli.output import console
 
 
+@taking_options
 def bench(
-    quick: Annotated[
-        bool, typer.Option(help="Seconds, not minutes: small sizes (the suite runs this).")
-    ] = False,
+    options: BenchOptions,
     out: Annotated[
         Path, typer.Option(help="Folder for results.json, results.md and chart.png.")
     ] = Path("bench-results"),
-    gateway_workers: GatewayWorkers = 1,
-    workers: Workers = 2,
-    threads: Threads = 8,
-    profile: Annotated[
-        bool, typer.Option(help="Record py-spy profiles of the gateway and the workers.")
-    ] = False,
     only: Annotated[
         str,
         typer.Option(help="Run only these sections, comma-separated: " + ", ".join(SECTIONS) + "."),
@@ -51,14 +45,7 @@ def bench(
     Starlette, end to end against a Dramatiq no-op, reconciliation against
     DuckDB; idempotency and the ledger too. Prints a table, writes JSON and a
     chart."""
-    options = BenchOptions(
-        quick=quick,
-        gateway_workers=gateway_workers,
-        workers=workers,
-        threads=threads,
-        profile=profile,
-        sections=_sections(only),
-    )
+    options = replace(options, sections=_sections(only))
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

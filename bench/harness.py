@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import run_apart
+from paystream.cli.options import GatewayWorkers, Threads, Workers, option
 from stack.launcher import Stack
 
 # The sections of a run, in the order they run, as `paystream bench --only`
@@ -40,11 +41,14 @@ QUICK = Sizes(2, (16, 32, 64), 300, 1_000, 1_000, (2_000,), 500)
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    quick: bool = False
-    gateway_workers: int = 1
-    workers: int = 2
-    threads: int = 8
-    profile: bool = False
+    """What a bench run measures, and on how many processes (the options of
+    `paystream bench`, but for `--only`, which names the sections)."""
+
+    quick: bool = option(False, "Seconds, not minutes: small sizes (the suite runs this).")
+    gateway_workers: int = option(1, GatewayWorkers)
+    workers: int = option(2, Workers)
+    threads: int = option(8, Threads)
+    profile: bool = option(False, "Record py-spy profiles of the gateway and the workers.")
     sections: tuple[str, ...] = SECTIONS
 
     @property

@@ -29,7 +29,6 @@ from drill.chaos_plan import (
     FAULT_KINDS,
     ChaosOptions,
     ScheduledFault,
-    drill_options,
     fault_schedule,
 )
 from drill.checks import Check, Verdict, every_event_reached_the_merchant
@@ -69,9 +68,8 @@ def run_chaos(
     started = time.monotonic()
     schedule = fault_schedule(options)
     report = ChaosReport(options, schedule)
-    drill = drill_options(options)
     with serving_receiver() as receiver:
-        endpoint_id = prepare(info, psp, receiver, drill)
+        endpoint_id = prepare(info, psp, receiver, options)
         saboteur = Saboteur(stack, psp, receiver, schedule, options.payments, report.injected)
 
         def done() -> None:
@@ -80,7 +78,7 @@ def run_chaos(
 
         saboteur.start()
         try:
-            runs = run_payments(info, psp, drill, done)
+            runs = run_payments(info, psp, options, done)
         finally:
             saboteur.finish()
         report.psp_faults = psp.faults(callbacks="callbacks")

@@ -1,12 +1,14 @@
-"""What a chaos run will do, drawn from its seed: its options, the PSP's
-fault knobs, and which of the stack's faults fire when."""
+"""What a chaos run will do, drawn from its seed: its options (the PSP's
+fault knobs among them), and which of the stack's faults fire when."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
+from drill.psps import PspFaults
 from drill.runner import DrillOptions
+from paystream.cli.options import Payments, option
 
 KILLABLE = ("worker", "relay", "janitor", "gateway", "webhooks")
 FAULT_KINDS = (
@@ -22,6 +24,17 @@ FAULT_KINDS = (
 FIRST, LAST = 0.05, 0.85
 
 
+# The PSP's own faults during a chaos run, beside the scheduled ones: half
+# the failed answers of a drill's, twice its webhooks duplicated and reordered.
+CHAOS_PSP_FAULTS = PspFaults(
+    timeout_rate=0.1,
+    lost_response_rate=0.05,
+    error_rate=0.05,
+    webhook_duplicate_rate=0.2,
+    webhook_reorder_rate=0.2,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduledFault:
     at: float  # share of the payments done when it fires
@@ -30,14 +43,16 @@ class ScheduledFault:
 
 
 @dataclass(frozen=True)
-class ChaosOptions:
-    payments: int = 2000
-    seed: int = 1
-    concurrency: int = 32
+class ChaosOptions(DrillOptions):
+    """A drill's options for a chaos run, and how long to wait for it to settle.
+    The fields declared again without `option` are not options of `paystream
+    chaos`: it takes the payments, their seed and concurrency, and the PSP."""
+
+    payments: int = option(2000, Payments)
+    faults: PspFaults = CHAOS_PSP_FAULTS
+    endpoint_failures: int = 1
     # How long the system may take to settle once the faults stop.
     quiescence_timeout: float = 300.0
-    # The PSP it runs on (`drill.psps`).
-    psp: str = "simulator"
 
 
 def fault_schedule(options: ChaosOptions) -> list[ScheduledFault]:
@@ -50,21 +65,3 @@ def fault_schedule(options: ChaosOptions) -> list[ScheduledFault]:
         for kind in FAULT_KINDS
     ]
     return sorted(faults, key=lambda fault: fault.at)
-
-
-def drill_options(options: ChaosOptions) -> DrillOptions:
-    """The PSP's own faults during a chaos run, beside the scheduled ones."""
-    return DrillOptions(
-        payments=options.payments,
-        seed=options.seed,
-        concurrency=options.concurrency,
-        timeout_rate=0.1,
-        lost_response_rate=0.05,
-        error_rate=0.05,
-        webhook_only_rate=0.05,
-        webhook_duplicate_rate=0.2,
-        webhook_reorder_rate=0.2,
-        endpoint_failures=1,
-        settle_timeout=600,
-        psp=options.psp,
-    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.progress import Progress
@@ -17,18 +16,10 @@ from drill.chaos_plan import ChaosOptions, fault_schedule
 from drill.psps import PspUnderTest, psp_under_test
 from drill.report import print_checks, print_report
 from drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
-from paystream.cli.options import Concurrency, Payments, Report, Workers
+from paystream.cli.options import Report, Workers, taking_options
 from paystream.cli.output import console
 from stack.launcher import Stack
 from stack.scratch import scratch_stack
-
-Psp = Annotated[
-    str,
-    typer.Option(
-        "--psp",
-        help="The PSP to prove it on: simulator, or stripe (localstripe behind the Stripe proxy).",
-    ),
-]
 
 
 def _local_only(psp: str) -> None:
@@ -45,56 +36,25 @@ def _psp_of(stack: Stack, psp: str) -> PspUnderTest:
     return psp_under_test(info, psp, stack.env.get("PAYSTREAM_PSP_API_KEY", ""))
 
 
+@taking_options
 def drill(
-    payments: Payments = 500,
-    seed: Annotated[int, typer.Option(help="Seed of the workload and the faults.")] = 1,
-    timeout_rate: Annotated[float, typer.Option(help="Share of PSP calls that time out.")] = 0.2,
-    lost_response_rate: Annotated[
-        float, typer.Option(help="Share of PSP calls applied but never answered.")
-    ] = 0.1,
-    error_rate: Annotated[float, typer.Option(help="Share of PSP calls answered 5xx.")] = 0.1,
-    webhook_only_rate: Annotated[
-        float, typer.Option(help="Share of PSP calls whose outcome only a webhook tells.")
-    ] = 0.05,
-    webhook_duplicate_rate: Annotated[
-        float, typer.Option(help="Share of PSP webhooks sent twice.")
-    ] = 0.1,
-    webhook_reorder_rate: Annotated[
-        float, typer.Option(help="Share of PSP webhooks held back behind later ones.")
-    ] = 0.1,
-    endpoint_failures: Annotated[
-        int, typer.Option(help="The merchant endpoint fails this many first tries per event.")
-    ] = 1,
-    concurrency: Concurrency = 32,
+    options: DrillOptions,
     report: Report = Path("drill-report.json"),
     workers: Workers = 2,
-    psp: Psp = "simulator",
 ) -> None:
     """Run payments through a faulty PSP, then check every money invariant.
 
     The payments run on a stack of its own, and the invariants are checked
     against the PSP's book. Exit code 1 on any violation."""
+    psp, seed = options.psp, options.seed
     _local_only(psp)
-    options = DrillOptions(
-        payments=payments,
-        seed=seed,
-        concurrency=concurrency,
-        timeout_rate=timeout_rate,
-        lost_response_rate=lost_response_rate,
-        error_rate=error_rate,
-        webhook_only_rate=webhook_only_rate,
-        webhook_duplicate_rate=webhook_duplicate_rate,
-        webhook_reorder_rate=webhook_reorder_rate,
-        endpoint_failures=endpoint_failures,
-        psp=psp,
-    )
     with scratch_stack(
         "paystream-drill-", workers=workers, env=DRILL_SETTINGS, psps=[psp]
     ) as stack:
         with console.status(f"starting a stack on {psp} for the drill"):
             info = stack.start()
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"drill on {psp}, seed {seed}", total=payments)
+            task = progress.add_task(f"drill on {psp}, seed {seed}", total=options.payments)
             result = run_drill(info, options, lambda: progress.advance(task), _psp_of(stack, psp))
     report.write_text(json.dumps(result.to_json(), indent=2))
     print_report(console, result)
@@ -102,21 +62,16 @@ def drill(
     raise typer.Exit(0 if result.passed else 1)
 
 
-def chaos(
-    payments: Payments = 2000,
-    seed: Annotated[int, typer.Option(help="Seed of the workload and the fault schedule.")] = 1,
-    concurrency: Concurrency = 32,
-    report: Report = Path("chaos-report.json"),
-    psp: Psp = "simulator",
-) -> None:
+@taking_options
+def chaos(options: ChaosOptions, report: Report = Path("chaos-report.json")) -> None:
     """Run payments on a stack of its own under chaos, then check every money invariant.
 
     While the payments run it kills the stack's processes, restarts and
     flushes Redis, cuts Postgres connections and fails the PSP and the
     merchant's endpoint, on a schedule drawn from the seed. Exit code 1 on any
     violation."""
+    payments, seed, psp = options.payments, options.seed, options.psp
     _local_only(psp)
-    options = ChaosOptions(payments=payments, seed=seed, concurrency=concurrency, psp=psp)
     schedule = fault_schedule(options)
     console.print(f"chaos on {psp}: {payments} payments, seed {seed}; replay with --seed {seed}")
     console.print("fault schedule (share of payments done: fault, seconds):")

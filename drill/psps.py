@@ -24,6 +24,7 @@ import httpx
 import stripe
 
 from drill.plan import SIMULATOR_TOKENS
+from paystream.cli.options import option
 from psp.stripe.client import HttpxTransport, StripeConfig
 from psp.stripe.connector import StripeConnector
 from psp.stripe.mapping import PAYMENT_ID_KEY, REFUND_ID_KEY, payment_from_intent, refund_status
@@ -36,6 +37,23 @@ if TYPE_CHECKING:
 # A "timed out" call hangs past the drill's read timeouts (drill.runner):
 # the simulator's 1 s, Stripe's 5 s.
 SIMULATOR_HANG_MS, STRIPE_HANG_MS = 1500, 6000
+
+
+@dataclass(frozen=True)
+class PspFaults:
+    """The PSP's faults a drill asks for (the options of `paystream drill`):
+    shares of its calls and of its webhooks, and its latency. The simulator
+    takes them all; the Stripe proxy those of its answers."""
+
+    timeout_rate: float = option(0.2, "Share of PSP calls that time out.")
+    lost_response_rate: float = option(0.1, "Share of PSP calls applied but never answered.")
+    error_rate: float = option(0.1, "Share of PSP calls answered 5xx.")
+    webhook_only_rate: float = option(0.05, "Share of PSP calls told by their webhook only.")
+    webhook_duplicate_rate: float = option(0.1, "Share of PSP webhooks sent twice.")
+    webhook_reorder_rate: float = option(0.1, "Share of PSP webhooks held back behind later ones.")
+    latency_ms: int = 2
+    jitter_ms: int = 10
+    webhook_delay_ms: int = 20
 
 
 class PspUnderTest(Protocol):
@@ -66,9 +84,9 @@ def _answer_faults(options: DrillOptions, hang_ms: int) -> dict[str, Any]:
     """The faults of the PSP's answers, as both PSPs' knobs name them."""
     return {
         "seed": options.seed,
-        "timeoutRate": options.timeout_rate,
-        "lostResponseRate": options.lost_response_rate,
-        "errorRate": options.error_rate,
+        "timeoutRate": options.faults.timeout_rate,
+        "lostResponseRate": options.faults.lost_response_rate,
+        "errorRate": options.faults.error_rate,
         "hangMs": hang_ms,
     }
 
@@ -87,15 +105,16 @@ class Simulator:
         httpx.patch(f"{self.url}/_admin/faults", json=values).raise_for_status()
 
     def set_faults(self, options: DrillOptions) -> None:
+        faults = options.faults
         self._knobs(
             {
                 **_answer_faults(options, SIMULATOR_HANG_MS),
-                "webhookOnlyRate": options.webhook_only_rate,
-                "latencyMs": options.latency_ms,
-                "jitterMs": options.jitter_ms,
-                "webhookDelayMs": options.webhook_delay_ms,
-                "webhookDuplicateRate": options.webhook_duplicate_rate,
-                "webhookReorderRate": options.webhook_reorder_rate,
+                "webhookOnlyRate": faults.webhook_only_rate,
+                "latencyMs": faults.latency_ms,
+                "jitterMs": faults.jitter_ms,
+                "webhookDelayMs": faults.webhook_delay_ms,
+                "webhookDuplicateRate": faults.webhook_duplicate_rate,
+                "webhookReorderRate": faults.webhook_reorder_rate,
             }
         )
 

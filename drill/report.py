@@ -11,18 +11,19 @@ from drill.runner import DrillReport
 
 def print_report(console: Console, report: DrillReport) -> None:
     options = report.options
+    psp_faults = options.faults
     faults = [
-        f"{options.timeout_rate:.0%} timeouts",
-        f"{options.lost_response_rate:.0%} lost responses",
-        f"{options.error_rate:.0%} errors",
+        f"{psp_faults.timeout_rate:.0%} timeouts",
+        f"{psp_faults.lost_response_rate:.0%} lost responses",
+        f"{psp_faults.error_rate:.0%} errors",
     ]
     # Only the simulator tells outcomes by webhook alone and mangles its
     # webhooks; the Stripe proxy faults the API's answers.
     if options.psp == "simulator":
         faults += [
-            f"{options.webhook_only_rate:.0%} told by webhook only",
-            f"webhooks {options.webhook_duplicate_rate:.0%} duplicated"
-            f" and {options.webhook_reorder_rate:.0%} reordered",
+            f"{psp_faults.webhook_only_rate:.0%} told by webhook only",
+            f"webhooks {psp_faults.webhook_duplicate_rate:.0%} duplicated"
+            f" and {psp_faults.webhook_reorder_rate:.0%} reordered",
         ]
     console.print(
         f"drill on {options.psp}: {options.payments} payments, seed {options.seed}, "

@@ -14,9 +14,10 @@ import psycopg
 
 from drill.checks import Check, Verdict, every_event_reached_the_merchant, run_checks
 from drill.plan import make_plans
-from drill.psps import PspUnderTest, Simulator
+from drill.psps import PspFaults, PspUnderTest, Simulator
 from drill.receiver import Receiver, serving_receiver
 from drill.workload import PaymentRun, collect, run_workload
+from paystream.cli.options import Concurrency, Payments, option, option_group
 from stack.description import StackInfo
 from store.outbox import queued_events
 
@@ -47,25 +48,23 @@ DRILL_SETTINGS = {
 
 @dataclass(frozen=True)
 class DrillOptions:
-    payments: int = 500
-    seed: int = 1
-    concurrency: int = 32
-    timeout_rate: float = 0.2
-    lost_response_rate: float = 0.1
-    error_rate: float = 0.1
-    # Outcomes the PSP's API keeps quiet about: only its webhook tells.
-    webhook_only_rate: float = 0.05
-    latency_ms: int = 2
-    jitter_ms: int = 10
-    webhook_delay_ms: int = 20
-    webhook_duplicate_rate: float = 0.1
-    webhook_reorder_rate: float = 0.1
-    # The merchant's endpoint fails the first tries of every event.
-    endpoint_failures: int = 1
+    """What a drill runs: the options of `paystream drill` (a chaos run's,
+    `ChaosOptions`, are some of them)."""
+
+    payments: int = option(500, Payments)
+    seed: int = option(1, "Seed of the workload and of the faults.")
+    concurrency: int = option(32, Concurrency)
+    faults: PspFaults = option_group(PspFaults())
+    endpoint_failures: int = option(
+        1, "The merchant endpoint fails this many first tries per event."
+    )
     # How long a payment may take to settle before the drill gives up on it.
     settle_timeout: float = 600.0
     # The PSP it runs on (`drill.psps`).
-    psp: str = "simulator"
+    psp: str = option(
+        "simulator",
+        "The PSP to prove it on: simulator, or stripe (localstripe behind the Stripe proxy).",
+    )
 
 
 @dataclass

@@ -21,9 +21,8 @@ from paystream.connectors import build_connectors, configured_psps, configured_r
 from paystream.settings import Settings, require_secret, schedule_seconds
 from psp.breaker import CircuitBreaker, breaker_states
 from psp.simulator.app import create_app as create_simulator_app
-from psp.simulator.faults import FaultSettings
+from psp.simulator.knobs import knobs_at_start
 from psp.simulator.service import SimulatorConfig
-from psp.simulator.webhooks import WebhookKnobs
 from store.errors import StoreUnavailable
 from store.pool import open_pool
 from telemetry import tracing
@@ -153,11 +152,11 @@ def gateway_app(settings: Settings) -> Starlette:
     return app
 
 
-def simulator_app(settings: Settings, faults: FaultSettings, webhooks: WebhookKnobs) -> Starlette:
-    webhooks.url = webhooks.url or settings.simulator_webhook_url
-    webhooks.secret = (
-        webhooks.secret or settings.simulator_webhook_secret.get_secret_value() or None
-    )
+def simulator_app(settings: Settings) -> Starlette:
+    """The PSP simulator, its fault knobs at start from the settings (PAYSTREAM_SIM_*)."""
+    faults, webhooks = knobs_at_start(settings.sim)
+    webhooks.url = settings.simulator_webhook_url
+    webhooks.secret = settings.simulator_webhook_secret.get_secret_value() or None
     return create_simulator_app(
         SimulatorConfig(
             book_path=settings.simulator_book,

@@ -34,7 +34,14 @@ _SECRET_FIELDS = (
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="PAYSTREAM_",
+        extra="ignore",
+        frozen=True,
+        # PAYSTREAM_SIM_<KNOB> fills `sim`, the one field of many values.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     database_url: str = Field(
         "postgresql://paystream@127.0.0.1:54320/paystream",
@@ -157,6 +164,10 @@ class Settings(BaseSettings):
     simulator_webhook_secret: SecretStr = SecretStr("")
     # A CA bundle the simulator trusts when it calls the gateway over HTTPS.
     simulator_ca_file: str | None = None
+    # Its fault knobs at start, PAYSTREAM_SIM_<KNOB>: each knob of its admin
+    # API in snake case (timeout_rate for timeoutRate), as text
+    # (`psp.simulator.knobs.knobs_at_start` reads it).
+    sim: dict[str, str] = Field(default_factory=dict)
 
 
 def psp_names(value: str) -> list[str]:

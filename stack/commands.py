@@ -6,37 +6,24 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from paystream.cli.options import GatewayWorkers, Threads, Workers
+from paystream.cli.options import taking_options
 from paystream.cli.output import console
 from paystream.settings import settings
 from stack.description import StackOptions
 from stack.launcher import DEMO_MERCHANT, Stack
 from telemetry.logs import configure_logging
 
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Folder for the stack's data and logs.")]
 
-
+@taking_options
 def up(
-    data_dir: DataDir = Path(".paystream"),
-    port: Annotated[int, typer.Option(help="Gateway port.")] = 8000,
-    simulator_port: Annotated[int, typer.Option(help="PSP simulator port.")] = 8001,
-    stripe_port: Annotated[
-        int, typer.Option(help="The local Stripe's port (--psp stripe, without STRIPE_API_KEY).")
-    ] = 8002,
-    pg_port: Annotated[int, typer.Option(help="Port of the Postgres it starts.")] = 54320,
-    redis_port: Annotated[int, typer.Option(help="Port of the Redis it starts.")] = 63790,
-    workers: Workers = 2,
-    threads: Threads = 8,
-    gateway_workers: GatewayWorkers = 1,
-    tls: Annotated[
-        bool, typer.Option("--tls", help="HTTPS for the gateway and the simulator (a local CA).")
-    ] = False,
+    options: StackOptions,
     psp: Annotated[
         str,
         typer.Option(
@@ -67,24 +54,16 @@ def up(
     """Run the whole stack on this machine until Ctrl-C."""
     configure_logging("WARNING", "console")
     try:
-        options = StackOptions(
-            data_dir=data_dir,
-            port=port,
-            simulator_port=simulator_port,
-            stripe_port=stripe_port,
-            pg_port=pg_port,
-            redis_port=redis_port,
-            workers=workers,
-            threads=threads,
-            gateway_workers=gateway_workers,
-            database_url=os.environ.get("DATABASE_URL"),
-            redis_url=os.environ.get("REDIS_URL"),
-            postgres_bin=postgres or settings().postgres_bin,
-            tls=tls,
-            psps=[name.strip() for name in psp.split(",") if name.strip()],
-            routing_file=routing,
+        stack = Stack(
+            replace(
+                options,
+                database_url=os.environ.get("DATABASE_URL"),
+                redis_url=os.environ.get("REDIS_URL"),
+                postgres_bin=postgres or settings().postgres_bin,
+                psps=[name.strip() for name in psp.split(",") if name.strip()],
+                routing_file=routing,
+            )
         )
-        stack = Stack(options)
     except ValueError as error:
         console.print(f"[red]paystream could not start:[/red] {error}")
         raise typer.Exit(1) from None

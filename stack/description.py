@@ -7,19 +7,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from paystream.cli.options import GatewayWorkers, Threads, Workers, option
+from paystream.local_stack import DEFAULT_DATA_DIR
+
 
 @dataclass
 class StackOptions:
-    data_dir: Path
-    port: int = 8000
-    simulator_port: int = 8001
-    # The local Stripe's (`--psp stripe`): what paystream calls.
-    stripe_port: int = 8002
-    pg_port: int = 54320
-    redis_port: int = 63790
-    workers: int = 2
-    threads: int = 8
-    gateway_workers: int = 1
+    """What `paystream up` is asked for: its options are the fields made with
+    `option`, the rest it settles itself."""
+
+    data_dir: Path = option(DEFAULT_DATA_DIR, "Folder for the stack's data and logs.")
+    port: int = option(8000, "Gateway port.")
+    simulator_port: int = option(8001, "PSP simulator port.")
+    stripe_port: int = option(
+        8002, "The local Stripe's port (--psp stripe, without STRIPE_API_KEY)."
+    )
+    pg_port: int = option(54320, "Port of the Postgres it starts.")
+    redis_port: int = option(63790, "Port of the Redis it starts.")
+    workers: int = option(2, Workers)
+    threads: int = option(8, Threads)
+    gateway_workers: int = option(1, GatewayWorkers)
     database_url: str | None = None
     redis_url: str | None = None
     # The Postgres binaries: embedded, system or a folder (PAYSTREAM_POSTGRES_BIN).
@@ -27,8 +34,7 @@ class StackOptions:
     # Settings passed to every paystream process (PAYSTREAM_* variables).
     env: dict[str, str] = field(default_factory=dict)
     postgres_options: dict[str, str] = field(default_factory=dict)
-    # Serve the gateway and the simulator over HTTPS with a local CA.
-    tls: bool = False
+    tls: bool = option(False, "HTTPS for the gateway and the simulator (a local CA).")
     # The PSPs to run here (`stack.psps`), the first the routing default.
     psps: list[str] = field(default_factory=lambda: ["simulator"])
     # A routing table (JSON, as PAYSTREAM_ROUTING); none: everything to the first PSP.

@@ -1,46 +1,15 @@
-"""The `paystream` command. The product's own commands are declared here; the
-tooling (the local stack, drills and chaos, benchmarks) adds its commands
-through the `paystream.commands` entry points, so the root never imports the
-tooling that runs it."""
+"""The `paystream` command line. Its `app` is built in `paystream.cli.main`
+when first asked for, so that importing a module of it (`options`, which the
+tooling's options dataclasses use) does not load every command."""
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
-import typer
-
-from paystream import __version__
-from paystream.cli import books, keys, processes
-
-app = typer.Typer(
-    name="paystream",
-    help="paystream: a payment gateway that never charges twice and proves its books.",
-    no_args_is_help=True,
-    add_completion=False,
-    # Help is markdown: a docstring's paragraphs are joined into lines the
-    # terminal wraps, not shown as the source wraps them. The first sentence
-    # is what a command's listing shows.
-    rich_markup_mode="markdown",
-)
+from typing import Any
 
 
-@app.command()
-def version() -> None:
-    """Print the version."""
-    print(__version__)
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from paystream.cli.main import app
 
-
-app.command()(processes.migrate)
-app.command()(processes.gateway)
-app.command()(processes.worker)
-app.command()(processes.janitor)
-app.command()(processes.relay)
-app.command()(processes.webhooks)
-app.command("psp-simulator")(processes.psp_simulator)
-app.command()(books.reconcile)
-app.add_typer(books.ledger_app, name="ledger")
-app.add_typer(books.audit_app, name="audit")
-app.add_typer(keys.keys_app, name="keys")
-app.add_typer(keys.operators_app, name="operators")
-for command in entry_points(group="paystream.commands"):
-    app.command(command.name)(command.load())
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

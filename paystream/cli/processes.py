@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
-
-import typer
 
 from paystream.bootstrap import (
     run_janitor,
@@ -29,8 +26,6 @@ from paystream.connectors import configured_routing
 from paystream.local_stack import DEFAULT_DATA_DIR
 from paystream.serving import serve
 from paystream.settings import Settings, settings
-from psp.simulator.faults import FaultSettings, outage_windows
-from psp.simulator.webhooks import WebhookKnobs
 from store.migrate import migrate as apply_migrations
 from telemetry.logs import configure_logging
 
@@ -108,57 +103,14 @@ def webhooks() -> None:
     run_webhook_delivery(_logged())
 
 
-def psp_simulator(
-    host: Host = "127.0.0.1",
-    port: Port = 8001,
-    latency_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_LATENCY_MS")] = 0,
-    jitter_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_JITTER_MS")] = 0,
-    error_rate: Annotated[float, typer.Option(envvar="PAYSTREAM_SIM_ERROR_RATE")] = 0.0,
-    timeout_rate: Annotated[float, typer.Option(envvar="PAYSTREAM_SIM_TIMEOUT_RATE")] = 0.0,
-    lost_response_rate: Annotated[
-        float, typer.Option(envvar="PAYSTREAM_SIM_LOST_RESPONSE_RATE")
-    ] = 0.0,
-    hang_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_HANG_MS")] = 12_000,
-    seed: Annotated[int | None, typer.Option(envvar="PAYSTREAM_SIM_SEED")] = None,
-    outage: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar="PAYSTREAM_SIM_OUTAGES",
-            help="An outage window STARTS_IN:LASTS in seconds from start, e.g. 30:10; repeatable.",
-        ),
-    ] = None,
-    webhook_only_rate: Annotated[
-        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_ONLY_RATE")
-    ] = 0.0,
-    webhook_delay_ms: Annotated[int, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_DELAY_MS")] = 0,
-    webhook_duplicate_rate: Annotated[
-        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_DUPLICATE_RATE")
-    ] = 0.0,
-    webhook_reorder_rate: Annotated[
-        float, typer.Option(envvar="PAYSTREAM_SIM_WEBHOOK_REORDER_RATE")
-    ] = 0.0,
-) -> None:
-    """Run the PSP simulator (a bank with fault knobs)."""
+def psp_simulator(host: Host = "127.0.0.1", port: Port = 8001) -> None:
+    """Run the PSP simulator (a bank with fault knobs).
+
+    Its fault knobs at start are the `PAYSTREAM_SIM_*` settings; `PATCH
+    /_admin/faults` changes them while it runs."""
     _logged()
-    faults = FaultSettings(
-        latency_ms=latency_ms,
-        jitter_ms=jitter_ms,
-        error_rate=error_rate,
-        timeout_rate=timeout_rate,
-        lost_response_rate=lost_response_rate,
-        hang_ms=hang_ms,
-        seed=seed,
-        outages=outage_windows(outage or []),
-        webhook_only_rate=webhook_only_rate,
-    )
-    webhooks = WebhookKnobs(
-        delay_ms=webhook_delay_ms,
-        duplicate_rate=webhook_duplicate_rate,
-        reorder_rate=webhook_reorder_rate,
-    )
-    webhooks.validate()
     serve(
-        simulator_app(settings(), faults, webhooks),
+        simulator_app(settings()),
         host=host,
         port=port,
         ssl_certfile=settings().tls_cert_file,

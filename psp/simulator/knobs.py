@@ -1,14 +1,18 @@
 """The simulator's knobs on its admin API (GET|PATCH /_admin/faults): their
-camelCase names there, changing them all or none, and describing them with
-what the faults have done so far."""
+camelCase names there, changing them all or none, describing them with what
+the faults have done so far, and the fault knobs it starts with."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from psp.simulator.faults import Fate
+from pydantic import TypeAdapter
+
+from psp.simulator.faults import Fate, FaultSettings, outage_windows
 from psp.simulator.service import Simulator
+from psp.simulator.webhooks import WebhookKnobs
 
 # Knob names on the admin API (camelCase, like the rest of the API) and in FaultSettings.
 KNOBS = {
@@ -42,6 +46,9 @@ WEBHOOK_KNOBS = {
 # Write-only: set by PATCH, never shown.
 WEBHOOK_SECRET_KNOB = "webhookSecret"  # noqa: S105  (a knob name, not a secret)
 KNOWN = {*KNOBS, *WEBHOOK_KNOBS, *SETTLEMENT_KNOBS, WEBHOOK_SECRET_KNOB}
+# The knobs a simulator can start with: its faults (where its webhooks go is a
+# setting of its own).
+START_KNOBS = {*KNOBS, *(name for name in WEBHOOK_KNOBS if name != "webhookUrl")}
 
 
 def change_knobs(sim: Simulator, changes: dict[str, Any]) -> None:
@@ -80,3 +87,26 @@ def describe_knobs(sim: Simulator) -> dict[str, Any]:
         "reordered": sender.reordered,
     }
     return {**knobs, **hooks, "drawn": drawn, "webhooks": webhooks}
+
+
+def knobs_at_start(values: Mapping[str, str]) -> tuple[FaultSettings, WebhookKnobs]:
+    """The fault knobs a simulator starts with, from text, each named as the
+    admin API names it but in snake case (`timeout_rate` for timeoutRate, as
+    PAYSTREAM_SIM_TIMEOUT_RATE sets it); `outages` as STARTS_IN:LASTS seconds
+    from now, separated by commas or spaces. ValueError for a knob it does not
+    have, or a value it does not take."""
+    named = {_camel(name): value for name, value in values.items()}
+    if unknown := sorted(name for name in values if _camel(name) not in START_KNOBS):
+        raise ValueError(f"the simulator has no fault knob named {', '.join(unknown)}")
+    faults: dict[str, Any] = {KNOBS[name]: value for name, value in named.items() if name in KNOBS}
+    if "outages" in faults:
+        faults["outages"] = outage_windows(faults["outages"].split())
+    hooks = {WEBHOOK_KNOBS[name]: value for name, value in named.items() if name in WEBHOOK_KNOBS}
+    webhooks = TypeAdapter(WebhookKnobs).validate_python(hooks)
+    webhooks.validate()
+    return TypeAdapter(FaultSettings).validate_python(faults), webhooks
+
+
+def _camel(snake: str) -> str:
+    first, *rest = snake.split("_")
+    return first + "".join(word.capitalize() for word in rest)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from drill.psps import PspFaults
 from drill.receiver import serving_receiver
 from drill.runner import DrillOptions, register_endpoint, run_drill
 from stack.description import StackInfo
@@ -76,18 +77,16 @@ def test_merchant_deliveries_survive_a_failing_endpoint_and_verify_with_the_libr
 def test_with_a_third_of_callbacks_duplicated_and_reordered_every_payment_and_event_lands(
     info: StackInfo,
 ) -> None:
-    options = DrillOptions(
-        payments=40,
-        seed=4,
-        concurrency=16,
+    faults = PspFaults(
         timeout_rate=0.1,
         lost_response_rate=0.1,
         error_rate=0.05,
         webhook_only_rate=0.15,
         webhook_duplicate_rate=0.3,
         webhook_reorder_rate=0.3,
-        endpoint_failures=2,
-        settle_timeout=120,
+    )
+    options = DrillOptions(
+        payments=40, seed=4, concurrency=16, faults=faults, endpoint_failures=2, settle_timeout=120
     )
     report = run_drill(info, options)
     failures = [f"{c.name}: {c.failures}" for c in report.checks if not c.passed]
