@@ -55,8 +55,8 @@ def test_the_settings_read_the_knobs_at_start_beside_the_simulators_own_settings
 ) -> None:
     monkeypatch.setenv("PAYSTREAM_SIM_TIMEOUT_RATE", "0.3")
     monkeypatch.setenv("PAYSTREAM_SIM_WEBHOOK_DUPLICATE_RATE", "0.1")
-    monkeypatch.setenv("PAYSTREAM_SIMULATOR_BOOK", "/tmp/book.sqlite3")
+    monkeypatch.setenv("PAYSTREAM_SIMULATOR_BOOK", "data/book.sqlite3")
     monkeypatch.setenv("PAYSTREAM_PSP_READ_TIMEOUT", "3")
     settings = Settings()
     assert settings.sim == {"timeout_rate": "0.3", "webhook_duplicate_rate": "0.1"}
-    assert (settings.simulator_book, settings.psp_read_timeout) == ("/tmp/book.sqlite3", 3.0)
+    assert (settings.simulator_book, settings.psp_read_timeout) == ("data/book.sqlite3", 3.0)
