@@ -10,6 +10,9 @@ if dramatiq.broker.global_broker is None:
         "set the Dramatiq broker before importing actors (paystream.bootstrap.configure_actors)"
     )
 
-from actors import authentication, operations, psp_webhooks, reconciliation
+from actors import authentication
+from actors import operations
+from actors import psp_webhooks
+from actors import reconciliation
 
 __all__ = ["authentication", "operations", "psp_webhooks", "reconciliation"]

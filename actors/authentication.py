@@ -16,31 +16,35 @@ check changes the payment once.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import dramatiq
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
-from actors.outcomes import apply_payment_fact, flag
-from actors.queues import CHECK_AUTHENTICATION, PAYMENTS_QUEUE
-from actors.runtime import Runtime, runtime
+from actors.outcomes import apply_payment_fact
+from actors.outcomes import flag
+from actors.queues import CHECK_AUTHENTICATION
+from actors.queues import PAYMENTS_QUEUE
+from actors.runtime import Runtime
+from actors.runtime import runtime
 from payments.lifecycle import Declined
-from payments.operations import OperationStatus, expiry_key
+from payments.operations import OperationStatus
+from payments.operations import expiry_key
 from payments.records import PaymentRecord
-from payments.status import EventSource, PaymentStatus
+from payments.status import EventSource
+from payments.status import PaymentStatus
 from psp.breaker import CircuitBreaker
 from psp.facts import payment_fact
-from psp.protocol import (
-    Answered,
-    Connector,
-    PspPayment,
-    PspPaymentStatus,
-    Rejected,
-    Retryable,
-    Unknown,
-    UnknownConnector,
-)
+from psp.protocol import Answered
+from psp.protocol import Connector
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import Rejected
+from psp.protocol import Retryable
+from psp.protocol import Unknown
+from psp.protocol import UnknownConnector
 from store.db import connection
 from store.payments import get_payment_unscoped
 from telemetry.logs import bind_context

@@ -7,7 +7,8 @@ import time
 
 import redis
 
-from payments.card_testing import CardTestingPolicy, bucket_keys
+from payments.card_testing import CardTestingPolicy
+from payments.card_testing import bucket_keys
 
 
 class CardTestingCounter:

@@ -13,15 +13,14 @@ from dramatiq import Message
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from actors.queues import (
-    APPLY_PSP_WEBHOOK,
-    CHECK_AUTHENTICATION,
-    DRIVE_OPERATION,
-    PAYMENTS_QUEUE,
-    RECONCILE,
-    WEBHOOKS_QUEUE,
-)
-from telemetry.message_context import OPTION, outgoing
+from actors.queues import APPLY_PSP_WEBHOOK
+from actors.queues import CHECK_AUTHENTICATION
+from actors.queues import DRIVE_OPERATION
+from actors.queues import PAYMENTS_QUEUE
+from actors.queues import RECONCILE
+from actors.queues import WEBHOOKS_QUEUE
+from telemetry.message_context import OPTION
+from telemetry.message_context import outgoing
 
 logger = logging.getLogger("paystream.dispatch")
 

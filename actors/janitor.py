@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -30,7 +31,8 @@ from store.audit import seal
 from store.db import connection
 from store.errors import StoreUnavailable
 from store.idempotency import purge_expired
-from store.operations import claim_stalled_operations, schedule_next_check
+from store.operations import claim_stalled_operations
+from store.operations import schedule_next_check
 from store.payments import claim_authentication_checks
 from store.webhook_inbox import stalled_inbox
 

@@ -15,43 +15,51 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, NoReturn, assert_never
+from typing import Any
+from typing import NoReturn
+from typing import assert_never
 
 import dramatiq
 
 from actors.errors import TryAgain
-from actors.outcomes import apply_payment_fact, apply_refund_outcome, flag, refuse_action
-from actors.queues import DRIVE_OPERATION, PAYMENTS_QUEUE
-from actors.runtime import Runtime, runtime
-from payments.lifecycle import Captured, Declined, Voided
-from payments.operations import OperationKind, OperationStatus
+from actors.outcomes import apply_payment_fact
+from actors.outcomes import apply_refund_outcome
+from actors.outcomes import flag
+from actors.outcomes import refuse_action
+from actors.queues import DRIVE_OPERATION
+from actors.queues import PAYMENTS_QUEUE
+from actors.runtime import Runtime
+from actors.runtime import runtime
+from payments.lifecycle import Captured
+from payments.lifecycle import Declined
+from payments.lifecycle import Voided
+from payments.operations import OperationKind
+from payments.operations import OperationStatus
 from payments.records import PaymentRecord
-from payments.status import CaptureMethod, EventSource, RefundStatus
+from payments.status import CaptureMethod
+from payments.status import EventSource
+from payments.status import RefundStatus
 from psp.breaker import CircuitBreaker
 from psp.facts import payment_fact
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    CallResult,
-    Connector,
-    InquiryResult,
-    NotFound,
-    PspPayment,
-    PspPaymentStatus,
-    PspRefund,
-    PspRefundStatus,
-    Rejected,
-    Retryable,
-    Unknown,
-    UnknownConnector,
-)
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import CallResult
+from psp.protocol import Connector
+from psp.protocol import InquiryResult
+from psp.protocol import NotFound
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefund
+from psp.protocol import PspRefundStatus
+from psp.protocol import Rejected
+from psp.protocol import Retryable
+from psp.protocol import Unknown
+from psp.protocol import UnknownConnector
 from store.db import connection
-from store.operations import (
-    OperationRow,
-    get_operation_with_payment,
-    record_attempt,
-    record_no_answer,
-)
+from store.operations import OperationRow
+from store.operations import get_operation_with_payment
+from store.operations import record_attempt
+from store.operations import record_no_answer
 from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.operations")

@@ -7,44 +7,47 @@ finds the work done and changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from payments.errors import InconsistentPspAnswer
-from payments.ledger import capture_entry, refund_entry
-from payments.lifecycle import (
-    Captured,
-    Change,
-    PspFact,
-    Voided,
-    apply_fact,
-    needs_capture_after_authorization,
-    refund_succeeded,
-)
-from payments.operations import OperationKind, OperationStatus
-from payments.records import PaymentRecord, TimelineEvent
-from payments.status import AUTHORIZING, EventSource, PaymentStatus, RefundStatus
-from store.audit import acting, system
+from payments.ledger import capture_entry
+from payments.ledger import refund_entry
+from payments.lifecycle import Captured
+from payments.lifecycle import Change
+from payments.lifecycle import PspFact
+from payments.lifecycle import Voided
+from payments.lifecycle import apply_fact
+from payments.lifecycle import needs_capture_after_authorization
+from payments.lifecycle import refund_succeeded
+from payments.operations import OperationKind
+from payments.operations import OperationStatus
+from payments.records import PaymentRecord
+from payments.records import TimelineEvent
+from payments.status import AUTHORIZING
+from payments.status import EventSource
+from payments.status import PaymentStatus
+from payments.status import RefundStatus
+from store.audit import acting
+from store.audit import system
 from store.ledger import post_entry
-from store.operations import (
-    finish_operation,
-    flag_operation,
-    get_operation,
-    pending_operation,
-    pending_refund_operation,
-)
-from store.payment_changes import (
-    clear_reconciliation_flag,
-    flag_for_reconciliation,
-    record_action_refused,
-    record_change,
-    request_action,
-)
+from store.operations import finish_operation
+from store.operations import flag_operation
+from store.operations import get_operation
+from store.operations import pending_operation
+from store.operations import pending_refund_operation
+from store.payment_changes import clear_reconciliation_flag
+from store.payment_changes import flag_for_reconciliation
+from store.payment_changes import record_action_refused
+from store.payment_changes import record_change
+from store.payment_changes import request_action
 from store.payments import get_payment_unscoped
-from store.refunds import get_refund_unscoped, settle_refund
+from store.refunds import get_refund_unscoped
+from store.refunds import settle_refund
 from store.webhook_inbox import settle_inbox
 from telemetry.metrics import count_transitions
 

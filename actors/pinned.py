@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from payments.webhooks import address_allowed, check_endpoint_url
+from payments.webhooks import address_allowed
+from payments.webhooks import check_endpoint_url
 
 # (host, port) -> the addresses it resolves to, in the resolver's order.
 Resolver = Callable[[str, int], list[str]]

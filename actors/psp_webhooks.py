@@ -13,26 +13,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import dramatiq
 from psycopg import Connection
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
-from actors.outcomes import apply_payment_fact, apply_refund_outcome
-from actors.queues import APPLY_PSP_WEBHOOK, WEBHOOKS_QUEUE
-from actors.runtime import Runtime, runtime
+from actors.outcomes import apply_payment_fact
+from actors.outcomes import apply_refund_outcome
+from actors.queues import APPLY_PSP_WEBHOOK
+from actors.queues import WEBHOOKS_QUEUE
+from actors.runtime import Runtime
+from actors.runtime import runtime
 from payments.lifecycle import Declined
 from payments.operations import OperationStatus
-from payments.records import PaymentRecord, RefundRecord
-from payments.status import EventSource, RefundStatus
+from payments.records import PaymentRecord
+from payments.records import RefundRecord
+from payments.status import EventSource
+from payments.status import RefundStatus
 from psp.facts import payment_fact
-from psp.protocol import PspPayment, PspRefund, PspRefundStatus, UnknownConnector
+from psp.protocol import PspPayment
+from psp.protocol import PspRefund
+from psp.protocol import PspRefundStatus
+from psp.protocol import UnknownConnector
 from store.db import connection
 from store.payments import get_payment_unscoped
 from store.refunds import get_refund_unscoped
-from store.webhook_inbox import InboxRow, count_attempt, get_inbox, settle_inbox
+from store.webhook_inbox import InboxRow
+from store.webhook_inbox import count_attempt
+from store.webhook_inbox import get_inbox
+from store.webhook_inbox import settle_inbox
 from telemetry.logs import bind_context
 
 logger = logging.getLogger("paystream.actors.psp_webhooks")

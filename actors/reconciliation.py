@@ -30,49 +30,51 @@ import dramatiq
 from psycopg_pool import ConnectionPool
 
 from actors.errors import TryAgain
-from actors.outcomes import Detail, apply_payment_fact, apply_refund_outcome
-from actors.queues import PAYMENTS_QUEUE, RECONCILE
+from actors.outcomes import Detail
+from actors.outcomes import apply_payment_fact
+from actors.outcomes import apply_refund_outcome
+from actors.queues import PAYMENTS_QUEUE
+from actors.queues import RECONCILE
 from actors.runtime import runtime
 from payments.ledger import settlement_entry
-from payments.lifecycle import Captured, PspFact
-from payments.status import EventSource, RefundStatus
+from payments.lifecycle import Captured
+from payments.lifecycle import PspFact
+from payments.status import EventSource
+from payments.status import RefundStatus
 from psp.facts import payment_fact
-from psp.protocol import (
-    Answered,
-    Connector,
-    NotFound,
-    PspPayment,
-    PspPaymentStatus,
-    PspRefund,
-    PspRefundStatus,
-    ReportUnavailable,
-    Retryable,
-    Unknown,
-    UnknownConnector,
-)
-from store.audit import acting, record, system
+from psp.protocol import Answered
+from psp.protocol import Connector
+from psp.protocol import NotFound
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefund
+from psp.protocol import PspRefundStatus
+from psp.protocol import ReportUnavailable
+from psp.protocol import Retryable
+from psp.protocol import Unknown
+from psp.protocol import UnknownConnector
+from store.audit import acting
+from store.audit import record
+from store.audit import system
 from store.db import connection
 from store.ledger import post_entry
-from store.reconciliation import (
-    Resolvable,
-    bulk_settings,
-    claim_settlements,
-    classify_lines,
-    mark_resolved,
-    mark_unconfirmed,
-    record_missing_at_psp,
-    resolvable_lines,
-    result_counts,
-)
-from store.reconciliation_runs import get_run, mark_run
-from store.settlement_reports import (
-    BadReport,
-    copy_report,
-    has_lines,
-    replace_psp_data,
-    report_batches,
-    report_carries_card_number,
-)
+from store.reconciliation import Resolvable
+from store.reconciliation import bulk_settings
+from store.reconciliation import claim_settlements
+from store.reconciliation import classify_lines
+from store.reconciliation import mark_resolved
+from store.reconciliation import mark_unconfirmed
+from store.reconciliation import record_missing_at_psp
+from store.reconciliation import resolvable_lines
+from store.reconciliation import result_counts
+from store.reconciliation_runs import get_run
+from store.reconciliation_runs import mark_run
+from store.settlement_reports import BadReport
+from store.settlement_reports import copy_report
+from store.settlement_reports import has_lines
+from store.settlement_reports import replace_psp_data
+from store.settlement_reports import report_batches
+from store.settlement_reports import report_carries_card_number
 from telemetry.metrics import reconciliation_lines
 
 logger = logging.getLogger("paystream.reconciliation")

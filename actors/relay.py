@@ -28,12 +28,10 @@ from psycopg_pool import ConnectionPool
 
 from store.db import connection
 from store.errors import StoreUnavailable
-from store.outbox import (
-    claim_awaiting_fan_out,
-    claim_unpublished,
-    mark_published,
-    mark_unpublished,
-)
+from store.outbox import claim_awaiting_fan_out
+from store.outbox import claim_unpublished
+from store.outbox import mark_published
+from store.outbox import mark_unpublished
 
 logger = logging.getLogger("paystream.relay")
 

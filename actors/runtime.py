@@ -6,7 +6,8 @@ connections."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,8 @@ from psycopg_pool import ConnectionPool
 
 from actors.card_testing import CardTestingCounter
 from psp.breaker import CircuitBreaker
-from psp.protocol import Connector, Connectors
+from psp.protocol import Connector
+from psp.protocol import Connectors
 
 
 @dataclass(frozen=True, slots=True)

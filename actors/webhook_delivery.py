@@ -23,7 +23,9 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -33,28 +35,31 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 from standardwebhooks import Webhook
 
-from actors.pinned import Refused, Resolver, pin, post_pinned, system_resolver
+from actors.pinned import Refused
+from actors.pinned import Resolver
+from actors.pinned import pin
+from actors.pinned import post_pinned
+from actors.pinned import system_resolver
 from actors.relay import STREAM
 from payments.events import subscribes
-from store.audit import acting, record, system
+from store.audit import acting
+from store.audit import record
+from store.audit import system
 from store.db import connection
 from store.errors import StoreUnavailable
 from store.outbox import mark_fanned_out
-from store.webhook_deliveries import (
-    DeliveryRow,
-    NewDelivery,
-    insert_deliveries,
-    lease_due,
-    record_delivered,
-    record_failure,
-)
-from store.webhook_endpoints import (
-    EndpointRow,
-    disable_endpoint,
-    endpoints_by_id,
-    subscribed_endpoints,
-)
-from telemetry.metrics import webhook_dead_letters, webhook_delivery_failures
+from store.webhook_deliveries import DeliveryRow
+from store.webhook_deliveries import NewDelivery
+from store.webhook_deliveries import insert_deliveries
+from store.webhook_deliveries import lease_due
+from store.webhook_deliveries import record_delivered
+from store.webhook_deliveries import record_failure
+from store.webhook_endpoints import EndpointRow
+from store.webhook_endpoints import disable_endpoint
+from store.webhook_endpoints import endpoints_by_id
+from store.webhook_endpoints import subscribed_endpoints
+from telemetry.metrics import webhook_dead_letters
+from telemetry.metrics import webhook_delivery_failures
 
 logger = logging.getLogger("paystream.webhooks")
 

@@ -9,21 +9,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn
+from rich.progress import MofNCompleteColumn
+from rich.progress import Progress
+from rich.progress import SpinnerColumn
+from rich.progress import TextColumn
+from rich.progress import TimeElapsedColumn
 from rich.table import Table
 
 from bench.compare import compare
-from bench.harness import SECTIONS, BenchOptions
-from bench.report import print_results, write
-from bench.run import planned_steps, run_bench
-from bench.wrk import FALLBACK, wrk_version
+from bench.harness import SECTIONS
+from bench.harness import BenchOptions
+from bench.report import print_results
+from bench.report import write
+from bench.run import planned_steps
+from bench.run import run_bench
+from bench.wrk import FALLBACK
+from bench.wrk import wrk_version
 from paystream.cli.options import taking_options
 from paystream.cli.output import console
 

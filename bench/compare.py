@@ -31,7 +31,10 @@ from typing import Any
 
 import psycopg
 
-from bench.cpu import TICKS, children_of, process_table, tree
+from bench.cpu import TICKS
+from bench.cpu import children_of
+from bench.cpu import process_table
+from bench.cpu import tree
 from bench.loadgen import run_apart
 from bench.run import BENCH_SETTINGS
 from stack.ports import wait_until

@@ -16,7 +16,8 @@ import psycopg
 import redis
 
 from bench.cpu import cpu_use
-from bench.harness import BACKGROUND, Harness
+from bench.harness import BACKGROUND
+from bench.harness import Harness
 from bench.noop import DONE as NOOP_DONE
 from stack.ports import wait_until
 

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.loadgen import run_apart
-from paystream.cli.options import GatewayWorkers, Threads, Workers, option
+from paystream.cli.options import GatewayWorkers
+from paystream.cli.options import Threads
+from paystream.cli.options import Workers
+from paystream.cli.options import option
 from stack.launcher import Stack
 
 # The sections of a run, in the order they run, as `paystream bench --only`

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 
 from bench.harness import Harness
-from bench.ingress import ceiling_server, wrk
+from bench.ingress import ceiling_server
+from bench.ingress import wrk
 from bench.wrk import run_wrk
 
 CONCURRENCY = 64

@@ -15,9 +15,11 @@ from typing import Any
 import httpx
 
 from bench.cpu import cpu_use
-from bench.harness import BACKGROUND, Harness
+from bench.harness import BACKGROUND
+from bench.harness import Harness
 from bench.wrk import run_wrk
-from stack.ports import free_ports, wait_until
+from stack.ports import free_ports
+from stack.ports import wait_until
 
 
 def measure(h: Harness) -> list[dict[str, Any]]:

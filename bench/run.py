@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, idempotency, ingress, ledger, reconciliation
-from bench.harness import BenchOptions, Harness, Say
+from bench import end_to_end
+from bench import idempotency
+from bench import ingress
+from bench import ledger
+from bench import reconciliation
+from bench.harness import BenchOptions
+from bench.harness import Harness
+from bench.harness import Say
 from bench.machine import describe
 from bench.wrk import wrk_version
 from stack.description import StackInfo

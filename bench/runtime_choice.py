@@ -268,7 +268,8 @@ def main() -> None:
     parser.add_argument("--output", default="runtime-choice.json")
     options = parser.parse_args()
     from stack.ports import free_ports
-    from stack.postgres import PostgresServer, cluster_folder
+    from stack.postgres import PostgresServer
+    from stack.postgres import cluster_folder
     from stack.redis import RedisServer
 
     root = Path(tempfile.mkdtemp(prefix="runtime-choice-"))

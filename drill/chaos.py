@@ -21,21 +21,26 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from drill import proofs
-from drill.chaos_plan import (
-    FAULT_KINDS,
-    ChaosOptions,
-    ScheduledFault,
-    fault_schedule,
-)
-from drill.checks import Check, Verdict, every_event_reached_the_merchant
+from drill.chaos_plan import FAULT_KINDS
+from drill.chaos_plan import ChaosOptions
+from drill.chaos_plan import ScheduledFault
+from drill.chaos_plan import fault_schedule
+from drill.checks import Check
+from drill.checks import Verdict
+from drill.checks import every_event_reached_the_merchant
 from drill.psps import PspUnderTest
 from drill.quiescence import wait_for_quiescence
 from drill.receiver import serving_receiver
-from drill.runner import check_payments, events_of, prepare, run_payments
+from drill.runner import check_payments
+from drill.runner import events_of
+from drill.runner import prepare
+from drill.runner import run_payments
 from drill.saboteur import Saboteur
 from stack.launcher import Stack
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from drill.psps import PspFaults
 from drill.runner import DrillOptions
-from paystream.cli.options import Payments, option
+from paystream.cli.options import Payments
+from paystream.cli.options import option
 
 KILLABLE = ("worker", "relay", "janitor", "gateway", "webhooks")
 FAULT_KINDS = (

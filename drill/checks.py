@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import psycopg
 
 from drill.receiver import Receiver
-from drill.workload import PaymentRun, is_final
+from drill.workload import PaymentRun
+from drill.workload import is_final
 from stack.ports import wait_until
 
 _EXAMPLES = 5

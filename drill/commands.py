@@ -11,12 +11,20 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from drill.chaos import dump_json, run_chaos
-from drill.chaos_plan import ChaosOptions, fault_schedule
-from drill.psps import PspUnderTest, psp_under_test
-from drill.report import print_checks, print_report
-from drill.runner import DRILL_SETTINGS, DrillOptions, run_drill
-from paystream.cli.options import Report, Workers, taking_options
+from drill.chaos import dump_json
+from drill.chaos import run_chaos
+from drill.chaos_plan import ChaosOptions
+from drill.chaos_plan import fault_schedule
+from drill.psps import PspUnderTest
+from drill.psps import psp_under_test
+from drill.report import print_checks
+from drill.report import print_report
+from drill.runner import DRILL_SETTINGS
+from drill.runner import DrillOptions
+from drill.runner import run_drill
+from paystream.cli.options import Report
+from paystream.cli.options import Workers
+from paystream.cli.options import taking_options
 from paystream.cli.output import console
 from stack.launcher import Stack
 from stack.scratch import scratch_stack

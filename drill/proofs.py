@@ -10,7 +10,8 @@ import io
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -19,7 +20,8 @@ from drill.checks import Check
 from drill.psps import PspUnderTest
 from stack.description import StackInfo
 from stack.launcher import Stack
-from store.outbox import outbox_tally, timeline_events_not_queued
+from store.outbox import outbox_tally
+from store.outbox import timeline_events_not_queued
 
 
 def event_log_has_no_gaps(info: StackInfo) -> Check:

@@ -15,19 +15,26 @@ check reads either PSP the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
 
 import httpx
 import stripe
 
 from drill.plan import SIMULATOR_TOKENS
 from paystream.cli.options import option
-from psp.stripe.client import HttpxTransport, StripeConfig
+from psp.stripe.client import HttpxTransport
+from psp.stripe.client import StripeConfig
 from psp.stripe.connector import StripeConnector
-from psp.stripe.mapping import PAYMENT_ID_KEY, REFUND_ID_KEY, payment_from_intent, refund_status
+from psp.stripe.mapping import PAYMENT_ID_KEY
+from psp.stripe.mapping import REFUND_ID_KEY
+from psp.stripe.mapping import payment_from_intent
+from psp.stripe.mapping import refund_status
 from stack.description import StackInfo
 from stack.localstripe import LOCALSTRIPE_API_KEY
 

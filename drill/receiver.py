@@ -9,9 +9,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
-from standardwebhooks import Webhook, WebhookVerificationError
+from standardwebhooks import Webhook
+from standardwebhooks import WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response

@@ -12,12 +12,23 @@ from typing import Any
 import httpx
 import psycopg
 
-from drill.checks import Check, Verdict, every_event_reached_the_merchant, run_checks
+from drill.checks import Check
+from drill.checks import Verdict
+from drill.checks import every_event_reached_the_merchant
+from drill.checks import run_checks
 from drill.plan import make_plans
-from drill.psps import PspFaults, PspUnderTest, Simulator
-from drill.receiver import Receiver, serving_receiver
-from drill.workload import PaymentRun, collect, run_workload
-from paystream.cli.options import Concurrency, Payments, option, option_group
+from drill.psps import PspFaults
+from drill.psps import PspUnderTest
+from drill.psps import Simulator
+from drill.receiver import Receiver
+from drill.receiver import serving_receiver
+from drill.workload import PaymentRun
+from drill.workload import collect
+from drill.workload import run_workload
+from paystream.cli.options import Concurrency
+from paystream.cli.options import Payments
+from paystream.cli.options import option
+from paystream.cli.options import option_group
 from stack.description import StackInfo
 from store.outbox import queued_events
 

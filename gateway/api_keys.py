@@ -11,27 +11,27 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from gateway.auth import MERCHANT_ROLES, MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.auth import MERCHANT_ROLES
+from gateway.auth import MerchantRole
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
 from gateway.http import listing
 from gateway.principals import announce_revocation
-from gateway.problems import Problem, not_found
+from gateway.problems import Problem
+from gateway.problems import not_found
 from gateway.resources import key_resource
-from gateway.schemas.keys import (
-    ApiKey,
-    ApiKeyList,
-    ApiKeyWithSecret,
-    CreateApiKeyRequest,
-    RotateApiKeyRequest,
-)
-from store.keys import (
-    ApiKeyRow,
-    Owner,
-    create_key,
-    get_key,
-    list_keys,
-    revoke_key,
-)
+from gateway.schemas.keys import ApiKey
+from gateway.schemas.keys import ApiKeyList
+from gateway.schemas.keys import ApiKeyWithSecret
+from gateway.schemas.keys import CreateApiKeyRequest
+from gateway.schemas.keys import RotateApiKeyRequest
+from store.keys import ApiKeyRow
+from store.keys import Owner
+from store.keys import create_key
+from store.keys import get_key
+from store.keys import list_keys
+from store.keys import revoke_key
 
 
 async def revoked(

@@ -5,38 +5,47 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
+from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import (
-    api_keys,
-    audit,
-    health,
-    operators,
-    payments,
-    psp_webhooks,
-    reconciliations,
-    refunds,
-    webhook_endpoints,
-)
+from gateway import api_keys
+from gateway import audit
+from gateway import health
+from gateway import operators
+from gateway import payments
+from gateway import psp_webhooks
+from gateway import reconciliations
+from gateway import refunds
+from gateway import webhook_endpoints
 from gateway.claims import Claims
 from gateway.console import CONSOLE
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
 from gateway.limits import Limits
 from gateway.metrics import metrics
-from gateway.middleware import RequestContext, RequestMetrics
+from gateway.middleware import RequestContext
+from gateway.middleware import RequestMetrics
 from gateway.openapi import build_document
 from gateway.principals import Principals
-from gateway.problems import Problem, not_found, refusal
+from gateway.problems import Problem
+from gateway.problems import not_found
+from gateway.problems import refusal
 from gateway.router import build_routes
-from gateway.types import GatewayConfig, PspHealth, Services, WorkQueue
+from gateway.types import GatewayConfig
+from gateway.types import PspHealth
+from gateway.types import Services
+from gateway.types import WorkQueue
 from payments.errors import DomainError
 from store.errors import StoreUnavailable
 from store.pool import open_async_pool

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from gateway.auth import MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import page, page_window
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
+from gateway.http import page
+from gateway.http import page_window
 from gateway.resources import audit_entry_resource
-from gateway.schemas.audit import AuditList, ListAuditQuery
+from gateway.schemas.audit import AuditList
+from gateway.schemas.audit import ListAuditQuery
 from store.audit import list_audit
 
 

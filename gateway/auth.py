@@ -17,7 +17,8 @@ from starlette.requests import Request
 
 from gateway.problems import Problem
 from gateway.types import Services
-from store.keys import Principal, PrincipalKind
+from store.keys import Principal
+from store.keys import PrincipalKind
 
 
 class MerchantRole(StrEnum):

@@ -5,9 +5,15 @@ endpoint declared it, already checked, and nothing else of it to forget."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any
+from typing import Generic
+from typing import Literal
+from typing import TypeVar
 
 from psycopg import AsyncConnection
 from pydantic import BaseModel

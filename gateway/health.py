@@ -8,11 +8,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
 from gateway.http import json_response
 from gateway.schemas.common import Health
 from gateway.types import Services
-from store.db import connection, ping
+from store.db import connection
+from store.db import ping
 from store.errors import StoreUnavailable
 
 _CHECK_TIMEOUT = 2.0

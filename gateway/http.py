@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
-from payments.card_data import contains_pan, mask_pans
+from gateway.problems import PROBLEM_MEDIA_TYPE
+from gateway.problems import Problem
+from payments.card_data import contains_pan
+from payments.card_data import mask_pans
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")

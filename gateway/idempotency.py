@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +32,14 @@ from starlette.responses import Response
 
 from gateway.endpoint import AfterCommit
 from gateway.http import encoded_response
-from gateway.problems import Problem, refusal
+from gateway.problems import Problem
+from gateway.problems import refusal
 from gateway.types import Services
 from payments.card_data import contains_pan
 from payments.errors import DomainError
 from store.db import connection
-from store.idempotency import find_record, save_record
+from store.idempotency import find_record
+from store.idempotency import save_record
 from store.transactions import transaction_as
 
 _MAX_KEY_LENGTH = 255

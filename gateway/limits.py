@@ -10,7 +10,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.problems import Problem
-from payments.card_testing import CardTestingPolicy, bucket_keys, looks_like_card_testing
+from payments.card_testing import CardTestingPolicy
+from payments.card_testing import bucket_keys
+from payments.card_testing import looks_like_card_testing
 
 
 class Limits:

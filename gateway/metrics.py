@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from gateway.auth import bearer_token
-from gateway.endpoint import Answer, Call
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
 from gateway.problems import Problem
 from gateway.types import Services
 from store.audit import seal_backlog

@@ -11,12 +11,17 @@ import time
 from urllib.parse import unquote_to_bytes
 
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from gateway.problems import Problem
 from payments.card_data import contains_pan
 from payments.ids import new_id
-from telemetry.logs import bind_context, clear_context
+from telemetry.logs import bind_context
+from telemetry.logs import clear_context
 from telemetry.metrics import http_request_seconds
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")

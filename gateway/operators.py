@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from gateway.api_keys import revoked
 from gateway.auth import OperatorRole
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
 from gateway.http import listing
 from gateway.problems import not_found
-from gateway.resources import created_operator_resource, key_resource, operator_resource
-from gateway.schemas.keys import ApiKey, CreatedOperator, CreateOperatorRequest, OperatorList
+from gateway.resources import created_operator_resource
+from gateway.resources import key_resource
+from gateway.resources import operator_resource
+from gateway.schemas.keys import ApiKey
+from gateway.schemas.keys import CreatedOperator
+from gateway.schemas.keys import CreateOperatorRequest
+from gateway.schemas.keys import OperatorList
 from store import operators as operator_store
-from store.keys import ApiKeyRow, Owner
-from store.operators import get_operator_key, list_operator_keys
+from store.keys import ApiKeyRow
+from store.keys import Owner
+from store.operators import get_operator_key
+from store.operators import list_operator_keys
 
 
 async def create_operator(call: Call[CreateOperatorRequest, None]) -> Answer:

@@ -3,38 +3,46 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any
+from typing import Literal
+from typing import TypeVar
 
 from gateway.auth import MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint, Handler
-from gateway.http import listing, page, page_window
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
+from gateway.endpoint import Handler
+from gateway.http import listing
+from gateway.http import page
+from gateway.http import page_window
 from gateway.problems import not_found
-from gateway.schemas.payments import (
-    CancelRequest,
-    CaptureRequest,
-    ConfirmRequest,
-    CreatePaymentRequest,
-    ListPaymentsQuery,
-    Payment,
-    PaymentEventList,
-    PaymentList,
-)
+from gateway.schemas.payments import CancelRequest
+from gateway.schemas.payments import CaptureRequest
+from gateway.schemas.payments import ConfirmRequest
+from gateway.schemas.payments import CreatePaymentRequest
+from gateway.schemas.payments import ListPaymentsQuery
+from gateway.schemas.payments import Payment
+from gateway.schemas.payments import PaymentEventList
+from gateway.schemas.payments import PaymentList
 from payments.errors import OrderAlreadyExists
-from payments.lifecycle import capture_amount, check_cancelable, check_confirmable
+from payments.lifecycle import capture_amount
+from payments.lifecycle import check_cancelable
+from payments.lifecycle import check_confirmable
 from payments.operations import OperationKind
-from payments.records import PaymentRecord, TimelineEvent
-from payments.resources import payment_resource, timeline_event_resource
+from payments.records import PaymentRecord
+from payments.records import TimelineEvent
+from payments.resources import payment_resource
+from payments.resources import timeline_event_resource
 from payments.status import EventSource
 from store.payment_changes import request_action
-from store.payments import (
-    find_payment_id_for_order,
-    get_payment,
-    insert_payment,
-    list_payments,
-    new_payment,
-)
+from store.payments import find_payment_id_for_order
+from store.payments import get_payment
+from store.payments import insert_payment
+from store.payments import list_payments
+from store.payments import new_payment
 from store.timeline import list_events
 from telemetry.logs import bind_context
 from telemetry.metrics import count_transitions

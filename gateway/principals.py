@@ -31,7 +31,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from store.db import connection
-from store.keys import Principal, find_principal, hash_key
+from store.keys import Principal
+from store.keys import find_principal
+from store.keys import hash_key
 
 logger = logging.getLogger("paystream.gateway.principals")
 

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from payments.errors import DomainError, OrderAlreadyExists
+from payments.errors import DomainError
+from payments.errors import OrderAlreadyExists
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 

@@ -19,11 +19,18 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import read_body, refuse_forbidden_content
-from gateway.problems import Problem, not_found
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
+from gateway.http import read_body
+from gateway.http import refuse_forbidden_content
+from gateway.problems import Problem
+from gateway.problems import not_found
 from gateway.schemas.webhooks import WebhookReceipt
-from psp.protocol import Connector, UnknownConnector, VerifiedWebhook, WebhookRejected
+from psp.protocol import Connector
+from psp.protocol import UnknownConnector
+from psp.protocol import VerifiedWebhook
+from psp.protocol import WebhookRejected
 from store.audit import acting
 from store.webhook_inbox import insert_inbox
 

@@ -16,29 +16,44 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from gateway.auth import MerchantRole, OperatorRole
-from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import listing, page, page_window
-from gateway.problems import Problem, not_found
-from gateway.resources import balance_resource, break_resource, ledger_entry_resource, run_resource
-from gateway.schemas.reconciliation import (
-    CreateReconciliationRequest,
-    LedgerBalances,
-    LedgerEntryList,
-    LedgerQuery,
-    ListBreaksQuery,
-    ListEntriesQuery,
-    Reconciliation,
-    ReconciliationBreakList,
-    ReconciliationList,
-    StartReconciliationQuery,
-)
+from gateway.auth import MerchantRole
+from gateway.auth import OperatorRole
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
+from gateway.http import listing
+from gateway.http import page
+from gateway.http import page_window
+from gateway.problems import Problem
+from gateway.problems import not_found
+from gateway.resources import balance_resource
+from gateway.resources import break_resource
+from gateway.resources import ledger_entry_resource
+from gateway.resources import run_resource
+from gateway.schemas.reconciliation import CreateReconciliationRequest
+from gateway.schemas.reconciliation import LedgerBalances
+from gateway.schemas.reconciliation import LedgerEntryList
+from gateway.schemas.reconciliation import LedgerQuery
+from gateway.schemas.reconciliation import ListBreaksQuery
+from gateway.schemas.reconciliation import ListEntriesQuery
+from gateway.schemas.reconciliation import Reconciliation
+from gateway.schemas.reconciliation import ReconciliationBreakList
+from gateway.schemas.reconciliation import ReconciliationList
+from gateway.schemas.reconciliation import StartReconciliationQuery
 from store.audit import record
-from store.keys import Principal, PrincipalKind
-from store.ledger import balances, entries
+from store.keys import Principal
+from store.keys import PrincipalKind
+from store.ledger import balances
+from store.ledger import entries
 from store.merchants import merchant_exists
-from store.reconciliation_runs import Starter, create_run, get_run, list_breaks, list_runs
-from store.settlement_reports import BadReport, copy_report, report_carries_card_number
+from store.reconciliation_runs import Starter
+from store.reconciliation_runs import create_run
+from store.reconciliation_runs import get_run
+from store.reconciliation_runs import list_breaks
+from store.reconciliation_runs import list_runs
+from store.settlement_reports import BadReport
+from store.settlement_reports import copy_report
+from store.settlement_reports import report_carries_card_number
 
 
 async def start_reconciliation(

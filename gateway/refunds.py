@@ -3,18 +3,26 @@ capture, even when requests race), list a payment's refunds, read one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from gateway.auth import MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
 from gateway.http import page
-from gateway.payments import after_requesting, named_payment
+from gateway.payments import after_requesting
+from gateway.payments import named_payment
 from gateway.problems import not_found
-from gateway.schemas.payments import CreateRefundRequest, Refund, RefundList
+from gateway.schemas.payments import CreateRefundRequest
+from gateway.schemas.payments import Refund
+from gateway.schemas.payments import RefundList
 from payments.errors import AmountTooLarge
 from payments.lifecycle import refund_amount
 from payments.resources import refund_resource
-from store.refunds import create_refund, get_refund, list_refunds
+from store.refunds import create_refund
+from store.refunds import get_refund
+from store.refunds import list_refunds
 
 
 async def refund_payment(call: Call[CreateRefundRequest, None]) -> Answer:

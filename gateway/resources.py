@@ -7,15 +7,19 @@ test (`tests/unit/test_resources.py`) holds each to its model in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
-from payments.resources import camel_fields, timestamp
+from payments.resources import camel_fields
+from payments.resources import timestamp
 from store.audit import AuditRow
 from store.keys import ApiKeyRow
-from store.ledger import Balance, EntryView
+from store.ledger import Balance
+from store.ledger import EntryView
 from store.operators import OperatorRow
-from store.reconciliation_runs import ReconciliationRow, ResultRow
+from store.reconciliation_runs import ReconciliationRow
+from store.reconciliation_runs import ResultRow
 from store.webhook_deliveries import DeliveryRow
 from store.webhook_endpoints import EndpointRow
 

@@ -20,7 +20,8 @@ webhook ingress, which has its own signature and takes its own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -32,25 +33,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.auth import authenticate
-from gateway.endpoint import AfterCommit, Answer, Call, Endpoint
-from gateway.http import (
-    canonical_json,
-    encoded_response,
-    limited_stream,
-    media_type,
-    read_json_object,
-    validate,
-    validate_query,
-)
-from gateway.idempotency import (
-    Idempotency,
-    Outcome,
-    Work,
-    idempotency_key,
-    request_fingerprint,
-)
+from gateway.endpoint import AfterCommit
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
+from gateway.http import canonical_json
+from gateway.http import encoded_response
+from gateway.http import limited_stream
+from gateway.http import media_type
+from gateway.http import read_json_object
+from gateway.http import validate
+from gateway.http import validate_query
+from gateway.idempotency import Idempotency
+from gateway.idempotency import Outcome
+from gateway.idempotency import Work
+from gateway.idempotency import idempotency_key
+from gateway.idempotency import request_fingerprint
 from gateway.problems import Problem
-from gateway.types import GatewayConfig, Services
+from gateway.types import GatewayConfig
+from gateway.types import Services
 from store.db import connection
 from store.transactions import transaction_as
 from telemetry.logs import bind_context

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol
 
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis

@@ -13,33 +13,38 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from gateway.auth import MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint
-from gateway.http import listing, page, page_window
-from gateway.problems import Problem, not_found
-from gateway.resources import delivery_resource, endpoint_resource
-from gateway.schemas.webhooks import (
-    CreateWebhookEndpointRequest,
-    ListDeliveriesQuery,
-    RotateSecretRequest,
-    WebhookDelivery,
-    WebhookDeliveryList,
-    WebhookEndpoint,
-    WebhookEndpointList,
-    WebhookEndpointWithSecret,
-)
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
+from gateway.http import listing
+from gateway.http import page
+from gateway.http import page_window
+from gateway.problems import Problem
+from gateway.problems import not_found
+from gateway.resources import delivery_resource
+from gateway.resources import endpoint_resource
+from gateway.schemas.webhooks import CreateWebhookEndpointRequest
+from gateway.schemas.webhooks import ListDeliveriesQuery
+from gateway.schemas.webhooks import RotateSecretRequest
+from gateway.schemas.webhooks import WebhookDelivery
+from gateway.schemas.webhooks import WebhookDeliveryList
+from gateway.schemas.webhooks import WebhookEndpoint
+from gateway.schemas.webhooks import WebhookEndpointList
+from gateway.schemas.webhooks import WebhookEndpointWithSecret
 from payments.resources import camel_fields
-from payments.webhooks import address_allowed, check_endpoint_url, new_webhook_secret
+from payments.webhooks import address_allowed
+from payments.webhooks import check_endpoint_url
+from payments.webhooks import new_webhook_secret
 from store.audit import record
-from store.webhook_deliveries import list_deliveries, replay_delivery
-from store.webhook_endpoints import (
-    EndpointRow,
-    create_endpoint,
-    delete_endpoint,
-    enable_endpoint,
-    get_endpoint,
-    list_endpoints,
-    rotate_secret,
-)
+from store.webhook_deliveries import list_deliveries
+from store.webhook_deliveries import replay_delivery
+from store.webhook_endpoints import EndpointRow
+from store.webhook_endpoints import create_endpoint
+from store.webhook_endpoints import delete_endpoint
+from store.webhook_endpoints import enable_endpoint
+from store.webhook_endpoints import get_endpoint
+from store.webhook_endpoints import list_endpoints
+from store.webhook_endpoints import rotate_secret
 
 
 async def _audit(conn: AsyncConnection[Any], endpoint: EndpointRow, action: str) -> None:

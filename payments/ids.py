@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 

@@ -12,9 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from payments.errors import AmountTooLarge, InconsistentPspAnswer, InvalidState
+from payments.errors import AmountTooLarge
+from payments.errors import InconsistentPspAnswer
+from payments.errors import InvalidState
 from payments.events import EventType
-from payments.status import AUTHORIZING, CaptureMethod, PaymentStatus, can_move
+from payments.status import AUTHORIZING
+from payments.status import CaptureMethod
+from payments.status import PaymentStatus
+from payments.status import can_move
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,14 @@ are these fields) and `payments.resources` renders them for merchants."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
 from payments.lifecycle import PaymentState
-from payments.status import CaptureMethod, PaymentStatus
+from payments.status import CaptureMethod
+from payments.status import PaymentStatus
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

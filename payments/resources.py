@@ -7,12 +7,15 @@ payloads written to the outbox, so both always say the same thing.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from payments.records import PaymentRecord, RefundRecord, TimelineEvent
+from payments.records import PaymentRecord
+from payments.records import RefundRecord
+from payments.records import TimelineEvent
 from payments.status import PaymentStatus
 
 

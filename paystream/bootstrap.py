@@ -11,15 +11,22 @@ from datetime import timedelta
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Middleware, Retries, default_middleware
+from dramatiq.middleware import Middleware
+from dramatiq.middleware import Retries
+from dramatiq.middleware import default_middleware
 from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.types import GatewayConfig
 from payments.card_testing import CardTestingPolicy
-from paystream.connectors import build_connectors, configured_psps, configured_routing
-from paystream.settings import Settings, require_secret, schedule_seconds
-from psp.breaker import CircuitBreaker, breaker_states
+from paystream.connectors import build_connectors
+from paystream.connectors import configured_psps
+from paystream.connectors import configured_routing
+from paystream.settings import Settings
+from paystream.settings import require_secret
+from paystream.settings import schedule_seconds
+from psp.breaker import CircuitBreaker
+from psp.breaker import breaker_states
 from psp.simulator.app import create_app as create_simulator_app
 from psp.simulator.knobs import knobs_at_start
 from psp.simulator.service import SimulatorConfig
@@ -27,7 +34,8 @@ from store.errors import StoreUnavailable
 from store.pool import open_pool
 from telemetry import tracing
 from telemetry.message_context import MessageContext
-from telemetry.metrics import MULTIPROCESS_DIR, serve_metrics
+from telemetry.metrics import MULTIPROCESS_DIR
+from telemetry.metrics import serve_metrics
 from telemetry.tracing import configure_tracing
 
 # The processes that enqueue actors but never call a PSP themselves.
@@ -60,7 +68,8 @@ def configure_actors(settings: Settings, role: str = "worker") -> None:
     dramatiq.set_broker(RedisBroker(url=settings.redis_url, middleware=middleware))
     import actors  # noqa: F401  (registers every actor with the broker above)
     from actors.card_testing import CardTestingCounter
-    from actors.runtime import Runtime, install
+    from actors.runtime import Runtime
+    from actors.runtime import install
 
     def build_runtime() -> Runtime:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0)
@@ -185,7 +194,9 @@ def run_janitor(settings: Settings) -> None:
     serve_metrics(settings.metrics_port)
     # Actor modules bind to the broker current when they are imported: after it is set.
     from actors.authentication import check_authentication
-    from actors.janitor import JanitorPolicy, Nudges, run
+    from actors.janitor import JanitorPolicy
+    from actors.janitor import Nudges
+    from actors.janitor import run
     from actors.operations import drive_operation
     from actors.psp_webhooks import apply_psp_webhook
 
@@ -226,7 +237,8 @@ def run_webhook_delivery(settings: Settings) -> None:
     """Fan events out to merchants' endpoints and deliver them until stopped."""
     configure_actors(settings, role="webhooks")
     serve_metrics(settings.metrics_port)
-    from actors.webhook_delivery import DeliveryPolicy, run
+    from actors.webhook_delivery import DeliveryPolicy
+    from actors.webhook_delivery import run
 
     policy = DeliveryPolicy(
         schedule=[timedelta(seconds=d) for d in schedule_seconds(settings.webhook_retry_schedule)],

@@ -13,14 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
-from payments.routing import RoutingTable, routing_table_from_json
-from paystream.settings import Settings, psp_names, require_secret
-from psp.protocol import Connector, Connectors
-from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from payments.routing import RoutingTable
+from payments.routing import routing_table_from_json
+from paystream.settings import Settings
+from paystream.settings import psp_names
+from paystream.settings import require_secret
+from psp.protocol import Connector
+from psp.protocol import Connectors
+from psp.simulator.connector import SimulatorClientConfig
+from psp.simulator.connector import SimulatorConnector
 from psp.standard_webhooks import WebhookSecret
 from psp.stripe.client import StripeConfig
 from psp.stripe.connector import StripeConnector

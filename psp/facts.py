@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import assert_never
 
-from payments.lifecycle import ActionRequired, Authorized, Captured, Declined, PspFact, Voided
-from psp.protocol import PspPayment, PspPaymentStatus
+from payments.lifecycle import ActionRequired
+from payments.lifecycle import Authorized
+from payments.lifecycle import Captured
+from payments.lifecycle import Declined
+from payments.lifecycle import PspFact
+from payments.lifecycle import Voided
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
 
 
 def payment_fact(payment: PspPayment, *, action_expires_in: timedelta | None) -> PspFact | None:

@@ -4,16 +4,22 @@ outcome, and the headers that let the PSP's side of a call be found from ours.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 from opentelemetry.trace import SpanKind
 
-from psp.protocol import Answered, NotFound, Rejected, Retryable, Unknown
+from psp.protocol import Answered
+from psp.protocol import NotFound
+from psp.protocol import Rejected
+from psp.protocol import Retryable
+from psp.protocol import Unknown
 from telemetry import tracing
 from telemetry.logs import context
-from telemetry.metrics import psp_call_seconds, timed
+from telemetry.metrics import psp_call_seconds
+from telemetry.metrics import timed
 
 R = TypeVar("R")
 

@@ -12,10 +12,15 @@ caller must ask the PSP before deciding anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar, Union
+from typing import Any
+from typing import Generic
+from typing import Protocol
+from typing import TypeVar
+from typing import Union
 
 T = TypeVar("T")
 

@@ -6,11 +6,13 @@ against every secret of the PSP still valid: two during a rotation's grace."""
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from standardwebhooks import Webhook, WebhookVerificationError
+from standardwebhooks import Webhook
+from standardwebhooks import WebhookVerificationError
 
 from psp.protocol import WebhookRejected
 

@@ -8,8 +8,10 @@ import signal
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import typer
 
@@ -17,7 +19,8 @@ from paystream.cli.options import taking_options
 from paystream.cli.output import console
 from paystream.settings import settings
 from stack.description import StackOptions
-from stack.launcher import DEMO_MERCHANT, Stack
+from stack.launcher import DEMO_MERCHANT
+from stack.launcher import Stack
 from telemetry.logs import configure_logging
 
 

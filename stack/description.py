@@ -3,11 +3,15 @@ up`) and what it turned out to be (`StackInfo`, written to stack.json)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from paystream.cli.options import GatewayWorkers, Threads, Workers, option
+from paystream.cli.options import GatewayWorkers
+from paystream.cli.options import Threads
+from paystream.cli.options import Workers
+from paystream.cli.options import option
 from paystream.local_stack import DEFAULT_DATA_DIR
 
 

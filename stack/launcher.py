@@ -22,19 +22,31 @@ from typing import Any
 import psycopg
 import redis
 
-from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+from gateway.auth import MERCHANT_ROLES
+from gateway.auth import OPERATOR_ROLES
 from payments.routing import RoutingTable
 from paystream.local_stack import write_stack_settings
 from stack import secrets as stack_secrets
-from stack.description import StackInfo, StackOptions
-from stack.ports import answers, port_is_free, wait_until
-from stack.postgres import PostgresServer, cluster_folder
-from stack.postgres_binaries import describe, postgres_bindir
+from stack.description import StackInfo
+from stack.description import StackOptions
+from stack.ports import answers
+from stack.ports import port_is_free
+from stack.ports import wait_until
+from stack.postgres import PostgresServer
+from stack.postgres import cluster_folder
+from stack.postgres_binaries import describe
+from stack.postgres_binaries import postgres_bindir
 from stack.processes import ManagedProcess
-from stack.psps import LocalPsp, Surroundings, check_runnable, local_psps, stack_routing
+from stack.psps import LocalPsp
+from stack.psps import Surroundings
+from stack.psps import check_runnable
+from stack.psps import local_psps
+from stack.psps import stack_routing
 from stack.redis import RedisServer
 from stack.tls import local_tls
-from store.keys import Owner, create_key, key_is_active
+from store.keys import Owner
+from store.keys import create_key
+from store.keys import key_is_active
 from store.merchants import ensure_merchant
 from store.migrate import migrate
 from store.operators import create_operator

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from stack.ports import answers, wait_until
+from stack.ports import answers
+from stack.ports import wait_until
 from stack.processes import ManagedProcess
 
 # localstripe takes any secret key that starts with sk_.

@@ -10,7 +10,8 @@ import os
 import pwd
 import signal
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,16 +19,15 @@ import psycopg
 
 from paystream.settings import settings
 from stack.ports import wait_until
-from stack.postgres_binaries import check_cluster, postgres_bindir
+from stack.postgres_binaries import check_cluster
+from stack.postgres_binaries import postgres_bindir
 from stack.processes import ManagedProcess
-from stack.service_user import (
-    OUTSIDE,
-    as_user,
-    reaches,
-    runnable_bindir,
-    running_as_root,
-    service_user,
-)
+from stack.service_user import OUTSIDE
+from stack.service_user import as_user
+from stack.service_user import reaches
+from stack.service_user import runnable_bindir
+from stack.service_user import running_as_root
+from stack.service_user import service_user
 
 SUPERUSER = "paystream"
 

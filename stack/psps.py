@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
-from payments.routing import RoutingTable, routing_table_from_json
+from payments.routing import RoutingTable
+from payments.routing import routing_table_from_json
 from stack import localstripe
 from stack.ports import free_port
 from stack.tls import TlsFiles

@@ -10,10 +10,15 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from stack.stripe_proxy import Answer, Fault, StripeProxy, json_answer, stripe_error
+from stack.stripe_proxy import Answer
+from stack.stripe_proxy import Fault
+from stack.stripe_proxy import StripeProxy
+from stack.stripe_proxy import json_answer
+from stack.stripe_proxy import stripe_error
 
 
 def _handler(proxy: StripeProxy) -> type[BaseHTTPRequestHandler]:

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from stack.ports import answers, free_port, wait_until
+from stack.ports import answers
+from stack.ports import free_port
+from stack.ports import wait_until
 
 
 @contextlib.contextmanager

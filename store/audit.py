@@ -12,38 +12,40 @@ everything and names each row that was edited, deleted, moved or slipped in.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
-)
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractContextManager
+from contextlib import asynccontextmanager
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
-from typing import Any, overload
+from typing import Any
+from typing import overload
 
 import psycopg
-from psycopg import AsyncConnection, Connection
+from psycopg import AsyncConnection
+from psycopg import Connection
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import ConnectionPool
 
-from store.db import connect, connection
-from store.statements import (
-    Backlog,
-    Statement,
-    Steps,
-    columns,
-    copy_rows,
-    execute,
-    fetch_all,
-    fetch_backlog,
-    fetch_one,
-    fetch_tuples,
-    fetch_value,
-    in_transaction,
-    store_function,
-)
+from store.db import connect
+from store.db import connection
+from store.statements import Backlog
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import copy_rows
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_backlog
+from store.statements import fetch_one
+from store.statements import fetch_tuples
+from store.statements import fetch_value
+from store.statements import in_transaction
+from store.statements import store_function
 from store.transactions import transaction_as
 
 _GENESIS = bytes(32)

@@ -7,8 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from payments.ids import ID_CLOCK_MARGIN, id_at
-from store.statements import Statement, Steps, columns, fetch_all, fetch_tuples, store_function
+from payments.ids import ID_CLOCK_MARGIN
+from payments.ids import id_at
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import fetch_all
+from store.statements import fetch_tuples
+from store.statements import store_function
 from store.webhook_inbox import InboxRow
 
 _INBOX = columns(InboxRow, "i")

@@ -20,17 +20,25 @@ from __future__ import annotations
 
 import contextlib
 import select
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import Any, overload
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractContextManager
+from typing import Any
+from typing import overload
 
 import psycopg
-from psycopg import AsyncConnection, Connection
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg import AsyncConnection
+from psycopg import Connection
+from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import ConnectionPool
 
-from store.errors import StoreUnavailable, translated
+from store.errors import StoreUnavailable
+from store.errors import translated
 from store.pool import APPLICATION_NAME
-from store.statements import Statement, fetch_value, store_function
+from store.statements import Statement
+from store.statements import fetch_value
+from store.statements import store_function
 
 
 def _server_spoke(conn: Connection[Any] | AsyncConnection[Any]) -> bool:

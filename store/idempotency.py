@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from store.statements import Statement, Steps, execute, fetch_one, fetch_value, store_function
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import execute
+from store.statements import fetch_one
+from store.statements import fetch_value
+from store.statements import store_function
 
 
 @dataclass(frozen=True, slots=True)

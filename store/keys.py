@@ -10,21 +10,21 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 from payments.ids import new_id
 from store.audit import record
-from store.statements import (
-    Statement,
-    Steps,
-    columns,
-    fetch_all,
-    fetch_one,
-    fetch_value,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import fetch_all
+from store.statements import fetch_one
+from store.statements import fetch_value
+from store.statements import store_function
 
 KEY_PREFIX = "sk_"
 # 32 random bytes: the key space of a 256-bit secret, as Stripe-style keys carry.

@@ -10,16 +10,14 @@ from typing import Any
 
 from payments.ids import new_id
 from payments.ledger import Entry
-from store.statements import (
-    Statement,
-    Steps,
-    execute,
-    fetch_all,
-    fetch_row,
-    fetch_tuples,
-    fetch_value,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_row
+from store.statements import fetch_tuples
+from store.statements import fetch_value
+from store.statements import store_function
 
 _ENSURE_ACCOUNTS = (
     "INSERT INTO ledger_accounts (merchant_id, currency, kind)"

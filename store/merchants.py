@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from store.statements import Statement, Steps, execute, fetch_value, store_function
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import execute
+from store.statements import fetch_value
+from store.statements import store_function
 
 
 @store_function

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from importlib import resources
 
 from store.db import connect
-from store.statements import Steps, execute, fetch_values, in_transaction, store_function
+from store.statements import Steps
+from store.statements import execute
+from store.statements import fetch_values
+from store.statements import in_transaction
+from store.statements import store_function
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant shared by every paystream process; pg_advisory_lock takes a bigint.

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from payments.ids import new_id
-from payments.operations import OperationKind, OperationStatus, psp_key
+from payments.operations import OperationKind
+from payments.operations import OperationStatus
+from payments.operations import psp_key
 from payments.records import PaymentRecord
-from store.statements import (
-    Statement,
-    Steps,
-    columns,
-    execute,
-    fetch_all,
-    fetch_by_id,
-    fetch_one,
-    fetch_row,
-    fetch_value,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_by_id
+from store.statements import fetch_one
+from store.statements import fetch_row
+from store.statements import fetch_value
+from store.statements import store_function
 
 
 @dataclass(frozen=True, slots=True)

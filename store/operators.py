@@ -9,8 +9,16 @@ from datetime import datetime
 
 from payments.ids import new_id
 from store.audit import record
-from store.keys import KEY_COLUMNS, ApiKeyRow, Owner, create_key
-from store.statements import Statement, Steps, fetch_all, fetch_by_id, fetch_one, store_function
+from store.keys import KEY_COLUMNS
+from store.keys import ApiKeyRow
+from store.keys import Owner
+from store.keys import create_key
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import fetch_all
+from store.statements import fetch_by_id
+from store.statements import fetch_one
+from store.statements import store_function
 
 # `op_` names the PSP operations already.
 ID_PREFIX = "opr"

@@ -10,16 +10,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from store.statements import (
-    Backlog,
-    Statement,
-    execute,
-    fetch_all,
-    fetch_backlog,
-    fetch_one,
-    fetch_value,
-    store_function,
-)
+from store.statements import Backlog
+from store.statements import Statement
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_backlog
+from store.statements import fetch_one
+from store.statements import fetch_value
+from store.statements import store_function
 
 # An event's outbox row, as the last part of the statement that writes its
 # change: selected from that statement's own rows (`FROM created`) or from

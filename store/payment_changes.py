@@ -6,16 +6,26 @@ the metrics once the transaction has committed."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
-from payments.events import ACTION_REFUSED, ACTION_REQUESTED, EventType
+from payments.events import ACTION_REFUSED
+from payments.events import ACTION_REQUESTED
+from payments.events import EventType
 from payments.lifecycle import Change
-from payments.operations import OperationKind, pending_action
-from payments.records import PaymentRecord, TimelineEvent
+from payments.operations import OperationKind
+from payments.operations import pending_action
+from payments.records import PaymentRecord
+from payments.records import TimelineEvent
 from payments.status import EventSource
-from store.operations import insert_operation, unflag_operations
-from store.statements import Steps, columns, fetch_one, store_function
-from store.timeline import Changed, append_event
+from store.operations import insert_operation
+from store.operations import unflag_operations
+from store.statements import Steps
+from store.statements import columns
+from store.statements import fetch_one
+from store.statements import store_function
+from store.timeline import Changed
+from store.timeline import append_event
 
 _RETURNING = f"RETURNING {columns(PaymentRecord)}"
 

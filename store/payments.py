@@ -9,28 +9,34 @@ merchant's word)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import NamedTuple
 
 from payments.events import EventType
-from payments.ids import ID_CLOCK_MARGIN, id_at, new_id
+from payments.ids import ID_CLOCK_MARGIN
+from payments.ids import id_at
+from payments.ids import new_id
 from payments.operations import OperationKind
-from payments.records import PaymentRecord, TimelineEvent
+from payments.records import PaymentRecord
+from payments.records import TimelineEvent
 from payments.status import EventSource
-from store.operations import INSERT_OPERATION, operation_parameters
-from store.statements import (
-    Statement,
-    Steps,
-    columns,
-    fetch_all,
-    fetch_by_id,
-    fetch_value,
-    fetch_values,
-    parameters,
-    placeholders,
-    store_function,
-)
-from store.timeline import event_parameters, event_rows, timeline_event
+from store.operations import INSERT_OPERATION
+from store.operations import operation_parameters
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import fetch_all
+from store.statements import fetch_by_id
+from store.statements import fetch_value
+from store.statements import fetch_values
+from store.statements import parameters
+from store.statements import placeholders
+from store.statements import store_function
+from store.timeline import event_parameters
+from store.timeline import event_rows
+from store.timeline import timeline_event
 
 _PAYMENT = columns(PaymentRecord)
 _CREATE = f"""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection, Connection
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg import AsyncConnection
+from psycopg import Connection
+from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import ConnectionPool
 
 # How paystream's connections show in pg_stat_activity.
 APPLICATION_NAME = "paystream"

@@ -13,15 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payments.events import EventType
-from store.statements import (
-    Statement,
-    Steps,
-    execute,
-    execute_many,
-    fetch_all,
-    fetch_tuples,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import execute
+from store.statements import execute_many
+from store.statements import fetch_all
+from store.statements import fetch_tuples
+from store.statements import store_function
 
 # A run matches its PSP's report against that PSP's payments and refunds
 # only: another PSP's are not this report's to settle, nor missing from it.

@@ -10,15 +10,13 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 
 from payments.ids import new_id
-from store.statements import (
-    Statement,
-    Steps,
-    columns,
-    execute,
-    fetch_all,
-    fetch_by_id,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_by_id
+from store.statements import store_function
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,27 +8,30 @@ as payments' are (`store.payments`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 from payments.events import EventType
 from payments.ids import new_id
 from payments.operations import OperationKind
-from payments.records import PaymentRecord, RefundRecord, TimelineEvent
-from payments.status import EventSource, RefundStatus
+from payments.records import PaymentRecord
+from payments.records import RefundRecord
+from payments.records import TimelineEvent
+from payments.status import EventSource
+from payments.status import RefundStatus
 from store.operations import insert_operation
-from store.statements import (
-    Statement,
-    Steps,
-    columns,
-    execute,
-    fetch_all,
-    fetch_by_id,
-    fetch_one,
-    parameters,
-    placeholders,
-    store_function,
-)
-from store.timeline import Changed, append_event
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_by_id
+from store.statements import fetch_one
+from store.statements import parameters
+from store.statements import placeholders
+from store.statements import store_function
+from store.timeline import Changed
+from store.timeline import append_event
 
 _REFUND = columns(RefundRecord)
 _PAYMENT = columns(PaymentRecord)

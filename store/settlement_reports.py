@@ -5,21 +5,20 @@ report looks like a card number."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable
+from collections.abc import Iterable
 
 import psycopg
 
 from payments.card_data import contains_pan
 from store.errors import StoreError
-from store.statements import (
-    Statement,
-    Steps,
-    copy_chunks,
-    execute,
-    fetch_value,
-    fetch_values,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import copy_chunks
+from store.statements import execute
+from store.statements import fetch_value
+from store.statements import fetch_values
+from store.statements import store_function
 
 _COPY = (
     "COPY {table} (batch, settlement_date, record_type, psp_reference, reference,"

@@ -32,14 +32,29 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterable
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Generator
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum, auto
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from enum import Enum
+from enum import auto
+from typing import Any
+from typing import Generic
+from typing import ParamSpec
+from typing import TypeVar
+from typing import overload
 
-from psycopg import AsyncConnection, Connection
-from psycopg.rows import RowFactory, class_row, scalar_row, tuple_row
-from psycopg.sql import SQL, Composed
+from psycopg import AsyncConnection
+from psycopg import Connection
+from psycopg.rows import RowFactory
+from psycopg.rows import class_row
+from psycopg.rows import scalar_row
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL
+from psycopg.sql import Composed
 from psycopg.types.json import Jsonb
 
 from store.errors import translated

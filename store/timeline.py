@@ -4,17 +4,26 @@ caller's transaction, so the three can never disagree."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 from psycopg.types.json import Jsonb
 
 from payments.events import EventType
 from payments.ids import new_id
-from payments.records import PaymentRecord, TimelineEvent
-from payments.resources import camel_fields, event_envelope, payment_resource
+from payments.records import PaymentRecord
+from payments.records import TimelineEvent
+from payments.resources import camel_fields
+from payments.resources import event_envelope
+from payments.resources import payment_resource
 from payments.status import EventSource
 from store.outbox import QUEUE_EVENT
-from store.statements import Statement, Steps, columns, execute, fetch_all, store_function
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import store_function
 
 
 class Changed(NamedTuple):

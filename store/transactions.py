@@ -7,19 +7,22 @@ round trips before the first write; sent as one text they cost one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
-    suppress,
-)
-from typing import Any, overload
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractContextManager
+from contextlib import asynccontextmanager
+from contextlib import contextmanager
+from contextlib import suppress
+from typing import Any
+from typing import overload
 
 import psycopg
-from psycopg import AsyncConnection, Connection
-from psycopg.sql import SQL, Composed, Literal
+from psycopg import AsyncConnection
+from psycopg import Connection
+from psycopg.sql import SQL
+from psycopg.sql import Composed
+from psycopg.sql import Literal
 
 
 def _begin_as(actor: str, request_id: str | None) -> Composed:

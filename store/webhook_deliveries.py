@@ -4,23 +4,22 @@ with its tries, its next try, and dead letters kept for replay."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from payments.ids import new_id
 from store.audit import record
-from store.statements import (
-    Statement,
-    Steps,
-    columns,
-    execute,
-    execute_many,
-    fetch_all,
-    fetch_one,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import execute
+from store.statements import execute_many
+from store.statements import fetch_all
+from store.statements import fetch_one
+from store.statements import store_function
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,19 +4,18 @@ delivery); the API shows one only once, when it is made."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 from payments.ids import new_id
-from store.statements import (
-    Statement,
-    Steps,
-    columns,
-    execute,
-    fetch_all,
-    fetch_by_id,
-    fetch_one,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import columns
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_by_id
+from store.statements import fetch_one
+from store.statements import store_function
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,22 +4,21 @@ an actor, kept whatever happens to them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from payments.ids import new_id
 from store.audit import record
-from store.statements import (
-    Statement,
-    Steps,
-    execute,
-    fetch_by_id,
-    fetch_value,
-    fetch_values,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import execute
+from store.statements import fetch_by_id
+from store.statements import fetch_value
+from store.statements import fetch_values
+from store.statements import store_function
 
 
 @dataclass(frozen=True, slots=True)

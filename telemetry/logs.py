@@ -14,7 +14,8 @@ import sys
 
 import orjson
 import structlog
-from structlog.typing import EventDict, Processor
+from structlog.typing import EventDict
+from structlog.typing import Processor
 
 from payments.card_data import mask_pans
 

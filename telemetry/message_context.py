@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dramatiq import Broker, Message
+from dramatiq import Broker
+from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from telemetry import tracing
-from telemetry.logs import bind_context, clear_context, context
+from telemetry.logs import bind_context
+from telemetry.logs import clear_context
+from telemetry.logs import context
 
 OPTION = "paystream_context"
 

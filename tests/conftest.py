@@ -12,12 +12,15 @@ import psycopg
 import pytest
 import redis
 
-from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
-from store.keys import Owner, create_key
+from gateway.auth import MERCHANT_ROLES
+from gateway.auth import OPERATOR_ROLES
+from store.keys import Owner
+from store.keys import create_key
 from store.merchants import ensure_merchant
 from store.migrate import migrate
 from store.operators import create_operator
-from tests.support.servers import Servers, make_root
+from tests.support.servers import Servers
+from tests.support.servers import make_root
 from tests.support.system_packages import install_missing
 
 PEPPER = b"test-pepper"

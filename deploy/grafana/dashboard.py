@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, statetimeline, timeseries
+from grafana_foundation_sdk.builders import dashboard
+from grafana_foundation_sdk.builders import prometheus
+from grafana_foundation_sdk.builders import stat
+from grafana_foundation_sdk.builders import statetimeline
+from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DataSourceRef

@@ -7,24 +7,39 @@ none of the merchants' payment pages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import MerchantRole, OperatorRole
-from gateway.console.render import error_page, listing_page, page, see_other
-from gateway.console.session import PATH, SignedIn, console_page, services_of
+from gateway.auth import MerchantRole
+from gateway.auth import OperatorRole
+from gateway.console.render import error_page
+from gateway.console.render import listing_page
+from gateway.console.render import page
+from gateway.console.render import see_other
+from gateway.console.session import PATH
+from gateway.console.session import SignedIn
+from gateway.console.session import console_page
+from gateway.console.session import services_of
 from payments.ids import is_id
 from payments.reconciliation import LineClass
 from payments.status import PaymentStatus
 from store.db import connection
 from store.keys import PrincipalKind
-from store.ledger import balances, entries
+from store.ledger import balances
+from store.ledger import entries
 from store.merchants import merchant_exists
-from store.payments import get_payment, list_payments
-from store.reconciliation_runs import get_run, list_breaks, list_runs
+from store.payments import get_payment
+from store.payments import list_payments
+from store.reconciliation_runs import get_run
+from store.reconciliation_runs import list_breaks
+from store.reconciliation_runs import list_runs
 from store.refunds import list_refunds
 from store.timeline import list_events
 

@@ -7,11 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Mount
+from starlette.routing import Route
+from starlette.routing import Router
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
-from gateway.console import pages, sign_in, stats, webhooks
+from gateway.console import pages
+from gateway.console import sign_in
+from gateway.console import stats
+from gateway.console import webhooks
 from gateway.console.render import error_page
 from gateway.console.session import PATH
 

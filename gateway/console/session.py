@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
+from urllib.parse import quote
 
 import orjson
 from redis.asyncio import Redis
@@ -21,13 +23,19 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import MerchantRole, OperatorRole, Role, allows, needs
-from gateway.console.render import error_page, see_other
+from gateway.auth import MerchantRole
+from gateway.auth import OperatorRole
+from gateway.auth import Role
+from gateway.auth import allows
+from gateway.auth import needs
+from gateway.console.render import error_page
+from gateway.console.render import see_other
 from gateway.http import read_body
 from gateway.types import Services
 from store.db import connection
 from store.errors import StoreUnavailable
-from store.keys import Principal, find_principal_by_key_id
+from store.keys import Principal
+from store.keys import find_principal_by_key_id
 
 COOKIE = "paystream_console"
 # The sign-in form's own token, before there is a session (login CSRF).

@@ -10,32 +10,34 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import allows, needs
-from gateway.console.render import page, see_other
-from gateway.console.session import (
-    COOKIE,
-    PATH,
-    SESSION_TTL,
-    SIGN_IN_COOKIE,
-    SIGN_IN_ROLES,
-    SIGN_IN_TTL,
-    SignedIn,
-    clear_cookie,
-    close_session,
-    console_page,
-    current_session,
-    new_token,
-    open_session,
-    read_form,
-    same_token,
-    services_of,
-    set_cookie,
-    unavailable,
-)
-from store.audit import acting, record
+from gateway.auth import allows
+from gateway.auth import needs
+from gateway.console.render import page
+from gateway.console.render import see_other
+from gateway.console.session import COOKIE
+from gateway.console.session import PATH
+from gateway.console.session import SESSION_TTL
+from gateway.console.session import SIGN_IN_COOKIE
+from gateway.console.session import SIGN_IN_ROLES
+from gateway.console.session import SIGN_IN_TTL
+from gateway.console.session import SignedIn
+from gateway.console.session import clear_cookie
+from gateway.console.session import close_session
+from gateway.console.session import console_page
+from gateway.console.session import current_session
+from gateway.console.session import new_token
+from gateway.console.session import open_session
+from gateway.console.session import read_form
+from gateway.console.session import same_token
+from gateway.console.session import services_of
+from gateway.console.session import set_cookie
+from gateway.console.session import unavailable
+from store.audit import acting
+from store.audit import record
 from store.db import connection
 from store.errors import StoreUnavailable
-from store.keys import find_principal, hash_key
+from store.keys import find_principal
+from store.keys import hash_key
 
 logger = logging.getLogger("paystream.console")
 

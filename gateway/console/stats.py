@@ -5,7 +5,9 @@ and the status mix. The dashboard's script polls it and draws the charts."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -13,11 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MerchantRole
-from gateway.console.session import current_session, services_of
+from gateway.console.session import current_session
+from gateway.console.session import services_of
 from gateway.http import json_response
 from gateway.problems import Problem
 from payments.resources import timestamp
-from store.console import MinuteFigures, minute_figures, status_mix
+from store.console import MinuteFigures
+from store.console import minute_figures
+from store.console import status_mix
 from store.db import connection
 from store.errors import StoreUnavailable
 

@@ -9,13 +9,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import MerchantRole
-from gateway.console.render import error_page, listing_page, see_other
-from gateway.console.session import PATH, SignedIn, console_page, services_of
+from gateway.console.render import error_page
+from gateway.console.render import listing_page
+from gateway.console.render import see_other
+from gateway.console.session import PATH
+from gateway.console.session import SignedIn
+from gateway.console.session import console_page
+from gateway.console.session import services_of
 from payments.ids import is_id
 from store.audit import acting
 from store.console import merchant_inbox
 from store.db import connection
-from store.webhook_deliveries import list_deliveries, replay_delivery
+from store.webhook_deliveries import list_deliveries
+from store.webhook_deliveries import replay_delivery
 
 PAGE_SIZE = 50
 INBOX_SIZE = 50

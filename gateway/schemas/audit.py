@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 from pydantic import Field
 
-from gateway.schemas.common import BIGINT_MAX, ApiModel, IsoDatetime
+from gateway.schemas.common import BIGINT_MAX
+from gateway.schemas.common import ApiModel
+from gateway.schemas.common import IsoDatetime
 
 
 class ListAuditQuery(ApiModel):

@@ -4,9 +4,15 @@ the problem details every error answers with, and the health answer."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
+from typing import Any
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
 from pydantic.alias_generators import to_camel
 
 # Cursors that are Postgres bigints: a larger one would be a 500 from the database.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
+from pydantic import Field
 
-from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
+from gateway.auth import MERCHANT_ROLES
+from gateway.auth import OPERATOR_ROLES
 from gateway.schemas.common import ApiModel
 
 

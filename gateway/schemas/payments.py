@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
+from typing import Any
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, StrictInt
+from pydantic import AfterValidator
+from pydantic import Field
+from pydantic import StrictInt
 
-from gateway.schemas.common import ApiModel, Identifier
-from payments.money import MAX_AMOUNT, is_currency
-from payments.status import CaptureMethod, EventSource, PaymentStatus, RefundStatus
+from gateway.schemas.common import ApiModel
+from gateway.schemas.common import Identifier
+from payments.money import MAX_AMOUNT
+from payments.money import is_currency
+from payments.status import CaptureMethod
+from payments.status import EventSource
+from payments.status import PaymentStatus
+from payments.status import RefundStatus
 
 
 def _iso_currency(code: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
 from pydantic import Field
 
-from gateway.schemas.common import BIGINT_MAX, ApiModel
+from gateway.schemas.common import BIGINT_MAX
+from gateway.schemas.common import ApiModel
 
 PspName = Annotated[
     str,

@@ -3,12 +3,16 @@ deliveries out."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import Field
 
 from gateway.schemas.common import ApiModel
-from payments.events import ALL_EVENTS, EVENT_TYPES
+from payments.events import ALL_EVENTS
+from payments.events import EVENT_TYPES
 
 
 class WebhookReceipt(BaseModel):

@@ -6,27 +6,39 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn
+from rich.progress import DownloadColumn
+from rich.progress import Progress
+from rich.progress import TransferSpeedColumn
 from rich.table import Table
 
 from payments.reconciliation import FINAL_CLASSES
 from paystream.bootstrap import configure_actors
-from paystream.cli.options import StackDir, talk_to_stack
+from paystream.cli.options import StackDir
+from paystream.cli.options import talk_to_stack
 from paystream.cli.output import console
-from paystream.connectors import build_connectors, configured_routing
+from paystream.connectors import build_connectors
+from paystream.connectors import configured_routing
 from paystream.local_stack import DEFAULT_DATA_DIR
 from paystream.settings import settings
-from psp.protocol import Connector, UnknownConnector
+from psp.protocol import Connector
+from psp.protocol import UnknownConnector
 from store.audit import seal
 from store.audit import verify as verify_audit
-from store.db import connect, connection
+from store.db import connect
+from store.db import connection
 from store.ledger import verify as verify_ledger
 from store.pool import open_pool
-from store.reconciliation_runs import create_run, list_breaks, mark_run
-from store.settlement_reports import BadReport, copy_report, report_carries_card_number
+from store.reconciliation_runs import create_run
+from store.reconciliation_runs import list_breaks
+from store.reconciliation_runs import mark_run
+from store.settlement_reports import BadReport
+from store.settlement_reports import copy_report
+from store.settlement_reports import report_carries_card_number
 from telemetry.logs import configure_logging
 
 ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
@@ -63,7 +75,8 @@ def reconcile(
     psp = _connector(psp_name)
     configure_actors(settings())  # before anything imports `actors`
     from actors.errors import TryAgain
-    from actors.reconciliation import UncheckableReport, run_reconciliation
+    from actors.reconciliation import UncheckableReport
+    from actors.reconciliation import run_reconciliation
 
     pool = open_pool(settings().database_url, max_size=4)
     try:

@@ -7,30 +7,39 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import redis
 import typer
 from psycopg import Connection
 from redis.exceptions import RedisError
 
-from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES
-from gateway.principals import ENTRY_SECONDS, REVOCATIONS, revocation_token
+from gateway.auth import MERCHANT_ROLES
+from gateway.auth import OPERATOR_ROLES
+from gateway.principals import ENTRY_SECONDS
+from gateway.principals import REVOCATIONS
+from gateway.principals import revocation_token
 from gateway.resources import key_resource
-from paystream.cli.options import StackDir, talk_to_stack
+from paystream.cli.options import StackDir
+from paystream.cli.options import talk_to_stack
 from paystream.cli.output import console
 from paystream.local_stack import DEFAULT_DATA_DIR
-from paystream.settings import require_secret, settings
-from store.audit import acting_alone, system
-from store.keys import Owner, create_key, get_key, list_keys, revoke_key
+from paystream.settings import require_secret
+from paystream.settings import settings
+from store.audit import acting_alone
+from store.audit import system
+from store.keys import Owner
+from store.keys import create_key
+from store.keys import get_key
+from store.keys import list_keys
+from store.keys import revoke_key
 from store.merchants import ensure_merchant
-from store.operators import (
-    OperatorRow,
-    create_operator,
-    get_operator_key,
-    list_operator_keys,
-    list_operators,
-)
+from store.operators import OperatorRow
+from store.operators import create_operator
+from store.operators import get_operator_key
+from store.operators import list_operator_keys
+from store.operators import list_operators
 
 keys_app = typer.Typer(help="Manage merchants' API keys.", no_args_is_help=True)
 operators_app = typer.Typer(

@@ -10,7 +10,9 @@ from importlib.metadata import entry_points
 import typer
 
 from paystream import __version__
-from paystream.cli import books, keys, processes
+from paystream.cli import books
+from paystream.cli import keys
+from paystream.cli import processes
 
 app = typer.Typer(
     name="paystream",

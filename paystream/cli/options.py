@@ -14,15 +14,24 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import field, fields, is_dataclass, replace
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import field
+from dataclasses import fields
+from dataclasses import is_dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_args, get_type_hints
+from typing import Annotated
+from typing import Any
+from typing import TypeVar
+from typing import get_args
+from typing import get_type_hints
 
 import typer
 
 from paystream.cli.output import console
-from paystream.local_stack import NoStack, use_stack
+from paystream.local_stack import NoStack
+from paystream.local_stack import use_stack
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]

@@ -6,26 +6,23 @@ from __future__ import annotations
 import os
 import sys
 
-from paystream.bootstrap import (
-    run_janitor,
-    run_relay,
-    run_webhook_delivery,
-    simulator_app,
-)
-from paystream.cli.options import (
-    GatewayWorkers,
-    Host,
-    Port,
-    StackDir,
-    Threads,
-    Workers,
-    talk_to_stack,
-)
+from paystream.bootstrap import run_janitor
+from paystream.bootstrap import run_relay
+from paystream.bootstrap import run_webhook_delivery
+from paystream.bootstrap import simulator_app
+from paystream.cli.options import GatewayWorkers
+from paystream.cli.options import Host
+from paystream.cli.options import Port
+from paystream.cli.options import StackDir
+from paystream.cli.options import Threads
+from paystream.cli.options import Workers
+from paystream.cli.options import talk_to_stack
 from paystream.cli.output import console
 from paystream.connectors import configured_routing
 from paystream.local_stack import DEFAULT_DATA_DIR
 from paystream.serving import serve
-from paystream.settings import Settings, settings
+from paystream.settings import Settings
+from paystream.settings import settings
 from store.migrate import migrate as apply_migrations
 from telemetry.logs import configure_logging
 

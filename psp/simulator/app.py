@@ -21,26 +21,31 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse
+from starlette.responses import Response
+from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from psp.simulator.challenge import answer_challenge, show_challenge
-from psp.simulator.knobs import KNOWN, change_knobs, describe_knobs
-from psp.simulator.service import (
-    BATCH,
-    DroppedResponse,
-    Simulator,
-    SimulatorConfig,
-    error_response,
-    json_response,
-)
-from psp.simulator.settlement import build_report, render_csv
+from psp.simulator.challenge import answer_challenge
+from psp.simulator.challenge import show_challenge
+from psp.simulator.knobs import KNOWN
+from psp.simulator.knobs import change_knobs
+from psp.simulator.knobs import describe_knobs
+from psp.simulator.service import BATCH
+from psp.simulator.service import DroppedResponse
+from psp.simulator.service import Simulator
+from psp.simulator.service import SimulatorConfig
+from psp.simulator.service import error_response
+from psp.simulator.service import json_response
+from psp.simulator.settlement import build_report
+from psp.simulator.settlement import render_csv
 
 
 class _IncompleteResponseFilter(logging.Filter):

@@ -10,16 +10,16 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
-from psp.simulator.outcomes import (
-    AUTHENTICATION_FAILED,
-    asks_authentication,
-    authorization_outcome,
-    refund_outcome,
-)
+from psp.simulator.outcomes import AUTHENTICATION_FAILED
+from psp.simulator.outcomes import asks_authentication
+from psp.simulator.outcomes import authorization_outcome
+from psp.simulator.outcomes import refund_outcome
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (

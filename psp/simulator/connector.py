@@ -12,33 +12,39 @@ guess.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
 import orjson
 
-from psp.observed import correlation_headers, observed
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    CallResult,
-    InquiryResult,
-    NotFound,
-    PspEvent,
-    PspPayment,
-    PspRefund,
-    Rejected,
-    ReportUnavailable,
-    Retryable,
-    Unknown,
-    VerifiedWebhook,
-)
-from psp.simulator.mapping import event_from_json, payment_from_json, refund_from_json
-from psp.standard_webhooks import WebhookSecret, verify_signature
+from psp.observed import correlation_headers
+from psp.observed import observed
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import CallResult
+from psp.protocol import InquiryResult
+from psp.protocol import NotFound
+from psp.protocol import PspEvent
+from psp.protocol import PspPayment
+from psp.protocol import PspRefund
+from psp.protocol import Rejected
+from psp.protocol import ReportUnavailable
+from psp.protocol import Retryable
+from psp.protocol import Unknown
+from psp.protocol import VerifiedWebhook
+from psp.simulator.mapping import event_from_json
+from psp.simulator.mapping import payment_from_json
+from psp.simulator.mapping import refund_from_json
+from psp.standard_webhooks import WebhookSecret
+from psp.standard_webhooks import verify_signature
 
 T = TypeVar("T")
 NAME = "simulator"

@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from psp.simulator.faults import Fate, FaultSettings, outage_windows
+from psp.simulator.faults import Fate
+from psp.simulator.faults import FaultSettings
+from psp.simulator.faults import outage_windows
 from psp.simulator.service import Simulator
 from psp.simulator.webhooks import WebhookKnobs
 

@@ -8,15 +8,14 @@ ValueError for the caller to classify."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, assert_never
+from typing import Any
+from typing import assert_never
 
-from psp.protocol import (
-    PspEvent,
-    PspPayment,
-    PspPaymentStatus,
-    PspRefund,
-    PspRefundStatus,
-)
+from psp.protocol import PspEvent
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefund
+from psp.protocol import PspRefundStatus
 
 
 class SimulatorPaymentStatus(StrEnum):

@@ -11,20 +11,29 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
-from psp.simulator.book import Book, BookError, StoredResponse
-from psp.simulator.faults import Fate, Faults, FaultSettings
+from psp.simulator.book import Book
+from psp.simulator.book import BookError
+from psp.simulator.book import StoredResponse
+from psp.simulator.faults import Fate
+from psp.simulator.faults import Faults
+from psp.simulator.faults import FaultSettings
 from psp.simulator.settlement import SettlementKnobs
-from psp.simulator.webhooks import WebhookKnobs, WebhookSender
-from telemetry.logs import bind_context, clear_context
+from psp.simulator.webhooks import WebhookKnobs
+from psp.simulator.webhooks import WebhookSender
+from telemetry.logs import bind_context
+from telemetry.logs import clear_context
 
 logger = logging.getLogger("paystream.psp_simulator")
 

@@ -11,7 +11,8 @@ import random
 import secrets
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import httpx

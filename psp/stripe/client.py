@@ -5,7 +5,8 @@ key, asking first when an earlier try may have landed)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 
 import httpx

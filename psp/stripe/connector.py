@@ -23,49 +23,52 @@ search endpoint (localstripe) answers 404 there, read as "not found".
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import TypeVar
 
 import stripe
-from stripe.params import (
-    PaymentIntentCaptureParams,
-    PaymentIntentCreateParams,
-    PaymentIntentListParams,
-    PaymentIntentSearchParams,
-    RefundCreateParams,
-    RefundListParams,
-)
+from stripe.params import PaymentIntentCaptureParams
+from stripe.params import PaymentIntentCreateParams
+from stripe.params import PaymentIntentListParams
+from stripe.params import PaymentIntentSearchParams
+from stripe.params import RefundCreateParams
+from stripe.params import RefundListParams
 
-from psp.observed import observed, observing
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    CallResult,
-    Connector,
-    InquiryResult,
-    NotFound,
-    PspEvent,
-    PspPayment,
-    PspRefund,
-    Rejected,
-    ReportUnavailable,
-    Retryable,
-    Unknown,
-    VerifiedWebhook,
-)
-from psp.stripe import departures, settlement, webhooks
-from psp.stripe.client import StripeConfig, stripe_client
-from psp.stripe.mapping import (
-    PAYMENT_ID_KEY,
-    REFUND_ID_KEY,
-    Failure,
-    call_outcome,
-    declined_payment,
-    failure_of,
-    payment_from_intent,
-    refund_from_stripe,
-)
+from psp.observed import observed
+from psp.observed import observing
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import CallResult
+from psp.protocol import Connector
+from psp.protocol import InquiryResult
+from psp.protocol import NotFound
+from psp.protocol import PspEvent
+from psp.protocol import PspPayment
+from psp.protocol import PspRefund
+from psp.protocol import Rejected
+from psp.protocol import ReportUnavailable
+from psp.protocol import Retryable
+from psp.protocol import Unknown
+from psp.protocol import VerifiedWebhook
+from psp.stripe import departures
+from psp.stripe import settlement
+from psp.stripe import webhooks
+from psp.stripe.client import StripeConfig
+from psp.stripe.client import stripe_client
+from psp.stripe.mapping import PAYMENT_ID_KEY
+from psp.stripe.mapping import REFUND_ID_KEY
+from psp.stripe.mapping import Failure
+from psp.stripe.mapping import call_outcome
+from psp.stripe.mapping import declined_payment
+from psp.stripe.mapping import failure_of
+from psp.stripe.mapping import payment_from_intent
+from psp.stripe.mapping import refund_from_stripe
 
 T = TypeVar("T")
 

@@ -34,20 +34,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal, TypeGuard, assert_never, get_args
+from typing import Any
+from typing import Literal
+from typing import TypeGuard
+from typing import assert_never
+from typing import get_args
 
 import httpx
 import stripe
 
-from psp.protocol import (
-    PspPayment,
-    PspPaymentStatus,
-    PspRefund,
-    PspRefundStatus,
-    Rejected,
-    Retryable,
-    Unknown,
-)
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefund
+from psp.protocol import PspRefundStatus
+from psp.protocol import Rejected
+from psp.protocol import Retryable
+from psp.protocol import Unknown
 
 # Our ids in Stripe's metadata: how an inquiry, a webhook and a balance
 # transaction lead back to our payment or refund.

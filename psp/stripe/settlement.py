@@ -29,8 +29,12 @@ was released, and the releasing refund gives no line. Its fees are always 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
+from collections.abc import Mapping
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import stripe
@@ -38,7 +42,9 @@ from stripe.params import BalanceTransactionListParams
 
 from psp.protocol import ReportUnavailable
 from psp.settlement_csv import csv_chunks
-from psp.stripe.mapping import PAYMENT_ID_KEY, REFUND_ID_KEY, released_at_capture
+from psp.stripe.mapping import PAYMENT_ID_KEY
+from psp.stripe.mapping import REFUND_ID_KEY
+from psp.stripe.mapping import released_at_capture
 
 Line = dict[str, Any]
 

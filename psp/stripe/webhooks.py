@@ -9,22 +9,19 @@ through the same forward-only writes as any other answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import stripe
 
-from psp.protocol import (
-    PspEvent,
-    VerifiedWebhook,
-    WebhookRejected,
-)
-from psp.stripe.mapping import (
-    PAYMENT_ID_KEY,
-    REFUND_ID_KEY,
-    payment_from_intent,
-    refund_from_stripe,
-)
+from psp.protocol import PspEvent
+from psp.protocol import VerifiedWebhook
+from psp.protocol import WebhookRejected
+from psp.stripe.mapping import PAYMENT_ID_KEY
+from psp.stripe.mapping import REFUND_ID_KEY
+from psp.stripe.mapping import payment_from_intent
+from psp.stripe.mapping import refund_from_stripe
 
 SIGNATURE_HEADER = "stripe-signature"
 # Events whose object is a Refund. (`charge.refunded` carries the charge,

@@ -4,9 +4,13 @@ import pytest
 
 from stack.description import StackInfo
 from stack.launcher import Stack
-from tests.support.faulty import CALM, knobs, start_faulty_stack
+from tests.support.faulty import CALM
+from tests.support.faulty import knobs
+from tests.support.faulty import start_faulty_stack
 from tests.support.servers import make_root
-from tests.support.stack import RunningStack, remove, start_stack
+from tests.support.stack import RunningStack
+from tests.support.stack import remove
+from tests.support.stack import start_stack
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.wrk import FALLBACK, run_wrk, wrk_version
+from bench.wrk import FALLBACK
+from bench.wrk import run_wrk
+from bench.wrk import wrk_version
 from tests.support.stack import RunningStack
 
 

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drill.chaos_plan import FAULT_KINDS, ChaosOptions, fault_schedule
+from drill.chaos_plan import FAULT_KINDS
+from drill.chaos_plan import ChaosOptions
+from drill.chaos_plan import fault_schedule
 
 
 def test_a_ci_sized_chaos_run_injects_every_fault_and_holds_every_invariant(

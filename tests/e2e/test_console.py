@@ -13,9 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser
+from playwright.sync_api import ConsoleMessage
+from playwright.sync_api import Page
+from playwright.sync_api import expect
+from playwright.sync_api import sync_playwright
 
-from drill.receiver import Receiver, serving_receiver
+from drill.receiver import Receiver
+from drill.receiver import serving_receiver
 from stack.ports import wait_until
 from tests.support.stack import RunningStack
 

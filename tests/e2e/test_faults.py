@@ -14,7 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from drill.runner import DrillOptions, run_drill
+from drill.runner import DrillOptions
+from drill.runner import run_drill
 from stack.description import StackInfo
 from stack.launcher import Stack
 from stack.ports import wait_until

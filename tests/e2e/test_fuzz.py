@@ -16,17 +16,16 @@ import psycopg
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.specs.openapi.checks import content_type_conformance
+from schemathesis.specs.openapi.checks import negative_data_rejection
+from schemathesis.specs.openapi.checks import response_headers_conformance
+from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import status_code_conformance
 
 from gateway.app import openapi_document
 from gateway.auth import MERCHANT_ROLES
-from store.keys import Owner, create_key
+from store.keys import Owner
+from store.keys import create_key
 from store.merchants import ensure_merchant
 from tests.support.stack import RunningStack
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import httpx
 import pytest
@@ -14,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from drill.receiver import serving_receiver
 from stack.ports import wait_until
-from tests.support.deploy import names_the_dashboard_queries, names_the_rules_query
+from tests.support.deploy import names_the_dashboard_queries
+from tests.support.deploy import names_the_rules_query
 from tests.support.stack import RunningStack
 
 FAMILIES = {

@@ -8,7 +8,8 @@ import json
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import httpx
 import pytest
@@ -17,7 +18,9 @@ from standardwebhooks import Webhook
 
 from paystream.settings import settings
 from stack.postgres_binaries import postgres_bindir
-from tests.support.card_numbers import PAN, SHAPES, holds_pan
+from tests.support.card_numbers import PAN
+from tests.support.card_numbers import SHAPES
+from tests.support.card_numbers import holds_pan
 from tests.support.stack import RunningStack
 
 

@@ -10,13 +10,15 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import psycopg
 
-from drill.runner import DrillOptions, run_drill
+from drill.runner import DrillOptions
+from drill.runner import run_drill
 from stack.description import StackInfo
 from stack.launcher import Stack
 from tests.support.faulty import knobs

@@ -10,7 +10,8 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -19,7 +20,9 @@ import pytest
 
 from stack.ports import wait_until
 from tests.support.servers import make_root
-from tests.support.stack import RunningStack, remove, start_stack
+from tests.support.stack import RunningStack
+from tests.support.stack import remove
+from tests.support.stack import start_stack
 
 # localstripe has no pm_card_chargeDeclined; this one declines at both
 # (psp/stripe/departures.py).

@@ -12,7 +12,8 @@ import pytest
 
 from stack.ports import wait_until
 from tests.support.servers import make_root
-from tests.support.stack import remove, start_stack
+from tests.support.stack import remove
+from tests.support.stack import start_stack
 
 
 def test_a_payment_goes_end_to_end_over_https() -> None:

@@ -14,10 +14,14 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from stack.ports import accepts_connections, wait_until
-from stack.postgres_binaries import embedded_bindir, major_version
-from tests.support.servers import Servers, make_root
-from tests.support.stack import remove, start_stack
+from stack.ports import accepts_connections
+from stack.ports import wait_until
+from stack.postgres_binaries import embedded_bindir
+from stack.postgres_binaries import major_version
+from tests.support.servers import Servers
+from tests.support.servers import make_root
+from tests.support.stack import remove
+from tests.support.stack import start_stack
 
 
 def pay(gateway: str, api_key: str) -> dict[str, object]:

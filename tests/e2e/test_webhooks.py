@@ -11,7 +11,9 @@ import httpx
 
 from drill.psps import PspFaults
 from drill.receiver import serving_receiver
-from drill.runner import DrillOptions, register_endpoint, run_drill
+from drill.runner import DrillOptions
+from drill.runner import register_endpoint
+from drill.runner import run_drill
 from stack.description import StackInfo
 from stack.ports import wait_until
 from tests.support.faulty import knobs

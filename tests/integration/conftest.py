@@ -13,7 +13,8 @@ if dramatiq.broker.global_broker is None:
 from gateway.types import GatewayConfig
 from tests.conftest import PEPPER
 from tests.support.bank import bank_fixture
-from tests.support.gateway import Gateway, running_gateway
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
 from tests.support.localstripe import localstripe_fixture
 
 bank = bank_fixture

@@ -14,9 +14,15 @@ import psycopg
 import pytest
 
 from gateway.app import ENDPOINTS
-from gateway.auth import MERCHANT_ROLES, OPERATOR_ROLES, MerchantRole, OperatorRole
+from gateway.auth import MERCHANT_ROLES
+from gateway.auth import OPERATOR_ROLES
+from gateway.auth import MerchantRole
+from gateway.auth import OperatorRole
 from gateway.openapi import Endpoint
-from tests.conftest import Merchant, Operator, new_merchant, new_operator
+from tests.conftest import Merchant
+from tests.conftest import Operator
+from tests.conftest import new_merchant
+from tests.conftest import new_operator
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,11 @@ import pytest
 
 from gateway.auth import MERCHANT_ROLES
 from gateway.types import GatewayConfig
-from tests.conftest import PEPPER, Merchant, new_merchant
-from tests.support.gateway import Gateway, running_gateway
+from tests.conftest import PEPPER
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
 
 pytestmark = pytest.mark.anyio
 

@@ -13,12 +13,14 @@ import pytest
 import actors.outcomes
 from actors.errors import TryAgain
 from actors.operations import drive_operation
-from actors.psp_webhooks import UNMATCHED_AFTER, apply_psp_webhook
+from actors.psp_webhooks import UNMATCHED_AFTER
+from actors.psp_webhooks import apply_psp_webhook
 from payments.operations import OperationKind
 from tests.conftest import Merchant
 from tests.support.bank import Bank
 from tests.support.callbacks import store_callback
-from tests.support.payments import create_payment, request
+from tests.support.payments import create_payment
+from tests.support.payments import request
 
 
 def charge_json(bank: Bank, payment_id: str) -> dict[str, Any]:

@@ -14,11 +14,16 @@ import pytest
 
 from actors.operations import drive_operation
 from gateway.types import GatewayConfig
-from store.audit import as_actor, record, seal, verify
+from store.audit import as_actor
+from store.audit import record
+from store.audit import seal
+from store.audit import verify
 from store.migrate import migrate
-from tests.conftest import Merchant, new_merchant
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
 from tests.support.bank import Bank
-from tests.support.gateway import Gateway, running_gateway
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
 from tests.support.payments import create_payment
 from tests.support.servers import Servers
 

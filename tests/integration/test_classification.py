@@ -6,19 +6,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 
 import psycopg
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from payments.reconciliation import Figures, Ours, classify, confirmed
-from payments.status import PaymentStatus, RefundStatus
+from payments.reconciliation import Figures
+from payments.reconciliation import Ours
+from payments.reconciliation import classify
+from payments.reconciliation import confirmed
+from payments.status import PaymentStatus
+from payments.status import RefundStatus
 from store.reconciliation import classify_lines
 from store.reconciliation_runs import create_run
-from tests.conftest import Merchant, migrated_database, new_merchant
+from tests.conftest import Merchant
+from tests.conftest import migrated_database
+from tests.conftest import new_merchant
 from tests.support.servers import Servers
 
 CURRENCIES = ("EUR", "USD")

@@ -22,22 +22,24 @@ from actors.card_testing import CardTestingCounter
 from actors.errors import TryAgain
 from actors.operations import drive_operation
 from actors.psp_webhooks import apply_psp_webhook
-from actors.runtime import Runtime, install
+from actors.runtime import Runtime
+from actors.runtime import install
 from payments.card_testing import CardTestingPolicy
-from psp.breaker import CircuitBreaker, open_key
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    Connectors,
-    PspPayment,
-    PspPaymentStatus,
-)
-from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from psp.breaker import CircuitBreaker
+from psp.breaker import open_key
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import Connectors
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.simulator.connector import SimulatorClientConfig
+from psp.simulator.connector import SimulatorConnector
 from store.pool import open_pool
 from tests.conftest import Merchant
 from tests.support.callbacks import store_callback
 from tests.support.payments import create_payment
-from tests.support.simulator import API_KEY, serving_simulator
+from tests.support.simulator import API_KEY
+from tests.support.simulator import serving_simulator
 
 PSPS = ("alpha", "beta")
 

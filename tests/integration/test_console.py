@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date, timedelta
+from datetime import date
+from datetime import timedelta
 
 import httpx
 import psycopg
@@ -16,8 +17,11 @@ from gateway.app import openapi_document
 from gateway.console.pages import PAGE_SIZE
 from gateway.console.webhooks import PAGE_SIZE as WEBHOOK_PAGE_SIZE
 from payments.ids import new_id
-from store.keys import Owner, revoke_key
-from tests.conftest import Merchant, Operator, new_merchant
+from store.keys import Owner
+from store.keys import revoke_key
+from tests.conftest import Merchant
+from tests.conftest import Operator
+from tests.conftest import new_merchant
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,8 @@ the PSP's word only; and a callback crossing a confirm, applied once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,9 @@ import pytest
 import redis
 
 from actors.authentication import check_authentication
-from actors.janitor import JanitorPolicy, Nudges, sweep
+from actors.janitor import JanitorPolicy
+from actors.janitor import Nudges
+from actors.janitor import sweep
 from actors.operations import drive_operation
 from actors.psp_webhooks import apply_psp_webhook
 from actors.runtime import runtime
@@ -30,7 +33,9 @@ from psp.standard_webhooks import WebhookSecret
 from stack.ports import wait_until
 from tests.conftest import Merchant
 from tests.support.bank import Bank
-from tests.support.gateway import Gateway, running_gateway, simulators
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
+from tests.support.gateway import simulators
 from tests.support.localstripe import receiving_webhooks
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 
 from store.db import connection
-from store.pool import APPLICATION_NAME, open_pool
+from store.pool import APPLICATION_NAME
+from store.pool import open_pool
 from tests.conftest import Merchant
 from tests.support.gateway import Gateway
 

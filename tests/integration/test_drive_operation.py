@@ -14,7 +14,8 @@ from actors.operations import drive_operation
 from payments.operations import OperationKind
 from tests.conftest import Merchant
 from tests.support.bank import Bank
-from tests.support.payments import create_payment, request
+from tests.support.payments import create_payment
+from tests.support.payments import request
 
 
 def drive(operation_id: str) -> None:

@@ -8,9 +8,13 @@ import redis
 
 from gateway.types import GatewayConfig
 from psp.breaker import open_key
-from tests.conftest import Merchant, new_merchant
-from tests.support.card_numbers import SHAPES, holds_pan
-from tests.support.gateway import Gateway, running_gateway, simulators
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
+from tests.support.card_numbers import SHAPES
+from tests.support.card_numbers import holds_pan
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
+from tests.support.gateway import simulators
 
 pytestmark = pytest.mark.anyio
 

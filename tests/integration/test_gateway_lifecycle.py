@@ -9,7 +9,8 @@ import asyncio
 import psycopg
 import pytest
 
-from tests.conftest import Merchant, new_merchant
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.anyio

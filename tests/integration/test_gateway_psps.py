@@ -11,14 +11,18 @@ import pytest
 import redis
 
 from gateway.types import GatewayConfig
-from payments.routing import Route, RoutingTable
+from payments.routing import Route
+from payments.routing import RoutingTable
 from payments.webhooks import new_webhook_secret
 from psp.breaker import open_key
 from psp.protocol import Connectors
 from psp.standard_webhooks import WebhookSecret
-from tests.conftest import Merchant, new_merchant
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
 from tests.support.callbacks import signed
-from tests.support.gateway import Gateway, running_gateway, simulators
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
+from tests.support.gateway import simulators
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,8 @@ import redis
 from gateway.types import GatewayConfig
 from stack.ports import free_port
 from tests.conftest import Merchant
-from tests.support.gateway import Gateway, running_gateway
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
 
 pytestmark = pytest.mark.anyio
 

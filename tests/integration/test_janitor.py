@@ -11,7 +11,9 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from actors.janitor import JanitorPolicy, Nudges, sweep
+from actors.janitor import JanitorPolicy
+from actors.janitor import Nudges
+from actors.janitor import sweep
 from store.pool import open_pool
 from tests.conftest import Merchant
 from tests.support.payments import create_payment

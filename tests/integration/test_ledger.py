@@ -7,8 +7,12 @@ import uuid
 import psycopg
 import pytest
 
-from payments.ledger import AccountKind, Entry, Posting, capture_entry
-from store.ledger import post_entry, verify
+from payments.ledger import AccountKind
+from payments.ledger import Entry
+from payments.ledger import Posting
+from payments.ledger import capture_entry
+from store.ledger import post_entry
+from store.ledger import verify
 from tests.conftest import Merchant
 
 

@@ -13,8 +13,11 @@ from actors.card_testing import CardTestingCounter
 from gateway.types import GatewayConfig
 from payments.card_testing import CardTestingPolicy
 from stack.ports import free_port
-from tests.conftest import Merchant, new_merchant
-from tests.support.card_numbers import ASCII_SHAPES, SHAPES, holds_pan
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
+from tests.support.card_numbers import ASCII_SHAPES
+from tests.support.card_numbers import SHAPES
+from tests.support.card_numbers import holds_pan
 from tests.support.gateway import running_gateway
 
 pytestmark = pytest.mark.anyio

@@ -17,10 +17,13 @@ from actors.outcomes import flag
 from gateway.types import GatewayConfig
 from payments.status import EventSource
 from psp.breaker import open_key
-from store.audit import record, seal
+from store.audit import record
+from store.audit import seal
 from store.pool import open_pool
 from tests.conftest import Merchant
-from tests.support.gateway import Gateway, running_gateway, simulators
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
+from tests.support.gateway import simulators
 from tests.support.payments import create_payment
 
 pytestmark = pytest.mark.anyio

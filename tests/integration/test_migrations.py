@@ -2,7 +2,8 @@ import threading
 
 import psycopg
 
-from store.migrate import available_migrations, migrate
+from store.migrate import available_migrations
+from store.migrate import migrate
 from tests.support.servers import Servers
 
 

@@ -9,7 +9,9 @@ import json
 import psycopg
 import pytest
 
-from tests.conftest import Merchant, Operator, new_operator
+from tests.conftest import Merchant
+from tests.conftest import Operator
+from tests.conftest import new_operator
 from tests.integration.test_api_keys import cli
 from tests.support.gateway import Gateway
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from stack.ports import free_port, wait_until
+from stack.ports import free_port
+from stack.ports import wait_until
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -16,8 +18,11 @@ from gateway.types import GatewayConfig
 from payments.webhooks import new_webhook_secret
 from psp.standard_webhooks import WebhookSecret
 from tests.support.callbacks import signed
-from tests.support.card_numbers import SHAPES, holds_pan
-from tests.support.gateway import Gateway, running_gateway, simulators
+from tests.support.card_numbers import SHAPES
+from tests.support.card_numbers import holds_pan
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
+from tests.support.gateway import simulators
 
 pytestmark = pytest.mark.anyio
 

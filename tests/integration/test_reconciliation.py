@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +24,37 @@ import redis
 
 from actors.errors import TryAgain
 from actors.operations import drive_operation
-from actors.reconciliation import LinesLost, run_reconciliation
+from actors.reconciliation import LinesLost
 from actors.reconciliation import reconcile as reconcile_actor
+from actors.reconciliation import run_reconciliation
 from actors.runtime import runtime
 from payments.operations import OperationKind
-from psp.protocol import (
-    Answered,
-    InquiryResult,
-    NotFound,
-    PspPayment,
-    PspPaymentStatus,
-    Unknown,
-)
-from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from psp.protocol import Answered
+from psp.protocol import InquiryResult
+from psp.protocol import NotFound
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import Unknown
+from psp.simulator.connector import SimulatorClientConfig
+from psp.simulator.connector import SimulatorConnector
 from store.ledger import verify
 from store.pool import open_pool
-from store.reconciliation_runs import Starter, create_run
-from store.settlement_reports import BadReport, copy_report, report_carries_card_number
-from tests.conftest import Merchant, Operator, migrated_database, new_merchant, new_operator
-from tests.support.bank import Bank, running_bank
-from tests.support.card_numbers import FULLWIDTH, holds_pan
-from tests.support.payments import create_payment, request
+from store.reconciliation_runs import Starter
+from store.reconciliation_runs import create_run
+from store.settlement_reports import BadReport
+from store.settlement_reports import copy_report
+from store.settlement_reports import report_carries_card_number
+from tests.conftest import Merchant
+from tests.conftest import Operator
+from tests.conftest import migrated_database
+from tests.conftest import new_merchant
+from tests.conftest import new_operator
+from tests.support.bank import Bank
+from tests.support.bank import running_bank
+from tests.support.card_numbers import FULLWIDTH
+from tests.support.card_numbers import holds_pan
+from tests.support.payments import create_payment
+from tests.support.payments import request
 from tests.support.servers import Servers
 from tests.support.simulator import API_KEY
 

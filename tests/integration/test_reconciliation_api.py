@@ -12,9 +12,15 @@ import pytest
 
 from gateway.types import GatewayConfig
 from payments.routing import RoutingTable
-from tests.conftest import Merchant, Operator, new_merchant, new_operator
-from tests.support.card_numbers import SHAPES, holds_pan
-from tests.support.gateway import Gateway, running_gateway, simulators
+from tests.conftest import Merchant
+from tests.conftest import Operator
+from tests.conftest import new_merchant
+from tests.conftest import new_operator
+from tests.support.card_numbers import SHAPES
+from tests.support.card_numbers import holds_pan
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
+from tests.support.gateway import simulators
 
 pytestmark = pytest.mark.anyio
 

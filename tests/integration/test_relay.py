@@ -14,7 +14,9 @@ import pytest
 import redis
 from psycopg_pool import ConnectionPool
 
-from actors.relay import STREAM, publish_batch, trim_acknowledged
+from actors.relay import STREAM
+from actors.relay import publish_batch
+from actors.relay import trim_acknowledged
 from stack.ports import wait_until
 from store.pool import open_pool
 from tests.conftest import Merchant

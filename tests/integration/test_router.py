@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Annotated
+from typing import Any
 
 import httpx
 import psycopg
@@ -19,7 +21,9 @@ from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.auth import MerchantRole
-from gateway.endpoint import Answer, Call, Endpoint
+from gateway.endpoint import Answer
+from gateway.endpoint import Call
+from gateway.endpoint import Endpoint
 from gateway.problems import Problem
 from gateway.router import build_routes
 from gateway.schemas.common import ApiModel
@@ -27,7 +31,8 @@ from gateway.types import GatewayConfig
 from payments.errors import InvalidState
 from psp.breaker import breaker_states
 from store.audit import record
-from tests.conftest import Merchant, new_merchant
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
 from tests.support.gateway import RecordingWorkQueue
 
 pytestmark = pytest.mark.anyio

@@ -8,18 +8,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    NotFound,
-    PspPaymentStatus,
-    Rejected,
-    Retryable,
-    Unknown,
-)
-from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import NotFound
+from psp.protocol import PspPaymentStatus
+from psp.protocol import Rejected
+from psp.protocol import Retryable
+from psp.protocol import Unknown
+from psp.simulator.connector import SimulatorClientConfig
+from psp.simulator.connector import SimulatorConnector
 from stack.ports import free_port
-from tests.support.simulator import API_KEY, serving_simulator
+from tests.support.simulator import API_KEY
+from tests.support.simulator import serving_simulator
 
 SALE = AuthorizeRequest(
     reference="pay_1", amount=1000, currency="EUR", token="tok_visa", capture=True

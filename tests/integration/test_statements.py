@@ -3,24 +3,24 @@ sync connection and, awaited, on an async one, with the same answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg
 import pytest
 
 from store.errors import StoreUnavailable
-from store.statements import (
-    Statement,
-    Steps,
-    copy_chunks,
-    execute,
-    fetch_all,
-    fetch_one,
-    fetch_value,
-    in_transaction,
-    store_function,
-)
+from store.statements import Statement
+from store.statements import Steps
+from store.statements import copy_chunks
+from store.statements import execute
+from store.statements import fetch_all
+from store.statements import fetch_one
+from store.statements import fetch_value
+from store.statements import in_transaction
+from store.statements import store_function
 
 pytestmark = pytest.mark.anyio
 

@@ -1,15 +1,19 @@
 """Payments in Postgres: a payment, its timeline and its outbox row move together."""
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import psycopg
 import pytest
 
-from payments.lifecycle import Captured, apply_fact
+from payments.lifecycle import Captured
+from payments.lifecycle import apply_fact
 from payments.status import EventSource
 from store.payment_changes import record_change
-from store.payments import get_payment_unscoped, insert_payment, new_payment
+from store.payments import get_payment_unscoped
+from store.payments import insert_payment
+from store.payments import new_payment
 from tests.conftest import Merchant
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,8 @@ import redis
 from actors.authentication import check_authentication
 from actors.card_testing import CardTestingCounter
 from actors.operations import drive_operation
-from actors.runtime import Runtime, install
+from actors.runtime import Runtime
+from actors.runtime import install
 from payments.card_testing import CardTestingPolicy
 from psp.breaker import CircuitBreaker
 from psp.protocol import Connectors
@@ -24,13 +25,11 @@ from psp.stripe.connector import StripeConnector
 from stack.localstripe import LocalStripe
 from store.pool import open_pool
 from tests.conftest import Merchant
-from tests.support.localstripe import (
-    THREE_D_SECURE_CARDS,
-    authenticate,
-    connector_for,
-    stripe_sdk,
-    three_d_secure_method,
-)
+from tests.support.localstripe import THREE_D_SECURE_CARDS
+from tests.support.localstripe import authenticate
+from tests.support.localstripe import connector_for
+from tests.support.localstripe import stripe_sdk
+from tests.support.localstripe import three_d_secure_method
 from tests.support.payments import create_payment
 
 

@@ -13,27 +13,24 @@ import pytest
 import stripe
 from prometheus_client import REGISTRY
 
-from payments.operations import OperationKind, psp_key
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    CallResult,
-    InquiryResult,
-    NotFound,
-    PspPayment,
-    PspPaymentStatus,
-    PspRefundStatus,
-    Unknown,
-)
+from payments.operations import OperationKind
+from payments.operations import psp_key
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import CallResult
+from psp.protocol import InquiryResult
+from psp.protocol import NotFound
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefundStatus
+from psp.protocol import Unknown
 from psp.stripe.connector import StripeConnector
 from stack.localstripe import LocalStripe
-from tests.support.localstripe import (
-    THREE_D_SECURE_CARDS,
-    authenticate,
-    connector_for,
-    stripe_sdk,
-    three_d_secure_method,
-)
+from tests.support.localstripe import THREE_D_SECURE_CARDS
+from tests.support.localstripe import authenticate
+from tests.support.localstripe import connector_for
+from tests.support.localstripe import stripe_sdk
+from tests.support.localstripe import three_d_secure_method
 
 # localstripe's test PaymentMethods. Stripe's own decline id is
 # pm_card_chargeDeclined, which localstripe does not have (and its

@@ -16,23 +16,25 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from payments.operations import OperationKind, psp_key
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    NotFound,
-    PspPaymentStatus,
-    PspRefundStatus,
-    Rejected,
-    Retryable,
-    Unknown,
-)
+from payments.operations import OperationKind
+from payments.operations import psp_key
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import NotFound
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefundStatus
+from psp.protocol import Rejected
+from psp.protocol import Retryable
+from psp.protocol import Unknown
 from psp.stripe.connector import StripeConnector
 from stack.localstripe import LocalStripe
 from stack.ports import free_port
-from stack.stripe_proxy import Fault, StripeProxy
+from stack.stripe_proxy import Fault
+from stack.stripe_proxy import StripeProxy
 from stack.stripe_proxy_server import serving_proxy
-from tests.support.localstripe import READ_TIMEOUT, connector_for, stripe_sdk
+from tests.support.localstripe import READ_TIMEOUT
+from tests.support.localstripe import connector_for
+from tests.support.localstripe import stripe_sdk
 
 
 @pytest.fixture

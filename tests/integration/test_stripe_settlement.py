@@ -13,14 +13,20 @@ import io
 import secrets
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from payments.operations import OperationKind, psp_key
-from psp.protocol import Answered, AuthorizeRequest, PspPayment, ReportUnavailable
+from payments.operations import OperationKind
+from payments.operations import psp_key
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import PspPayment
+from psp.protocol import ReportUnavailable
 from psp.settlement_csv import HEADER
 from psp.stripe.connector import StripeConnector
 from stack.localstripe import LocalStripe

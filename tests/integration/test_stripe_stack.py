@@ -12,7 +12,9 @@ import pytest
 from paystream.connectors import stripe_config
 from paystream.settings import Settings
 from psp.stripe.client import StripeConfig
-from stack.psps import LocalPsp, Surroundings, local_stripe
+from stack.psps import LocalPsp
+from stack.psps import Surroundings
+from stack.psps import local_stripe
 
 SECRETS = {"stripe_webhook_secret": "whsec_local"}
 

@@ -7,26 +7,29 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 import stripe
 
-from payments.operations import OperationKind, psp_key
+from payments.operations import OperationKind
+from payments.operations import psp_key
 from payments.webhooks import new_webhook_secret
-from psp.protocol import (
-    Answered,
-    AuthorizeRequest,
-    PspPayment,
-    PspPaymentStatus,
-    VerifiedWebhook,
-    WebhookRejected,
-)
+from psp.protocol import Answered
+from psp.protocol import AuthorizeRequest
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import VerifiedWebhook
+from psp.protocol import WebhookRejected
 from psp.stripe.connector import StripeConnector
 from stack.localstripe import LocalStripe
 from stack.ports import wait_until
-from tests.support.localstripe import connector_for, receiving_webhooks
+from tests.support.localstripe import connector_for
+from tests.support.localstripe import receiving_webhooks
 
 Received = tuple[bytes, dict[str, str]]
 

@@ -13,7 +13,9 @@ from psycopg_pool import ConnectionPool
 
 import actors.outcomes
 from actors.outcomes import apply_payment_fact
-from payments.lifecycle import Authorized, Captured, apply_fact
+from payments.lifecycle import Authorized
+from payments.lifecycle import Captured
+from payments.lifecycle import apply_fact
 from payments.status import EventSource
 from store.payment_changes import record_change
 from store.payments import get_payment_unscoped

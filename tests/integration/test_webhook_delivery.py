@@ -22,9 +22,15 @@ from psycopg_pool import ConnectionPool
 from standardwebhooks import Webhook
 
 from actors import webhook_delivery
-from actors.relay import STREAM, publish_batch, republish_lost
-from actors.webhook_delivery import DeliveryPolicy, consume_once, ensure_group, send_due
-from drill.receiver import Receiver, serving_receiver
+from actors.relay import STREAM
+from actors.relay import publish_batch
+from actors.relay import republish_lost
+from actors.webhook_delivery import DeliveryPolicy
+from actors.webhook_delivery import consume_once
+from actors.webhook_delivery import ensure_group
+from actors.webhook_delivery import send_due
+from drill.receiver import Receiver
+from drill.receiver import serving_receiver
 from payments.webhooks import new_webhook_secret
 from store.pool import open_pool
 from tests.conftest import Merchant

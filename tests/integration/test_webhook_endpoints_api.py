@@ -6,8 +6,10 @@ import psycopg
 import pytest
 
 from gateway.types import GatewayConfig
-from tests.conftest import Merchant, new_merchant
-from tests.support.gateway import Gateway, running_gateway
+from tests.conftest import Merchant
+from tests.conftest import new_merchant
+from tests.support.gateway import Gateway
+from tests.support.gateway import running_gateway
 
 pytestmark = pytest.mark.anyio
 

@@ -15,13 +15,16 @@ import pytest
 import redis
 
 from actors.card_testing import CardTestingCounter
-from actors.runtime import Runtime, install
+from actors.runtime import Runtime
+from actors.runtime import install
 from payments.card_testing import CardTestingPolicy
 from psp.breaker import CircuitBreaker
 from psp.protocol import Connectors
-from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from psp.simulator.connector import SimulatorClientConfig
+from psp.simulator.connector import SimulatorConnector
 from store.pool import open_pool
-from tests.support.simulator import API_KEY, serving_simulator
+from tests.support.simulator import API_KEY
+from tests.support.simulator import serving_simulator
 
 
 @dataclass

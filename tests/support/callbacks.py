@@ -5,7 +5,8 @@ the inbox as the gateway would after verifying one."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import orjson

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 
 from drill.runner import DRILL_SETTINGS
-from stack.description import StackInfo, StackOptions
+from stack.description import StackInfo
+from stack.description import StackOptions
 from stack.launcher import Stack
 from stack.scratch import on_free_ports
 from tests.support.servers import make_root

@@ -6,17 +6,21 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from redis.asyncio import Redis
 
 from gateway.app import create_app
-from gateway.types import GatewayConfig, Services
+from gateway.types import GatewayConfig
+from gateway.types import Services
 from psp.breaker import breaker_states
 from psp.protocol import Connectors
-from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from psp.simulator.connector import SimulatorClientConfig
+from psp.simulator.connector import SimulatorConnector
 from psp.standard_webhooks import WebhookSecret
 
 

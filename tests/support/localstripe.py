@@ -17,9 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from psp.stripe.client import HttpxTransport, StripeConfig
+from psp.stripe.client import HttpxTransport
+from psp.stripe.client import StripeConfig
 from psp.stripe.connector import StripeConnector
-from stack.localstripe import LOCALSTRIPE_API_KEY, LocalStripe
+from stack.localstripe import LOCALSTRIPE_API_KEY
+from stack.localstripe import LocalStripe
 from stack.ports import free_port
 from stack.threaded import serving_in_thread
 from tests.support.servers import make_root

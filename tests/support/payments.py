@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import psycopg
 
 from payments.operations import OperationKind
 from payments.status import EventSource
 from store.payment_changes import request_action
-from store.payments import get_payment, insert_payment, new_payment
+from store.payments import get_payment
+from store.payments import insert_payment
+from store.payments import new_payment
 from store.refunds import create_refund
 from tests.conftest import Merchant
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stack.ports import free_ports
-from stack.postgres import PostgresServer, cluster_folder
+from stack.postgres import PostgresServer
+from stack.postgres import cluster_folder
 from stack.redis import RedisServer
 
 # Durability off: test data is thrown away, and commits get ~10x cheaper.

@@ -9,14 +9,16 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
-from stack.ports import free_ports, wait_until
+from stack.ports import free_ports
+from stack.ports import wait_until
 
 
 @dataclass

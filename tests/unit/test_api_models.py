@@ -5,9 +5,11 @@ That each response model is what its renderer writes: `test_resources.py`."""
 import json
 import re
 
-from gateway.app import ENDPOINTS, openapi_document
+from gateway.app import ENDPOINTS
+from gateway.app import openapi_document
 from gateway.openapi import build_document
-from gateway.problems import CATALOGUE, Problem
+from gateway.problems import CATALOGUE
+from gateway.problems import Problem
 
 
 def test_the_openapi_document_describes_every_route_with_its_problems() -> None:

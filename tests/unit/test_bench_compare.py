@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from bench.compare import _paired, _role
+from bench.compare import _paired
+from bench.compare import _role
 from paystream.cli import app
 
 

@@ -2,13 +2,17 @@ import ast
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from payments.card_data import contains_pan, luhn_valid, mask_pans
+from payments.card_data import contains_pan
+from payments.card_data import luhn_valid
+from payments.card_data import mask_pans
 from tests.support.card_numbers import read_digits
 
 TEST_PANS = [

@@ -10,7 +10,10 @@ import typer
 from typer.testing import CliRunner
 
 from paystream.cli import app
-from paystream.cli.options import Workers, option, option_group, taking_options
+from paystream.cli.options import Workers
+from paystream.cli.options import option
+from paystream.cli.options import option_group
+from paystream.cli.options import taking_options
 
 
 @dataclass(frozen=True)

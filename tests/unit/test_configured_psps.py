@@ -5,17 +5,21 @@ never a payment later."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from payments.routing import Route, RoutingTable
+from payments.routing import Route
+from payments.routing import RoutingTable
 from payments.webhooks import new_webhook_secret
 from paystream.bootstrap import configure_actors
-from paystream.connectors import build_connectors, configured_routing
+from paystream.connectors import build_connectors
+from paystream.connectors import configured_routing
 from paystream.settings import Settings
 from psp.protocol import WebhookRejected
 from psp.stripe.client import StripeConfig

@@ -21,20 +21,18 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from typer.testing import CliRunner
 
 from paystream.cli import app
-from tests.support.deploy import (
-    GRAFANA,
-    KUBERNETES,
-    PROMETHEUS,
-    ROOT,
-    RULE_FILES,
-    built_resources,
-    containers,
-    dashboard,
-    kustomization,
-    names_the_dashboard_queries,
-    names_the_rules_query,
-    rules,
-)
+from tests.support.deploy import GRAFANA
+from tests.support.deploy import KUBERNETES
+from tests.support.deploy import PROMETHEUS
+from tests.support.deploy import ROOT
+from tests.support.deploy import RULE_FILES
+from tests.support.deploy import built_resources
+from tests.support.deploy import containers
+from tests.support.deploy import dashboard
+from tests.support.deploy import kustomization
+from tests.support.deploy import names_the_dashboard_queries
+from tests.support.deploy import names_the_rules_query
+from tests.support.deploy import rules
 
 # The Kubernetes release whose schemas the manifests are held to.
 KUBERNETES_VERSION = "1.33.0"

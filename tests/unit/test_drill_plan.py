@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from drill.chaos_plan import FAULT_KINDS, FIRST, LAST, ChaosOptions, fault_schedule
+from drill.chaos_plan import FAULT_KINDS
+from drill.chaos_plan import FIRST
+from drill.chaos_plan import LAST
+from drill.chaos_plan import ChaosOptions
+from drill.chaos_plan import fault_schedule
 from drill.plan import make_plans
 
 

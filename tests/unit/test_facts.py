@@ -7,9 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from payments.lifecycle import ActionRequired, Authorized, Captured, Declined, Voided
+from payments.lifecycle import ActionRequired
+from payments.lifecycle import Authorized
+from payments.lifecycle import Captured
+from payments.lifecycle import Declined
+from payments.lifecycle import Voided
 from psp.facts import payment_fact
-from psp.protocol import PspPayment, PspPaymentStatus
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
 
 WAIT = timedelta(minutes=15)
 

@@ -7,13 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payments.ledger import (
-    AccountKind,
-    Entry,
-    capture_entry,
-    refund_entry,
-    settlement_entry,
-)
+from payments.ledger import AccountKind
+from payments.ledger import Entry
+from payments.ledger import capture_entry
+from payments.ledger import refund_entry
+from payments.ledger import settlement_entry
 
 A = AccountKind
 

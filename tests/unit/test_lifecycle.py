@@ -4,23 +4,26 @@ from datetime import timedelta
 
 import pytest
 
-from payments.errors import AmountTooLarge, InconsistentPspAnswer, InvalidState
-from payments.lifecycle import (
-    ActionRequired,
-    Authorized,
-    Captured,
-    Declined,
-    PaymentState,
-    PspFact,
-    Voided,
-    apply_fact,
-    capture_amount,
-    check_cancelable,
-    check_confirmable,
-    refund_amount,
-    refund_succeeded,
-)
-from payments.status import ALLOWED_MOVES, CaptureMethod, PaymentStatus, can_move
+from payments.errors import AmountTooLarge
+from payments.errors import InconsistentPspAnswer
+from payments.errors import InvalidState
+from payments.lifecycle import ActionRequired
+from payments.lifecycle import Authorized
+from payments.lifecycle import Captured
+from payments.lifecycle import Declined
+from payments.lifecycle import PaymentState
+from payments.lifecycle import PspFact
+from payments.lifecycle import Voided
+from payments.lifecycle import apply_fact
+from payments.lifecycle import capture_amount
+from payments.lifecycle import check_cancelable
+from payments.lifecycle import check_confirmable
+from payments.lifecycle import refund_amount
+from payments.lifecycle import refund_succeeded
+from payments.status import ALLOWED_MOVES
+from payments.status import CaptureMethod
+from payments.status import PaymentStatus
+from payments.status import can_move
 
 S = PaymentStatus
 

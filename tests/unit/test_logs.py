@@ -4,8 +4,10 @@ import logging
 
 import pytest
 
-from telemetry.logs import redact, register_secret
-from tests.support.card_numbers import SHAPES, holds_pan
+from telemetry.logs import redact
+from telemetry.logs import register_secret
+from tests.support.card_numbers import SHAPES
+from tests.support.card_numbers import holds_pan
 
 
 @pytest.mark.parametrize(
@@ -76,7 +78,8 @@ def test_settings_read_secrets_and_urls_from_files_and_mask_them(tmp_path, monke
 def _render(fmt: str, emit: object) -> str:
     import io
 
-    from telemetry.logs import clear_context, configure_logging
+    from telemetry.logs import clear_context
+    from telemetry.logs import configure_logging
 
     configure_logging("INFO", fmt)
     stream = io.StringIO()

@@ -1,7 +1,10 @@
 import pytest
 
-from payments.ids import is_id, new_id
-from payments.money import Money, exponent, is_currency
+from payments.ids import is_id
+from payments.ids import new_id
+from payments.money import Money
+from payments.money import exponent
+from payments.money import is_currency
 
 
 def test_currencies_are_iso_4217_codes_in_upper_case_with_their_minor_units() -> None:

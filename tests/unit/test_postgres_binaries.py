@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from stack.postgres_binaries import (
-    PostgresNotFound,
-    check_cluster,
-    embedded_bindir,
-    major_version,
-    postgres_bindir,
-)
+from stack.postgres_binaries import PostgresNotFound
+from stack.postgres_binaries import check_cluster
+from stack.postgres_binaries import embedded_bindir
+from stack.postgres_binaries import major_version
+from stack.postgres_binaries import postgres_bindir
 
 
 def test_unset_and_embedded_both_choose_the_wheels_binaries(tmp_path: Path) -> None:

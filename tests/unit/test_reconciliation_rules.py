@@ -2,7 +2,10 @@
 
 import pytest
 
-from payments.reconciliation import LineClass, Ours, classify, item_key
+from payments.reconciliation import LineClass
+from payments.reconciliation import Ours
+from payments.reconciliation import classify
+from payments.reconciliation import item_key
 
 C = LineClass
 CAPTURED = Ours("CAPTURED", 1000, "EUR")

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from gateway.http import MAX_JSON_DEPTH, refuse_forbidden_content
+from gateway.http import MAX_JSON_DEPTH
+from gateway.http import refuse_forbidden_content
 from gateway.problems import Problem
 
 PAN = "4111111111111111"

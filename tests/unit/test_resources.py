@@ -5,7 +5,9 @@ none missing and none extra (strict validation of the rendered JSON)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -14,67 +16,65 @@ from pydantic import BaseModel
 
 from gateway.app import ENDPOINTS
 from gateway.health import health_resource
-from gateway.http import listing, page
+from gateway.http import listing
+from gateway.http import page
 from gateway.problems import Problem
 from gateway.psp_webhooks import receipt
-from gateway.resources import (
-    audit_entry_resource,
-    balance_resource,
-    break_resource,
-    created_operator_resource,
-    delivery_resource,
-    endpoint_resource,
-    key_resource,
-    ledger_entry_resource,
-    operator_resource,
-    run_resource,
-)
-from gateway.schemas.audit import AuditEntry, AuditList
-from gateway.schemas.common import Health, ProblemDetail
-from gateway.schemas.keys import (
-    ApiKey,
-    ApiKeyList,
-    ApiKeyWithSecret,
-    CreatedOperator,
-    Operator,
-    OperatorList,
-)
-from gateway.schemas.payments import (
-    NextAction,
-    Payment,
-    PaymentEvent,
-    PaymentEventList,
-    PaymentList,
-    Refund,
-    RefundList,
-)
-from gateway.schemas.reconciliation import (
-    LedgerBalance,
-    LedgerBalances,
-    LedgerEntry,
-    LedgerEntryList,
-    LedgerPosting,
-    Reconciliation,
-    ReconciliationBreak,
-    ReconciliationBreakList,
-    ReconciliationList,
-)
-from gateway.schemas.webhooks import (
-    WebhookDelivery,
-    WebhookDeliveryList,
-    WebhookEndpoint,
-    WebhookEndpointList,
-    WebhookEndpointWithSecret,
-    WebhookReceipt,
-)
-from payments.records import RefundRecord, TimelineEvent
-from payments.resources import payment_resource, refund_resource, timeline_event_resource
+from gateway.resources import audit_entry_resource
+from gateway.resources import balance_resource
+from gateway.resources import break_resource
+from gateway.resources import created_operator_resource
+from gateway.resources import delivery_resource
+from gateway.resources import endpoint_resource
+from gateway.resources import key_resource
+from gateway.resources import ledger_entry_resource
+from gateway.resources import operator_resource
+from gateway.resources import run_resource
+from gateway.schemas.audit import AuditEntry
+from gateway.schemas.audit import AuditList
+from gateway.schemas.common import Health
+from gateway.schemas.common import ProblemDetail
+from gateway.schemas.keys import ApiKey
+from gateway.schemas.keys import ApiKeyList
+from gateway.schemas.keys import ApiKeyWithSecret
+from gateway.schemas.keys import CreatedOperator
+from gateway.schemas.keys import Operator
+from gateway.schemas.keys import OperatorList
+from gateway.schemas.payments import NextAction
+from gateway.schemas.payments import Payment
+from gateway.schemas.payments import PaymentEvent
+from gateway.schemas.payments import PaymentEventList
+from gateway.schemas.payments import PaymentList
+from gateway.schemas.payments import Refund
+from gateway.schemas.payments import RefundList
+from gateway.schemas.reconciliation import LedgerBalance
+from gateway.schemas.reconciliation import LedgerBalances
+from gateway.schemas.reconciliation import LedgerEntry
+from gateway.schemas.reconciliation import LedgerEntryList
+from gateway.schemas.reconciliation import LedgerPosting
+from gateway.schemas.reconciliation import Reconciliation
+from gateway.schemas.reconciliation import ReconciliationBreak
+from gateway.schemas.reconciliation import ReconciliationBreakList
+from gateway.schemas.reconciliation import ReconciliationList
+from gateway.schemas.webhooks import WebhookDelivery
+from gateway.schemas.webhooks import WebhookDeliveryList
+from gateway.schemas.webhooks import WebhookEndpoint
+from gateway.schemas.webhooks import WebhookEndpointList
+from gateway.schemas.webhooks import WebhookEndpointWithSecret
+from gateway.schemas.webhooks import WebhookReceipt
+from payments.records import RefundRecord
+from payments.records import TimelineEvent
+from payments.resources import payment_resource
+from payments.resources import refund_resource
+from payments.resources import timeline_event_resource
 from store.audit import AuditRow
 from store.keys import ApiKeyRow
-from store.ledger import Balance, EntryView
+from store.ledger import Balance
+from store.ledger import EntryView
 from store.operators import OperatorRow
 from store.payments import new_payment
-from store.reconciliation_runs import ReconciliationRow, ResultRow
+from store.reconciliation_runs import ReconciliationRow
+from store.reconciliation_runs import ResultRow
 from store.webhook_deliveries import DeliveryRow
 from store.webhook_endpoints import EndpointRow
 

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from payments.routing import Route, RoutingTable, routing_table, routing_table_from_json
+from payments.routing import Route
+from payments.routing import RoutingTable
+from payments.routing import routing_table
+from payments.routing import routing_table_from_json
 
 TABLE = RoutingTable(
     default="simulator",

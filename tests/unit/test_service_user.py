@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stack.service_user import ensure_user, reaches
+from stack.service_user import ensure_user
+from stack.service_user import reaches
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="making a user needs root")
 

@@ -7,13 +7,11 @@ import pytest
 
 from psp.settlement_csv import HEADER
 from psp.simulator.book import Book
-from psp.simulator.settlement import (
-    CHARGEBACK_FEE,
-    SettlementKnobs,
-    build_report,
-    capture_fee,
-    render_csv,
-)
+from psp.simulator.settlement import CHARGEBACK_FEE
+from psp.simulator.settlement import SettlementKnobs
+from psp.simulator.settlement import build_report
+from psp.simulator.settlement import capture_fee
+from psp.simulator.settlement import render_csv
 
 
 @pytest.fixture

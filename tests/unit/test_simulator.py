@@ -6,8 +6,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from psp.simulator.app import create_app
-from psp.simulator.book import Book, BookError
-from psp.simulator.faults import Fate, Faults, FaultSettings, outage_windows
+from psp.simulator.book import Book
+from psp.simulator.book import BookError
+from psp.simulator.faults import Fate
+from psp.simulator.faults import Faults
+from psp.simulator.faults import FaultSettings
+from psp.simulator.faults import outage_windows
 from psp.simulator.service import SimulatorConfig
 
 AUTH = {"Authorization": "Bearer sim-key"}

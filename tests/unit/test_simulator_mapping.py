@@ -9,21 +9,17 @@ from typing import Any
 
 import pytest
 
-from psp.protocol import (
-    PspPayment,
-    PspPaymentStatus,
-    PspRefund,
-    PspRefundStatus,
-)
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefund
+from psp.protocol import PspRefundStatus
 from psp.simulator.book import Book
-from psp.simulator.mapping import (
-    SimulatorEvent,
-    SimulatorPaymentStatus,
-    SimulatorRefundStatus,
-    event_from_json,
-    payment_status,
-    refund_status,
-)
+from psp.simulator.mapping import SimulatorEvent
+from psp.simulator.mapping import SimulatorPaymentStatus
+from psp.simulator.mapping import SimulatorRefundStatus
+from psp.simulator.mapping import event_from_json
+from psp.simulator.mapping import payment_status
+from psp.simulator.mapping import refund_status
 
 CHARGE = {"id": "ch_1", "reference": "pay_1", "amount": 1000, "currency": "EUR"}
 REFUND = {"id": "rf_1", "reference": "re_1", "paymentId": "ch_1", "amount": 500}

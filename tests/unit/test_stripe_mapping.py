@@ -13,22 +13,18 @@ import httpx
 import pytest
 import stripe
 
-from psp.protocol import (
-    PspPayment,
-    PspPaymentStatus,
-    PspRefundStatus,
-    Rejected,
-    Retryable,
-    Unknown,
-)
-from psp.stripe.mapping import (
-    INTENT_STATUSES,
-    REFUND_STATUSES,
-    call_outcome,
-    payment_from_intent,
-    payment_status,
-    refund_status,
-)
+from psp.protocol import PspPayment
+from psp.protocol import PspPaymentStatus
+from psp.protocol import PspRefundStatus
+from psp.protocol import Rejected
+from psp.protocol import Retryable
+from psp.protocol import Unknown
+from psp.stripe.mapping import INTENT_STATUSES
+from psp.stripe.mapping import REFUND_STATUSES
+from psp.stripe.mapping import call_outcome
+from psp.stripe.mapping import payment_from_intent
+from psp.stripe.mapping import payment_status
+from psp.stripe.mapping import refund_status
 from psp.stripe.settlement import settlement_line
 from psp.stripe.webhooks import parse
 

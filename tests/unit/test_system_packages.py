@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.system_packages import PROGRAMS, missing
+from tests.support.system_packages import PROGRAMS
+from tests.support.system_packages import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 

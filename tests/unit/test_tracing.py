@@ -13,10 +13,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from psp.protocol import AuthorizeRequest
-from psp.simulator.connector import SimulatorClientConfig, SimulatorConnector
+from psp.simulator.connector import SimulatorClientConfig
+from psp.simulator.connector import SimulatorConnector
 from telemetry import tracing
-from telemetry.logs import bind_context, clear_context
-from telemetry.message_context import OPTION, MessageContext
+from telemetry.logs import bind_context
+from telemetry.logs import clear_context
+from telemetry.message_context import OPTION
+from telemetry.message_context import MessageContext
 
 _exporter = InMemorySpanExporter()
 
