@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic.alias_generators import to_camel
 
 from psp.simulator.faults import Fate
 from psp.simulator.faults import FaultSettings
@@ -97,8 +98,8 @@ def knobs_at_start(values: Mapping[str, str]) -> tuple[FaultSettings, WebhookKno
     PAYSTREAM_SIM_TIMEOUT_RATE sets it); `outages` as STARTS_IN:LASTS seconds
     from now, separated by commas or spaces. ValueError for a knob it does not
     have, or a value it does not take."""
-    named = {_camel(name): value for name, value in values.items()}
-    if unknown := sorted(name for name in values if _camel(name) not in START_KNOBS):
+    named = {to_camel(name): value for name, value in values.items()}
+    if unknown := sorted(name for name in values if to_camel(name) not in START_KNOBS):
         raise ValueError(f"the simulator has no fault knob named {', '.join(unknown)}")
     faults: dict[str, Any] = {KNOBS[name]: value for name, value in named.items() if name in KNOBS}
     if "outages" in faults:
@@ -107,8 +108,3 @@ def knobs_at_start(values: Mapping[str, str]) -> tuple[FaultSettings, WebhookKno
     webhooks = TypeAdapter(WebhookKnobs).validate_python(hooks)
     webhooks.validate()
     return TypeAdapter(FaultSettings).validate_python(faults), webhooks
-
-
-def _camel(snake: str) -> str:
-    first, *rest = snake.split("_")
-    return first + "".join(word.capitalize() for word in rest)
