@@ -39,8 +39,12 @@ STREAM = "events"
 # Trimming and looking for lost entries read every group's state and the
 # stream: now and then is enough.
 SWEEP_EVERY_SECONDS = 10.0
-# Longer than a healthy fan-out ever takes, so a live entry is never copied.
-REPUBLISH_AFTER = timedelta(minutes=2)
+# An event is looked for in the stream once it is this old and not yet taken
+# in. Whether it is copied depends on its entry alone: an entry the fan-out
+# has not acknowledged is never trimmed, so an absent one was lost. The age
+# only keeps the sweep off events the fan-out is taking in right now; it is
+# short, so that after a Redis flush the events lost wait seconds, not minutes.
+REPUBLISH_AFTER = timedelta(seconds=5)
 
 
 def publish_batch(pool: ConnectionPool[Any], client: redis.Redis, batch: int) -> int:

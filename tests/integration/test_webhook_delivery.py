@@ -25,6 +25,7 @@ from actors import webhook_delivery
 from actors.relay import STREAM
 from actors.relay import publish_batch
 from actors.relay import republish_lost
+from actors.relay import trim_acknowledged
 from actors.webhook_delivery import DeliveryPolicy
 from actors.webhook_delivery import consume_once
 from actors.webhook_delivery import ensure_group
@@ -351,6 +352,57 @@ def test_events_lost_with_a_redis_flush_are_published_again_and_delivered(
         pass
     consume_once(pool, stream, "c1", block_ms=100)
     assert sorted(d[0] for d in deliveries(db, endpoint_id)) == sorted([taken_in, lost])
+
+
+def test_an_event_read_by_the_fan_out_but_not_yet_taken_in_is_not_copied_however_young(
+    pool: ConnectionPool, db: psycopg.Connection, merchant: Merchant, stream: redis.Redis
+) -> None:
+    settle_other_tests_events(db)
+    publish(db, pool, stream, merchant)
+    # Read by a consumer (pending in the group), its deliveries not yet written.
+    stream.xreadgroup(webhook_delivery.GROUP, "c1", {STREAM: ">"}, count=500)
+    assert republish_lost(pool, stream, older_than=timedelta(0)) == 0
+
+
+def test_sweeps_racing_the_fan_out_and_the_trimming_copy_no_event(
+    pool: ConnectionPool,
+    database_url: str,
+    db: psycopg.Connection,
+    merchant: Merchant,
+    stream: redis.Redis,
+    receiver: Receiver,
+) -> None:
+    """The relay's sweep looks at events of any age while the fan-out takes
+    them in and the stream is trimmed behind it: without a flush, no entry is
+    ever missing, so nothing is published again."""
+    settle_other_tests_events(db)
+    endpoint_id, _ = endpoint(db, merchant, receiver.url)
+    published: list[str] = []
+    done = threading.Event()
+
+    def fan_out() -> None:
+        while not done.is_set():
+            consume_once(pool, stream, "c1", block_ms=20)
+            trim_acknowledged(stream)
+
+    def write() -> None:
+        for _ in range(150):
+            published.append(publish(db_writer, pool, stream, merchant))
+        done.set()
+
+    copied = 0
+    with psycopg.connect(database_url, autocommit=True) as db_writer:
+        taker, writer = threading.Thread(target=fan_out), threading.Thread(target=write)
+        taker.start()
+        writer.start()
+        while not done.is_set():
+            copied += republish_lost(pool, stream, older_than=timedelta(0))
+        writer.join()
+        taker.join()
+    consume_once(pool, stream, "c1", block_ms=20)
+    copied += republish_lost(pool, stream, older_than=timedelta(0))
+    assert copied == 0
+    assert sorted(d[0] for d in deliveries(db, endpoint_id)) == sorted(published)
 
 
 def test_nothing_is_published_again_while_no_consumer_group_reads_the_stream(
