@@ -1,10 +1,12 @@
 """A stack of its own for a run (drill, chaos, bench): a temporary folder,
-free ports, stopped and removed at the end whatever happens."""
+free ports, stopped and removed at the end whatever happens, a SIGTERM too."""
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,7 +28,7 @@ def scratch_stack(
     psps: list[str] | None = None,
 ) -> Iterator[Stack]:
     """A stack, not yet started (so the caller can say so while it starts)."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+    with _ended_by_sigterm(), tempfile.TemporaryDirectory(prefix=prefix) as folder:
         os.chmod(folder, 0o755)  # noqa: S103  (the postgres user must reach its cluster)
         options = StackOptions(
             data_dir=Path(folder),
@@ -41,6 +43,25 @@ def scratch_stack(
             yield stack
         finally:
             stack.stop()
+
+
+@contextmanager
+def _ended_by_sigterm() -> Iterator[None]:
+    """SIGTERM (a CI job's timeout, `kill`) ends the run as Ctrl-C does, so
+    the stack is stopped and its folder removed rather than left running.
+    Exit code 143, the shell's for a SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may take signals
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def on_free_ports(options: StackOptions) -> StackOptions:
