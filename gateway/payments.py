@@ -42,7 +42,6 @@ from store.payments import find_payment_id_for_order
 from store.payments import get_payment
 from store.payments import insert_payment
 from store.payments import list_payments
-from store.payments import new_payment
 from store.timeline import list_events
 from telemetry.logs import bind_context
 from telemetry.metrics import count_transitions
@@ -58,7 +57,8 @@ async def not_card_testing(call: Call[CreatePaymentRequest, None]) -> None:
 
 async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
     command, merchant_id = call.body, call.principal.merchant_id
-    payment = new_payment(
+    now = datetime.now(UTC)
+    payment = PaymentRecord(
         merchant_id=merchant_id,
         order_id=command.order_id,
         amount=command.amount,
@@ -69,8 +69,9 @@ async def create_payment(call: Call[CreatePaymentRequest, None]) -> Answer:
         psp=call.services.config.routing.choose(merchant_id, command.currency, command.amount),
         description=command.description,
         metadata=command.metadata,
-        now=datetime.now(UTC),
         return_url=command.return_url,
+        created_at=now,
+        updated_at=now,
     )
     created = await insert_payment(call.conn, payment, call.principal.key_id)
     if created is None:

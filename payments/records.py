@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from payments.ids import new_id
 from payments.lifecycle import PaymentState
 from payments.status import CaptureMethod
 from payments.status import PaymentStatus
@@ -16,7 +18,10 @@ from payments.status import PaymentStatus
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PaymentRecord:
-    id: str
+    """A payment; made without an id, a new one: a new id, PENDING at the PSP
+    the routing chose, nothing authorized, captured or refunded yet."""
+
+    id: str = field(default_factory=partial(new_id, "pay"))
     merchant_id: str
     order_id: str
     amount: int

@@ -17,7 +17,6 @@ from typing import NamedTuple
 from payments.events import EventType
 from payments.ids import ID_CLOCK_MARGIN
 from payments.ids import id_at
-from payments.ids import new_id
 from payments.operations import OperationKind
 from payments.records import PaymentRecord
 from payments.records import TimelineEvent
@@ -50,39 +49,6 @@ WITH created AS (
 )
 SELECT count(*) FROM created
 """
-
-
-def new_payment(
-    *,
-    merchant_id: str,
-    order_id: str,
-    amount: int,
-    currency: str,
-    capture_method: str,
-    method_token: str,
-    psp: str,
-    description: str | None,
-    metadata: dict[str, Any],
-    now: datetime,
-    return_url: str | None = None,
-) -> PaymentRecord:
-    """The record a payment starts as, before it is written: PENDING at the
-    PSP the routing table chose, nothing authorized, captured or refunded yet."""
-    return PaymentRecord(
-        id=new_id("pay"),
-        merchant_id=merchant_id,
-        order_id=order_id,
-        amount=amount,
-        currency=currency,
-        capture_method=capture_method,
-        method_token=method_token,
-        psp=psp,
-        description=description,
-        metadata=metadata,
-        return_url=return_url,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 class Created(NamedTuple):

@@ -9,18 +9,19 @@ import pytest
 
 from payments.lifecycle import Captured
 from payments.lifecycle import apply_fact
+from payments.records import PaymentRecord
 from payments.status import EventSource
 from store.payment_changes import record_change
 from store.payments import get_payment_unscoped
 from store.payments import insert_payment
-from store.payments import new_payment
 from tests.conftest import Merchant
 
 pytestmark = pytest.mark.anyio
 
 
 def a_payment(merchant: Merchant, order_id: str = "order-1") -> Any:
-    return new_payment(
+    now = datetime.now(UTC)
+    return PaymentRecord(
         merchant_id=merchant.id,
         order_id=order_id,
         amount=1000,
@@ -30,7 +31,8 @@ def a_payment(merchant: Merchant, order_id: str = "order-1") -> Any:
         psp="simulator",
         description=None,
         metadata={},
-        now=datetime.now(UTC),
+        created_at=now,
+        updated_at=now,
     )
 
 

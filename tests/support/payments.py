@@ -11,11 +11,11 @@ from datetime import datetime
 import psycopg
 
 from payments.operations import OperationKind
+from payments.records import PaymentRecord
 from payments.status import EventSource
 from store.payment_changes import request_action
 from store.payments import get_payment
 from store.payments import insert_payment
-from store.payments import new_payment
 from store.refunds import create_refund
 from tests.conftest import Merchant
 
@@ -30,7 +30,8 @@ def create_payment(
     psp: str = "simulator",
 ) -> tuple[str, str]:
     """A new PENDING payment at `psp`; returns its id and its authorization's operation id."""
-    payment = new_payment(
+    now = datetime.now(UTC)
+    payment = PaymentRecord(
         merchant_id=merchant.id,
         order_id=f"order-{uuid.uuid4().hex}",
         amount=amount,
@@ -40,7 +41,8 @@ def create_payment(
         psp=psp,
         description=None,
         metadata={},
-        now=datetime.now(UTC),
+        created_at=now,
+        updated_at=now,
     )
 
     async def write() -> str | None:

@@ -1,3 +1,6 @@
+from datetime import UTC
+from datetime import datetime
+
 import pytest
 
 from payments.ids import is_id
@@ -5,6 +8,7 @@ from payments.ids import new_id
 from payments.money import Money
 from payments.money import exponent
 from payments.money import is_currency
+from payments.records import PaymentRecord
 
 
 def test_currencies_are_iso_4217_codes_in_upper_case_with_their_minor_units() -> None:
@@ -41,3 +45,22 @@ def test_ids_carry_their_prefix_and_sort_by_creation_time() -> None:
     assert earlier < later
     assert is_id(earlier, "pay") and not is_id(earlier, "evt")
     assert len({new_id("pay") for _ in range(1000)}) == 1000
+
+
+def test_a_payment_record_made_without_an_id_is_a_new_payment_with_a_new_id() -> None:
+    now = datetime.now(UTC)
+    fields = {
+        "merchant_id": "mer_1",
+        "order_id": "order-1",
+        "amount": 1000,
+        "currency": "EUR",
+        "capture_method": "automatic",
+        "method_token": "tok_visa",
+        "psp": "simulator",
+        "created_at": now,
+        "updated_at": now,
+    }
+    first, second = PaymentRecord(**fields), PaymentRecord(**fields)
+    assert first.id.startswith("pay_") and second.id.startswith("pay_")
+    assert first.id != second.id
+    assert (first.status, first.authorized_amount, first.captured_amount) == ("PENDING", 0, 0)

@@ -62,6 +62,7 @@ from gateway.schemas.webhooks import WebhookEndpoint
 from gateway.schemas.webhooks import WebhookEndpointList
 from gateway.schemas.webhooks import WebhookEndpointWithSecret
 from gateway.schemas.webhooks import WebhookReceipt
+from payments.records import PaymentRecord
 from payments.records import RefundRecord
 from payments.records import TimelineEvent
 from payments.resources import payment_resource
@@ -72,14 +73,13 @@ from store.keys import ApiKeyRow
 from store.ledger import Balance
 from store.ledger import EntryView
 from store.operators import OperatorRow
-from store.payments import new_payment
 from store.reconciliation_runs import ReconciliationRow
 from store.reconciliation_runs import ResultRow
 from store.webhook_deliveries import DeliveryRow
 from store.webhook_endpoints import EndpointRow
 
 NOW = datetime(2026, 11, 24, 10, 0, 0, 123456, tzinfo=UTC)
-PAYMENT = new_payment(
+PAYMENT = PaymentRecord(
     merchant_id="mer_1",
     order_id="order-1",
     amount=1999,
@@ -89,7 +89,8 @@ PAYMENT = new_payment(
     psp="simulator",
     description="a book",
     metadata={"sku": "b-1"},
-    now=NOW,
+    created_at=NOW,
+    updated_at=NOW,
 )
 WAITING = replace(
     PAYMENT,
