@@ -207,7 +207,6 @@ def _reconcile(
             conn,
             merchant_id=None,
             action="reconciliation.matched",
-            object_type="reconciliation",
             object_id=run_id,
             after=counts,
         )

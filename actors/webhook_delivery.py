@@ -256,7 +256,6 @@ def _record(
             conn,
             merchant_id=delivery.merchant_id,
             action="webhook_endpoint.disabled",
-            object_type="webhook_endpoint",
             object_id=delivery.endpoint_id,
             after={"status": "disabled", "reason": "answered 410 Gone"},
         )
@@ -267,7 +266,6 @@ def _record(
             conn,
             merchant_id=delivery.merchant_id,
             action="webhook_delivery.dead",
-            object_type="webhook_delivery",
             object_id=delivery.id,
             after={
                 "eventId": delivery.event_id,

@@ -70,7 +70,6 @@ async def start_reconciliation(
         conn,
         merchant_id=None,
         action="reconciliation.started",
-        object_type="reconciliation",
         object_id=run_id,
         after={"source": source, "batch": batch, "psp": psp},
     )

@@ -53,7 +53,6 @@ async def _audit(conn: AsyncConnection[Any], endpoint: EndpointRow, action: str)
         conn,
         merchant_id=endpoint.merchant_id,
         action=action,
-        object_type="webhook_endpoint",
         object_id=endpoint.id,
         after=camel_fields(endpoint, "url", "event_types", "status"),
     )
@@ -113,7 +112,6 @@ async def delete_webhook_endpoint(call: Call[None, None]) -> Answer:
         call.conn,
         merchant_id=merchant_id,
         action="webhook_endpoint.deleted",
-        object_type="webhook_endpoint",
         object_id=endpoint_id,
     )
     return None

@@ -126,11 +126,15 @@ def record(
     *,
     merchant_id: str | None,
     action: str,
-    object_type: str,
     object_id: str,
+    object_type: str | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> Statement[int]:
+    """An audit row. An action names the type of its object and what befell
+    it (`webhook_delivery.replayed`): the object type is the action's first
+    part unless given."""
+    object_type = object_type or action.partition(".")[0]
     return execute(
         "INSERT INTO audit_log (merchant_id, action, object_type, object_id, before, after)"
         " VALUES (%s, %s, %s, %s, %s, %s)",

@@ -45,7 +45,6 @@ def create_operator(
     yield from record.steps(
         merchant_id=None,
         action="operator.created",
-        object_type="operator",
         object_id=operator.id,
         after={"operatorId": operator.id, "name": operator.name},
     )

@@ -164,7 +164,6 @@ def replay_delivery(merchant_id: str, delivery_id: str) -> Steps[DeliveryRow | N
         yield from record.steps(
             merchant_id=merchant_id,
             action="webhook_delivery.replayed",
-            object_type="webhook_delivery",
             object_id=delivery.id,
             after={"eventId": delivery.event_id, "endpointId": delivery.endpoint_id},
         )

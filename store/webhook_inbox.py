@@ -57,7 +57,6 @@ def insert_inbox(
     yield from record.steps(
         merchant_id=None,
         action="psp_webhook.received",
-        object_type="psp_webhook",
         object_id=str(inbox_id),
         after={"webhookId": webhook_id, "type": event_type, "reference": reference},
     )

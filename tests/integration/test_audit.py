@@ -53,6 +53,29 @@ def write(conn: psycopg.Connection, count: int, actor: str = "system:test") -> N
             )
 
 
+def test_an_audit_rows_object_type_is_its_actions_first_part_unless_given(
+    own_database: str,
+) -> None:
+    with psycopg.connect(own_database, autocommit=True) as conn:
+        with conn.transaction():
+            as_actor(conn, "system:test", "req_1")
+            record(conn, merchant_id=None, action="webhook_delivery.replayed", object_id="wd_1")
+            record(
+                conn,
+                merchant_id=None,
+                action="console.signed_in",
+                object_type="api_key",
+                object_id="key_1",
+            )
+        rows = conn.execute(
+            "SELECT action, object_type, object_id FROM audit_log ORDER BY seq"
+        ).fetchall()
+    assert rows == [
+        ("webhook_delivery.replayed", "webhook_delivery", "wd_1"),
+        ("console.signed_in", "api_key", "key_1"),
+    ]
+
+
 @pytest.fixture
 def sealed(own_database: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(own_database, autocommit=True) as conn:
