@@ -18,8 +18,9 @@ from payments.status import PaymentStatus
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PaymentRecord:
-    """A payment; made without an id, a new one: a new id, PENDING at the PSP
-    the routing chose, nothing authorized, captured or refunded yet."""
+    """A payment. One made without an id is a new payment: it gets a new id,
+    and its defaults are PENDING with nothing authorized, captured or
+    refunded yet."""
 
     id: str = field(default_factory=partial(new_id, "pay"))
     merchant_id: str
