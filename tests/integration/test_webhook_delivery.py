@@ -386,9 +386,11 @@ def test_sweeps_racing_the_fan_out_and_the_trimming_copy_no_event(
             trim_acknowledged(stream)
 
     def write() -> None:
-        for _ in range(150):
-            published.append(publish(db_writer, pool, stream, merchant))
-        done.set()
+        try:
+            for _ in range(150):
+                published.append(publish(db_writer, pool, stream, merchant))
+        finally:
+            done.set()  # a failed write ends the race too, not the suite's patience
 
     copied = 0
     with psycopg.connect(database_url, autocommit=True) as db_writer:
