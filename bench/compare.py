@@ -143,7 +143,9 @@ def _round(revision: Revision, payments: int, *, base_port: int) -> dict[str, An
     try:
         info_path = data_dir / "stack.json"
         wait_until(info_path.exists, timeout=180, what=f"{revision.name}'s stack", interval=0.5)
-        time.sleep(2)  # stack.json is written as the last process starts
+        # `up` writes stack.json once the gateway and the workers are ready; the
+        # relay, the janitor and the webhooks process it does not wait for.
+        time.sleep(2)
         info = json.loads(info_path.read_text())
         with psycopg.connect(info["databaseUrl"], autocommit=True) as conn:
             _burst(info, conn, "warm", _WARM_UP)
